@@ -1,0 +1,117 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Stores wrap them (fmt.Errorf("%w: %w", sentinel, cause))
+// so that callers can test with errors.Is while the cause stays visible.
+var (
+	// ErrNotFound: the job, scheduler or queue named in the call does not
+	// exist. Nothing was changed.
+	ErrNotFound = errors.New("drover: not found")
+
+	// ErrLeaseLost: the lease token no longer holds (the lease expired and
+	// the job was recovered, or it was settled already). The attempt was not
+	// settled by this call; retrying with the same lease cannot succeed.
+	ErrLeaseLost = errors.New("drover: lease lost")
+
+	// ErrInvalid: the request was rejected before anything was written; the
+	// store is as it was. The error is usually a *ValidationError that names
+	// the field and, for bulk calls, the index of the bad entry.
+	ErrInvalid = errors.New("drover: invalid input")
+
+	// ErrTooLarge: a payload (data, result, progress, log line) is over the
+	// store's limit. It is reported inside a *ValidationError, so
+	// errors.Is(err, ErrInvalid) holds too. Nothing was written.
+	ErrTooLarge = errors.New("drover: payload too large")
+
+	// ErrClosed: the store or queue was closed before or during the call. An
+	// operation that returned ErrClosed was not applied.
+	ErrClosed = errors.New("drover: closed")
+
+	// ErrLocked: another process holds the store (a bbolt file is opened by
+	// one process at a time). Nothing was opened; retry once the other
+	// process has exited.
+	ErrLocked = errors.New("drover: store locked by another process")
+
+	// ErrRevisionMismatch: a compare-and-set found a revision other than the
+	// expected one. Nothing was written; read the record again and retry.
+	ErrRevisionMismatch = errors.New("drover: revision mismatch")
+
+	// ErrJobActive: the job is leased by a worker and the operation (remove,
+	// obliterate without force) would pull it from under that worker.
+	// Nothing was changed.
+	ErrJobActive = errors.New("drover: job is active")
+
+	// ErrConflict: a caller-chosen ID is taken by a job that cannot take the
+	// requested role (a flow child that exists outside this flow, a cycle).
+	// Nothing was written.
+	ErrConflict = errors.New("drover: conflicting job id")
+
+	// ErrEventsTrimmed: the requested position in the event log is older
+	// than the oldest event kept. The error is an *EventsTrimmedError that
+	// gives the first ID still available; no event was skipped silently.
+	ErrEventsTrimmed = errors.New("drover: events trimmed")
+
+	// ErrUnsupported: the store does not have the capability the call
+	// needs (for example a flow across Redis Cluster slots). Nothing was
+	// written.
+	ErrUnsupported = errors.New("drover: unsupported by this backend")
+
+	// ErrUnavailable: the store could not be reached or did not answer in
+	// time. The operation may or may not have been applied; callers retry
+	// only what is safe to repeat (Lease, Renew, reads, Add with a
+	// caller-chosen ID, Settle — a repeated Settle reports ErrLeaseLost if
+	// the first one landed).
+	ErrUnavailable = errors.New("drover: backend unavailable")
+)
+
+// ValidationError reports bad input. It matches ErrInvalid with errors.Is,
+// and also Err when that is set (for example ErrTooLarge).
+type ValidationError struct {
+	// Index is the position of the bad entry in a bulk call, or -1.
+	Index int
+	// Field names the offending field, such as "Name" or "Delay".
+	Field string
+	// Reason says what is wrong, in words.
+	Reason string
+	// Err is an optional more specific sentinel, such as ErrTooLarge.
+	Err error
+}
+
+func (e *ValidationError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("drover: invalid input: job %d: %s: %s", e.Index, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("drover: invalid input: %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap returns the more specific sentinel, if any.
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// Invalid returns a *ValidationError for a single (non-bulk) field.
+func Invalid(field, reason string) *ValidationError {
+	return &ValidationError{Index: -1, Field: field, Reason: reason}
+}
+
+// EventsTrimmedError reports a read position older than the oldest event
+// still kept. It matches ErrEventsTrimmed.
+type EventsTrimmedError struct {
+	// After is the position the reader asked to read after.
+	After uint64
+	// FirstAvailable is the ID of the oldest event still kept (or the ID the
+	// next event will get, when the log is empty).
+	FirstAvailable uint64
+}
+
+func (e *EventsTrimmedError) Error() string {
+	return fmt.Sprintf("drover: events trimmed: asked for events after %d, oldest kept is %d", e.After, e.FirstAvailable)
+}
+
+// Is reports whether target is ErrEventsTrimmed.
+func (e *EventsTrimmedError) Is(target error) bool { return target == ErrEventsTrimmed }

@@ -1,0 +1,99 @@
+package backend
+
+import (
+	"context"
+	"time"
+)
+
+// EventType names a kind of event.
+type EventType string
+
+// Event types.
+const (
+	EventAdded             EventType = "added"
+	EventWaiting           EventType = "waiting"
+	EventDelayed           EventType = "delayed"
+	EventPrioritized       EventType = "prioritized"
+	EventActive            EventType = "active"
+	EventProgress          EventType = "progress"
+	EventCompleted         EventType = "completed"
+	EventFailed            EventType = "failed"
+	EventRetrying          EventType = "retrying"
+	EventStalled           EventType = "stalled"
+	EventRemoved           EventType = "removed"
+	EventDuplicated        EventType = "duplicated"
+	EventWaitingChildren   EventType = "waiting-children"
+	EventPaused            EventType = "paused"
+	EventResumed           EventType = "resumed"
+	EventDrained           EventType = "drained"
+	EventCleaned           EventType = "cleaned"
+	EventSchedulerUpserted EventType = "scheduler-upserted"
+	EventSchedulerRemoved  EventType = "scheduler-removed"
+)
+
+// Event is one entry of a queue's event log.
+//
+// Which events a change appends:
+//   - Add: added, then waiting, prioritized (waiting with priority > 0),
+//     delayed or waiting-children for each new job; duplicated for a
+//     caller-chosen ID that existed.
+//   - Lease: delayed jobs that became due: waiting; recovered leases:
+//     stalled, then waiting (or failed); each leased job: active.
+//   - Settle: completed, failed, retrying (then waiting or delayed), or
+//     waiting for a release; a flow parent that became ready: waiting.
+//   - progress, removed (one per job), paused, resumed, drained and cleaned
+//     (Count set), scheduler-upserted, scheduler-removed.
+type Event struct {
+	// ID orders the event within its queue; the first event has ID 1 and
+	// every later one a greater ID.
+	ID    uint64
+	Type  EventType
+	Time  time.Time
+	JobID string
+	Name  string
+	// AttemptsMade is the job's attempt count after the change.
+	AttemptsMade int
+	Result       []byte
+	Reason       string
+	Progress     []byte
+	// RunAt is the due time of a delayed job.
+	RunAt       time.Time
+	SchedulerID string
+	// Count is the number of jobs of a drained or cleaned event.
+	Count int
+}
+
+// EventsRequest reads the event log.
+type EventsRequest struct {
+	// After is the ID of the last event already seen; 0 reads from the
+	// start. If events after it were trimmed away, the read fails with an
+	// *EventsTrimmedError.
+	After uint64
+	// Max caps the number of events returned; 0 means 1000.
+	Max int
+	// Wait is how long to block when there is no event after After yet.
+	Wait time.Duration
+}
+
+// EventsResult holds events in ID order.
+type EventsResult struct {
+	Events []Event
+}
+
+// EventRetention bounds a queue's event log. Trimming happens as events are
+// appended.
+type EventRetention struct {
+	// Count keeps at most this many events; 0 means no count limit.
+	Count int
+	// Age drops events older than this; 0 means no age limit.
+	Age time.Duration
+}
+
+// EventLog is the optional capability to read a queue's event log.
+type EventLog interface {
+	Events(ctx context.Context, queue string, req *EventsRequest) (EventsResult, error)
+	// LastEventID returns the ID of the newest event, or the ID the newest
+	// had before it was trimmed; 0 if the queue never had an event. Reading
+	// after it yields exactly the events appended later.
+	LastEventID(ctx context.Context, queue string) (uint64, error)
+}

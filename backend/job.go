@@ -1,0 +1,206 @@
+package backend
+
+import (
+	"time"
+)
+
+// JobState is where a job is in its life.
+type JobState string
+
+// The states of a job. Waiting jobs are ready to run, in priority order and
+// FIFO within a priority. Completed and failed are final.
+const (
+	StateWaiting         JobState = "waiting"
+	StateDelayed         JobState = "delayed"
+	StateActive          JobState = "active"
+	StateCompleted       JobState = "completed"
+	StateFailed          JobState = "failed"
+	StateWaitingChildren JobState = "waiting-children"
+)
+
+// States lists every JobState, in life order.
+var States = []JobState{StateWaiting, StateDelayed, StateActive, StateWaitingChildren, StateCompleted, StateFailed}
+
+// Valid reports whether s is one of the known states.
+func (s JobState) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Final reports whether no operation other than removal moves a job out of s.
+func (s JobState) Final() bool { return s == StateCompleted || s == StateFailed }
+
+// BackoffType selects how the delay before a retry grows.
+type BackoffType string
+
+// Backoff types. A worker may also compute delays with a function of its
+// own; the store only keeps the settings below with the job.
+const (
+	BackoffNone        BackoffType = ""
+	BackoffFixed       BackoffType = "fixed"
+	BackoffExponential BackoffType = "exponential"
+)
+
+// Backoff is a job's retry delay policy, kept with the job so that any worker
+// process applies the same one.
+type Backoff struct {
+	Type BackoffType
+	// Delay is the fixed delay, or the first delay of an exponential one.
+	Delay time.Duration
+	// Jitter is the fraction (0 to 1) of each delay that is randomised.
+	Jitter float64
+}
+
+// Retention says how many finished jobs of a state to keep. The zero value
+// keeps all of them.
+type Retention struct {
+	// Remove drops the job as soon as it finishes.
+	Remove bool
+	// Count keeps at most this many jobs in the state, dropping the oldest
+	// first. Zero means no count limit.
+	Count int
+	// Age drops jobs that finished longer ago than this. Zero means no age
+	// limit.
+	Age time.Duration
+}
+
+// FailurePolicy says what a child's failure does to its parent.
+type FailurePolicy string
+
+// Failure policies of a flow child. The zero value is PolicyFailParent.
+const (
+	// PolicyFailParent fails the parent at once, with a reason that names
+	// the child. The parent's own parent then applies its policy.
+	PolicyFailParent FailurePolicy = ""
+	// PolicyIgnore counts the failed child as ended; the parent runs when
+	// all children have ended and sees the failure in ChildOutcomes.
+	PolicyIgnore FailurePolicy = "ignore"
+	// PolicyRemove drops the dependency: the parent runs as if the child had
+	// never been part of the flow.
+	PolicyRemove FailurePolicy = "remove"
+	// PolicyContinue makes the parent ready at once, even while other
+	// children are still pending.
+	PolicyContinue FailurePolicy = "continue"
+)
+
+// Valid reports whether p is a known policy.
+func (p FailurePolicy) Valid() bool {
+	switch p {
+	case PolicyFailParent, PolicyIgnore, PolicyRemove, PolicyContinue:
+		return true
+	}
+	return false
+}
+
+// JobRef names a job in a queue of the same store.
+type JobRef struct {
+	Queue string
+	ID    string
+}
+
+// String returns "queue/id".
+func (r JobRef) String() string { return r.Queue + "/" + r.ID }
+
+// NewJob is a job to add. Children make it a flow: the job waits in
+// StateWaitingChildren until every child has ended.
+type NewJob struct {
+	// Queue is the queue of a flow child. Empty means the queue of its
+	// parent (or the queue of the Add call, at the top).
+	Queue string
+	// ID is a caller-chosen job ID. Empty lets the store assign the next
+	// number of the queue. A caller-chosen ID must not be all digits.
+	ID   string
+	Name string
+	Data []byte
+	// Delay postpones the first run by this long (from the store's clock).
+	Delay time.Duration
+	// Priority: smaller values run first; jobs of equal priority run in the
+	// order they were added. 0 to MaxPriority.
+	Priority int
+	// Attempts is the maximum number of attempts; 0 means 1.
+	Attempts int
+	Backoff  Backoff
+	// Timeout bounds one attempt; 0 means no limit.
+	Timeout       time.Duration
+	KeepCompleted Retention
+	KeepFailed    Retention
+	// FailurePolicy applies when this job is a flow child that fails.
+	FailurePolicy FailurePolicy
+	Children      []NewJob
+}
+
+// Job is a job as the store keeps it.
+type Job struct {
+	Queue string
+	ID    string
+	Name  string
+	Data  []byte
+	State JobState
+	// Seq is the job's insertion number in its queue; it orders jobs of
+	// equal priority.
+	Seq      uint64
+	Priority int
+
+	Attempts      int
+	AttemptsMade  int
+	StalledCount  int
+	Backoff       Backoff
+	Timeout       time.Duration
+	KeepCompleted Retention
+	KeepFailed    Retention
+
+	Progress     []byte
+	Result       []byte
+	FailedReason string
+	Stacktrace   []string
+	LogCount     int
+
+	CreatedAt   time.Time
+	RunAt       time.Time // when a delayed job becomes ready
+	ProcessedAt time.Time // start of the latest attempt
+	FinishedAt  time.Time
+
+	// Lease is set while the job is active.
+	Lease          Lease
+	LeaseExpiresAt time.Time
+	Worker         string
+
+	// SchedulerID is set on iteration jobs made by a job scheduler.
+	SchedulerID string
+
+	// Parent is set on flow children.
+	Parent        *JobRef
+	FailurePolicy FailurePolicy
+	// Children are the flow dependencies still attached to this job, in
+	// the order they were added.
+	Children []JobRef
+	// ChildOutcomes holds, by JobRef.String(), the end of every child that
+	// has ended. A child is pending while it has no outcome.
+	ChildOutcomes map[string]ChildOutcome
+}
+
+// PendingChildren returns the number of children that have not ended.
+func (j *Job) PendingChildren() int {
+	n := 0
+	for _, c := range j.Children {
+		if _, ok := j.ChildOutcomes[c.String()]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// ChildOutcome is how a flow child ended.
+type ChildOutcome struct {
+	// State is StateCompleted or StateFailed.
+	State  JobState
+	Result []byte
+	Reason string
+	// Ignored is set when the child failed under PolicyIgnore or
+	// PolicyContinue and the parent went on.
+	Ignored bool
+}

@@ -1,0 +1,48 @@
+package backend
+
+import "time"
+
+// Lease is one worker's hold on one active job. Token is unique to this
+// attempt: once the lease is settled or lost, no later lease has the same
+// token.
+type Lease struct {
+	JobID string
+	Token string
+}
+
+// LeaseRequest asks for ready jobs.
+type LeaseRequest struct {
+	// Worker names the caller, for inspection.
+	Worker string
+	// Max is the most jobs to lease; at least 1.
+	Max int
+	// TTL is how long each lease holds unless renewed; more than 0.
+	TTL time.Duration
+	// Wait is how long to block when no job is ready. Zero returns at once.
+	// The wait ends early when an Add, a promotion of a due delayed job, a
+	// release or an expired lease makes a job ready.
+	Wait time.Duration
+	// MaxStalled is how many times a job may be recovered from an expired
+	// lease; the recovery after that fails it.
+	MaxStalled int
+}
+
+// LeaseResult holds the leased jobs, in the order they were taken. Each has
+// State StateActive, Lease and LeaseExpiresAt set.
+type LeaseResult struct {
+	Jobs []*Job
+}
+
+// RenewRequest extends leases.
+type RenewRequest struct {
+	Leases []Lease
+	// TTL is the new time to live of each lease, from now.
+	TTL time.Duration
+}
+
+// RenewResult reports the leases that no longer hold. The others now expire
+// at ExpiresAt.
+type RenewResult struct {
+	Lost      []Lease
+	ExpiresAt time.Time
+}

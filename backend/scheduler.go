@@ -1,0 +1,114 @@
+package backend
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Scheduler is a job scheduler's record: a template and the plan of run
+// times for its iteration jobs. The store does not interpret the repeat rule
+// (Every or cron): the queue package plans run times and hands the store a
+// list, so that a store never parses cron and a Lua script can create the
+// next iteration in the same step that leases the current one.
+//
+// At any time a scheduler has at most one pending (delayed or waiting)
+// iteration job, the one at Next, with ID IterationID(ID, Next).
+type Scheduler struct {
+	ID string
+	// Revision is set by the store: 1 on create, one more on every write
+	// (an upsert, or a lease of its current iteration).
+	Revision uint64
+	// Repeat is the repeat rule as the queue package encodes it; opaque to
+	// the store.
+	Repeat []byte
+	// Template gives the name, data and options of each iteration. Its ID,
+	// Delay and Children are ignored.
+	Template NewJob
+	// Limit caps the number of iterations created; 0 means no cap.
+	Limit int
+	// Iterations counts the iteration jobs created so far. Kept by the
+	// store.
+	Iterations int
+	// Next is the run time of the pending iteration; zero when there is
+	// none.
+	Next time.Time
+	// Upcoming are the planned run times after Next, ascending. Leasing the
+	// current iteration pops the first one and creates its job.
+	Upcoming []time.Time
+	// Final says Upcoming holds every remaining run time (an end date or the
+	// limit is reached). A scheduler whose Next is zero and which is Final,
+	// or has reached Limit, is done: the store removes it.
+	Final bool
+	// UpdatedAt is set by the store on every write.
+	UpdatedAt time.Time
+}
+
+// NeedsPlan reports whether the scheduler has run out of planned times
+// while more may follow: the queue package should refill Upcoming.
+func (s *Scheduler) NeedsPlan(lowWater int) bool {
+	if s.Final || (s.Limit > 0 && s.Iterations >= s.Limit) {
+		return false
+	}
+	return s.Next.IsZero() || len(s.Upcoming) < lowWater
+}
+
+// AnyRevision makes UpsertScheduler skip the revision check.
+const AnyRevision = ^uint64(0)
+
+// IterationID returns the deterministic job ID of a scheduler's iteration at
+// run time t, so that no retry or race can add a second job for one slot.
+func IterationID(schedulerID string, t time.Time) string {
+	return "repeat:" + schedulerID + ":" + strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// UpsertSchedulerRequest writes a scheduler record and its pending iteration
+// in one atomic step.
+type UpsertSchedulerRequest struct {
+	// Scheduler is the record to write. The store sets Revision,
+	// Iterations and UpdatedAt.
+	Scheduler Scheduler
+	// ExpectRevision is the revision the record must have now: 0 for "must
+	// not exist", AnyRevision to skip the check. On mismatch nothing is
+	// written and the error is ErrRevisionMismatch.
+	ExpectRevision uint64
+	// KeepPending keeps the current pending iteration job as it is and only
+	// writes the record (a refill of Upcoming). When false, the pending
+	// iteration is removed and a new one is created at Scheduler.Next from
+	// the template. If the ID of that slot is taken by a job that is not
+	// pending (it ran before), the store moves on to the next free time in
+	// Upcoming.
+	KeepPending bool
+}
+
+// UpsertSchedulerResult is the record as stored.
+type UpsertSchedulerResult struct {
+	Scheduler Scheduler
+	// Created is set when the record did not exist before.
+	Created bool
+}
+
+// SchedulersRequest pages through the schedulers of a queue, ordered by ID.
+type SchedulersRequest struct {
+	Offset int
+	// Limit is the page size; 0 means 100.
+	Limit int
+}
+
+// SchedulersResult is one page.
+type SchedulersResult struct {
+	Schedulers []*Scheduler
+}
+
+// SchedulerStore is the optional capability to keep job schedulers. A store
+// that has it also creates the next iteration whenever Lease takes the
+// current one: the job whose ID is IterationID(s.ID, s.Next).
+type SchedulerStore interface {
+	UpsertScheduler(ctx context.Context, queue string, req *UpsertSchedulerRequest) (UpsertSchedulerResult, error)
+	// RemoveScheduler removes the record and its pending iteration job.
+	// ErrNotFound if there is no such scheduler.
+	RemoveScheduler(ctx context.Context, queue, id string) error
+	// Scheduler returns one record, or ErrNotFound.
+	Scheduler(ctx context.Context, queue, id string) (*Scheduler, error)
+	Schedulers(ctx context.Context, queue string, req *SchedulersRequest) (SchedulersResult, error)
+}

@@ -1,0 +1,57 @@
+package backend
+
+import "time"
+
+// Outcome is how an attempt ends.
+type Outcome uint8
+
+// Outcomes of Settle.
+const (
+	// OutcomeComplete: the job completed with Result.
+	OutcomeComplete Outcome = iota + 1
+	// OutcomeFail: the job failed for good with Reason.
+	OutcomeFail
+	// OutcomeRetry: the attempt failed with Reason; the job runs again after
+	// RetryDelay (waiting at once when zero, else delayed).
+	OutcomeRetry
+	// OutcomeRelease: the worker gives the job back unrun (shutdown). It is
+	// waiting again in its old place and the attempt does not count.
+	OutcomeRelease
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeComplete:
+		return "complete"
+	case OutcomeFail:
+		return "fail"
+	case OutcomeRetry:
+		return "retry"
+	case OutcomeRelease:
+		return "release"
+	}
+	return "unknown"
+}
+
+// Settlement ends one attempt.
+type Settlement struct {
+	Lease      Lease
+	Outcome    Outcome
+	Result     []byte
+	Reason     string
+	Stacktrace []string
+	RetryDelay time.Duration
+}
+
+// SettleRequest ends attempts. Each settlement is applied on its own: one
+// with a stale lease does not stop the others. A store applies a request in
+// as few atomic steps as it can.
+type SettleRequest struct {
+	Settlements []Settlement
+}
+
+// SettleResult has one entry per settlement, in order: nil when it was
+// applied, else an error such as ErrLeaseLost.
+type SettleResult struct {
+	Errs []error
+}

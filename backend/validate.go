@@ -1,0 +1,176 @@
+package backend
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Bounds on job fields, the same for every store.
+const (
+	// MaxPriority is the largest job priority.
+	MaxPriority = 1 << 21
+	// MaxDelay is the longest delay a job may have; longer is taken for a
+	// unit mistake.
+	MaxDelay = 100 * 365 * 24 * time.Hour
+	// MaxAttempts is the largest attempt count.
+	MaxAttempts = 1 << 20
+	// MaxNameLen bounds job names, queue names and caller-chosen IDs.
+	MaxNameLen = 512
+	// MaxFlowDepth bounds the depth of a flow tree.
+	MaxFlowDepth = 64
+	// DefaultMaxPayload is the default limit on job data, results and
+	// progress: 1 MiB.
+	DefaultMaxPayload = 1 << 20
+)
+
+// ValidateQueueName reports whether name can name a queue: not empty, at
+// most MaxNameLen bytes, no braces (they would break Redis hash tags), no
+// spaces or control characters.
+func ValidateQueueName(name string) error {
+	switch {
+	case name == "":
+		return Invalid("Queue", "queue name is empty")
+	case len(name) > MaxNameLen:
+		return Invalid("Queue", fmt.Sprintf("queue name is longer than %d bytes", MaxNameLen))
+	case strings.ContainsAny(name, "{}"):
+		return Invalid("Queue", "queue name contains a brace")
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return Invalid("Queue", "queue name contains a space or control character")
+	}
+	return nil
+}
+
+// ValidateAdd checks an Add request for queue before anything is written:
+// every field of every job and flow child, and caller-chosen IDs that occur
+// twice in the request (which would make a cycle or a shared child). The
+// error is a *ValidationError whose Index is the top-level entry at fault.
+// maxPayload <= 0 means DefaultMaxPayload.
+func ValidateAdd(queue string, jobs []NewJob, maxPayload int) error {
+	if err := ValidateQueueName(queue); err != nil {
+		return err
+	}
+	if len(jobs) == 0 {
+		return Invalid("Jobs", "no job to add")
+	}
+	if maxPayload <= 0 {
+		maxPayload = DefaultMaxPayload
+	}
+	seen := make(map[JobRef]bool)
+	for i := range jobs {
+		if err := validateTree(queue, &jobs[i], maxPayload, 1, seen); err != nil {
+			err.Index = i
+			return err
+		}
+	}
+	return nil
+}
+
+func validateTree(queue string, j *NewJob, maxPayload, depth int, seen map[JobRef]bool) *ValidationError {
+	if depth > MaxFlowDepth {
+		return &ValidationError{Field: "Children", Reason: fmt.Sprintf("flow is deeper than %d", MaxFlowDepth)}
+	}
+	if j.Queue != "" {
+		if err := ValidateQueueName(j.Queue); err != nil {
+			return err.(*ValidationError)
+		}
+		queue = j.Queue
+	}
+	if err := ValidateJobFields(j, maxPayload); err != nil {
+		return err
+	}
+	if j.ID != "" {
+		ref := JobRef{Queue: queue, ID: j.ID}
+		if seen[ref] {
+			return &ValidationError{Field: "ID", Reason: fmt.Sprintf("job %s occurs twice in one request", ref), Err: ErrConflict}
+		}
+		seen[ref] = true
+	}
+	for k := range j.Children {
+		if err := validateTree(queue, &j.Children[k], maxPayload, depth+1, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateJobFields checks the fields of one job (not its children).
+func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
+	bad := func(field, reason string) *ValidationError {
+		return &ValidationError{Field: field, Reason: reason}
+	}
+	if maxPayload <= 0 {
+		maxPayload = DefaultMaxPayload
+	}
+	switch {
+	case j.Name == "":
+		return bad("Name", "job name is empty")
+	case len(j.Name) > MaxNameLen:
+		return bad("Name", fmt.Sprintf("job name is longer than %d bytes", MaxNameLen))
+	case len(j.Data) > maxPayload:
+		return &ValidationError{Field: "Data", Reason: fmt.Sprintf("%d bytes is over the limit of %d", len(j.Data), maxPayload), Err: ErrTooLarge}
+	case j.Delay < 0:
+		return bad("Delay", "delay is negative")
+	case j.Delay > MaxDelay:
+		return bad("Delay", "delay is longer than 100 years")
+	case j.Priority < 0 || j.Priority > MaxPriority:
+		return bad("Priority", fmt.Sprintf("priority %d is outside 0..%d", j.Priority, MaxPriority))
+	case j.Attempts < 0 || j.Attempts > MaxAttempts:
+		return bad("Attempts", fmt.Sprintf("attempts %d is outside 0..%d", j.Attempts, MaxAttempts))
+	case j.Timeout < 0:
+		return bad("Timeout", "timeout is negative")
+	case !j.FailurePolicy.Valid():
+		return bad("FailurePolicy", fmt.Sprintf("unknown failure policy %q", j.FailurePolicy))
+	}
+	if err := validateID(j.ID); err != nil {
+		return err
+	}
+	switch j.Backoff.Type {
+	case BackoffNone, BackoffFixed, BackoffExponential:
+	default:
+		return bad("Backoff", fmt.Sprintf("unknown backoff type %q", j.Backoff.Type))
+	}
+	if j.Backoff.Delay < 0 || j.Backoff.Delay > MaxDelay {
+		return bad("Backoff", "backoff delay is negative or longer than 100 years")
+	}
+	if j.Backoff.Jitter < 0 || j.Backoff.Jitter > 1 {
+		return bad("Backoff", "jitter is outside 0..1")
+	}
+	for _, r := range []struct {
+		field string
+		r     Retention
+	}{{"KeepCompleted", j.KeepCompleted}, {"KeepFailed", j.KeepFailed}} {
+		if r.r.Count < 0 || r.r.Age < 0 {
+			return bad(r.field, "retention count or age is negative")
+		}
+	}
+	return nil
+}
+
+func validateID(id string) *ValidationError {
+	if id == "" {
+		return nil
+	}
+	if len(id) > MaxNameLen {
+		return &ValidationError{Field: "ID", Reason: fmt.Sprintf("job id is longer than %d bytes", MaxNameLen)}
+	}
+	if strings.TrimLeft(id, "0123456789") == "" {
+		return &ValidationError{Field: "ID", Reason: "a caller-chosen job id must not be all digits (those are the store's own)"}
+	}
+	if strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return &ValidationError{Field: "ID", Reason: "job id contains a control character"}
+	}
+	return nil
+}
+
+// ValidatePayload checks a result, progress or log line against the limit.
+func ValidatePayload(field string, n, maxPayload int) error {
+	if maxPayload <= 0 {
+		maxPayload = DefaultMaxPayload
+	}
+	if n > maxPayload {
+		return &ValidationError{Index: -1, Field: field, Reason: fmt.Sprintf("%d bytes is over the limit of %d", n, maxPayload), Err: ErrTooLarge}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package queue
+
+import (
+	"cmp"
+	"log/slog"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Options configure a Queue. The zero value is ready to use.
+type Options struct {
+	// Clock tells the time for delays and schedulers. Defaults to the
+	// system clock; it should be the clock the store uses.
+	Clock backend.Clock
+	// Logger receives the queue's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.Clock == nil {
+		out.Clock = backend.SystemClock()
+	}
+	out.Logger = cmp.Or(out.Logger, slog.Default())
+	return out
+}
+
+// AddOptions are the per-job options of Add and AddBulk. The zero value adds
+// a job that runs once, as soon as a worker is free, and is kept forever.
+type AddOptions struct {
+	// ID is a caller-chosen job ID. Adding a job whose ID exists returns
+	// the existing job and adds nothing. It must not be all digits.
+	// Defaults to the queue's next number.
+	ID string
+	// Delay postpones the job. Defaults to 0.
+	Delay time.Duration
+	// Priority: smaller values run first; jobs of equal priority run in the
+	// order they were added. Defaults to 0, the highest.
+	Priority int
+	// Attempts is the number of tries before the job fails. Defaults to 1.
+	Attempts int
+	// Backoff is the delay between tries. Defaults to none (retry at once).
+	Backoff Backoff
+	// Timeout bounds one attempt: the handler's context is cancelled then.
+	// Defaults to no limit.
+	Timeout time.Duration
+	// KeepCompleted says how many completed jobs to keep. Defaults to all.
+	KeepCompleted Retention
+	// KeepFailed says how many failed jobs to keep. Defaults to all.
+	KeepFailed Retention
+}
+
+// Retention says which finished jobs are kept; see backend.Retention.
+type Retention = backend.Retention
+
+// Backoff is a retry delay policy kept with the job: Fixed, Exponential, or
+// the zero value for none. A Worker's BackoffFunc, when set, overrides it.
+type Backoff = backend.Backoff
+
+// FixedBackoff waits d before each retry.
+func FixedBackoff(d time.Duration) Backoff {
+	return Backoff{Type: backend.BackoffFixed, Delay: d}
+}
+
+// ExponentialBackoff waits d, 2d, 4d, … before the retries, each delay
+// randomised by up to jitter (a fraction between 0 and 1) of itself.
+func ExponentialBackoff(d time.Duration, jitter float64) Backoff {
+	return Backoff{Type: backend.BackoffExponential, Delay: d, Jitter: jitter}
+}
+
+func (o *AddOptions) newJob(name string, data []byte) backend.NewJob {
+	var opts AddOptions
+	if o != nil {
+		opts = *o
+	}
+	return backend.NewJob{
+		ID:            opts.ID,
+		Name:          name,
+		Data:          data,
+		Delay:         opts.Delay,
+		Priority:      opts.Priority,
+		Attempts:      opts.Attempts,
+		Backoff:       opts.Backoff,
+		Timeout:       opts.Timeout,
+		KeepCompleted: opts.KeepCompleted,
+		KeepFailed:    opts.KeepFailed,
+	}
+}

@@ -1,11 +1,353 @@
 package queue
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Planning of scheduler run times.
+const (
+	// planAhead is how many run times a scheduler record holds after Next.
+	planAhead = 16
+	// planLowWater is the number of planned times below which a worker
+	// tops the plan up after leasing an iteration.
+	planLowWater = 4
+	// maxUpsertTries bounds the read-compare-write loop of an upsert under
+	// contention. Each failed try means another write succeeded.
+	maxUpsertTries = 1000
+)
+
+// JobTemplate describes the iteration jobs of a scheduler.
+type JobTemplate struct {
+	Name string
+	Data []byte
+	// Options apply to every iteration; their ID and Delay are ignored
+	// (iterations get the scheduler's IDs and run times).
+	Options *AddOptions
+}
+
+// JobScheduler is a job scheduler as stored.
+type JobScheduler struct {
+	ID       string
+	Repeat   Repeat
+	Template JobTemplate
+	// Next is the run time of the pending iteration; zero when there is
+	// none.
+	Next time.Time
+	// Upcoming are the run times planned after Next.
+	Upcoming []time.Time
+	// Iterations counts the iteration jobs created so far.
+	Iterations int
+	// Revision changes on every write of the record.
+	Revision  uint64
+	UpdatedAt time.Time
+}
+
+func (q *Queue) schedulers() (backend.SchedulerStore, error) {
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	s, ok := q.b.(backend.SchedulerStore)
+	if !ok {
+		return nil, fmt.Errorf("drover: job schedulers: %w", ErrUnsupported)
+	}
+	return s, nil
+}
+
+func validateSchedulerID(id string) error {
+	switch {
+	case id == "":
+		return backend.Invalid("ID", "scheduler id is empty")
+	case len(id) > backend.MaxNameLen:
+		return backend.Invalid("ID", fmt.Sprintf("scheduler id is longer than %d bytes", backend.MaxNameLen))
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return backend.Invalid("ID", "scheduler id contains a control character")
+	}
+	return nil
+}
+
+func (t JobTemplate) newJob() (backend.NewJob, error) {
+	var opts AddOptions
+	if t.Options != nil {
+		opts = *t.Options
+	}
+	opts.ID, opts.Delay = "", 0
+	nj := opts.newJob(t.Name, t.Data)
+	if err := backend.ValidateJobFields(&nj, 0); err != nil {
+		err.Index = -1
+		err.Field = "Template." + err.Field
+		return nj, err
+	}
+	return nj, nil
+}
+
+// UpsertJobScheduler creates the scheduler id, or replaces its repeat rule
+// and template, and returns it with its next run time.
+//
+// The write is one atomic step in the store together with the replacement
+// of the scheduler's single pending iteration, so any number of concurrent
+// upserts and removals, from any number of processes, leave at most one
+// record and one pending iteration, carrying the template of the last
+// upsert. If the repeat rule keeps its cadence (same Every or Pattern, TZ and
+// StartDate), the pending run keeps its time and only its template changes:
+// calling this from an iteration's handler changes the data of the next
+// iteration without moving it. A changed rule is planned afresh from now.
+//
+// Bad input is reported as a *ValidationError and changes nothing.
+func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat, tmpl JobTemplate) (*JobScheduler, error) {
+	s, err := q.schedulers()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateSchedulerID(id); err != nil {
+		return nil, err
+	}
+	p, err := newPlanner(repeat)
+	if err != nil {
+		return nil, err
+	}
+	nj, err := tmpl.newJob()
+	if err != nil {
+		return nil, err
+	}
+	for range maxUpsertTries {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+		}
+		cur, err := s.Scheduler(ctx, q.name, id)
+		if errors.Is(err, ErrNotFound) {
+			cur, err = nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+		}
+		rec, err := q.planUpsert(p, cur)
+		if err != nil {
+			return nil, err
+		}
+		rec.ID, rec.Template = id, nj
+		req := &backend.UpsertSchedulerRequest{Scheduler: *rec}
+		if cur != nil {
+			req.ExpectRevision = cur.Revision
+		}
+		res, err := s.UpsertScheduler(ctx, q.name, req)
+		if errors.Is(err, ErrRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+		}
+		return q.jobScheduler(&res.Scheduler)
+	}
+	return nil, fmt.Errorf("drover: upsert scheduler %s/%s: gave up after %d tries: %w", q.name, id, maxUpsertTries, ErrRevisionMismatch)
+}
+
+// planUpsert plans the record written by an upsert of p's rule over cur
+// (nil if there is none).
+func (q *Queue) planUpsert(p *planner, cur *backend.Scheduler) (*backend.Scheduler, error) {
+	now := q.clock.Now()
+	remaining := -1
+	if p.r.Limit > 0 {
+		remaining = p.r.Limit
+	}
+	var times []time.Time
+	var final bool
+	if cur != nil {
+		old, planned, err := decodeRepeat(cur.Repeat)
+		if err == nil && sameCadence(old, p.r) {
+			if p.r.Limit > 0 {
+				// The pending iteration, if any, was counted when it was
+				// created and is replaced, not added.
+				done := cur.Iterations
+				if !cur.Next.IsZero() {
+					done--
+				}
+				remaining = max(p.r.Limit-done, 0)
+			}
+			switch {
+			case remaining == 0:
+				final = true
+			case !cur.Next.IsZero() && (p.r.EndDate.IsZero() || !cur.Next.After(p.r.EndDate)):
+				times = []time.Time{cur.Next}
+				more, f := p.plan(cur.Next, now, planAhead, remaining-1)
+				times, final = append(times, more...), f
+			case !planned.IsZero():
+				times, final = p.plan(planned, now, planAhead+1, remaining)
+			default:
+				times, final = p.plan(time.Time{}, now, planAhead+1, remaining)
+			}
+			return newRecord(p.r, times, final), nil
+		}
+	}
+	times, final = p.plan(time.Time{}, now, planAhead+1, remaining)
+	if len(times) == 0 {
+		return nil, backend.Invalid("Repeat.EndDate", "no run time is left before the end date")
+	}
+	return newRecord(p.r, times, final), nil
+}
+
+func newRecord(r Repeat, times []time.Time, final bool) *backend.Scheduler {
+	rec := &backend.Scheduler{Limit: r.Limit, Final: final}
+	var last time.Time
+	if len(times) > 0 {
+		rec.Next = times[0]
+		rec.Upcoming = slices.Clone(times[1:])
+		last = times[len(times)-1]
+	}
+	rec.Repeat = encodeRepeat(r, last)
+	return rec
+}
 
 // replanScheduler tops up the planned run times of scheduler id when it is
 // running low. Workers call it after leasing an iteration job, off the hot
-// path.
+// path. The pending iteration is kept as it is; new times continue the
+// cadence from the last planned one.
 func (q *Queue) replanScheduler(ctx context.Context, id string) error {
-	_, _ = ctx, id
+	s, err := q.schedulers()
+	if err != nil {
+		return err
+	}
+	for range maxUpsertTries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cur, err := s.Scheduler(ctx, q.name, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil // removed, or done
+		}
+		if err != nil {
+			return fmt.Errorf("drover: plan scheduler %s/%s: %w", q.name, id, err)
+		}
+		if !cur.NeedsPlan(planLowWater) {
+			return nil
+		}
+		r, planned, err := decodeRepeat(cur.Repeat)
+		if err != nil {
+			return fmt.Errorf("drover: plan scheduler %s/%s: %w", q.name, id, err)
+		}
+		p, err := newPlanner(r)
+		if err != nil {
+			return fmt.Errorf("drover: plan scheduler %s/%s: stored rule: %w", q.name, id, err)
+		}
+		rec := *cur
+		rec.Upcoming = slices.Clone(cur.Upcoming)
+		last := planned
+		if n := len(rec.Upcoming); n > 0 {
+			last = rec.Upcoming[n-1]
+		} else if !rec.Next.IsZero() {
+			last = rec.Next
+		}
+		remaining := -1
+		if r.Limit > 0 {
+			remaining = max(r.Limit-cur.Iterations-len(rec.Upcoming), 0)
+		}
+		now := q.clock.Now()
+		var more []time.Time
+		if last.IsZero() {
+			more, rec.Final = p.plan(time.Time{}, now, planAhead+1, remaining)
+		} else {
+			more, rec.Final = p.plan(last, now, planAhead+1-len(rec.Upcoming), remaining)
+		}
+		keep := !rec.Next.IsZero()
+		if !keep && len(more) > 0 {
+			rec.Next, more = more[0], more[1:]
+		}
+		rec.Upcoming = append(rec.Upcoming, more...)
+		planned = last
+		if n := len(rec.Upcoming); n > 0 {
+			planned = rec.Upcoming[n-1]
+		} else if !rec.Next.IsZero() {
+			planned = rec.Next
+		}
+		rec.Repeat = encodeRepeat(r, planned)
+		_, err = s.UpsertScheduler(ctx, q.name, &backend.UpsertSchedulerRequest{
+			Scheduler:      rec,
+			ExpectRevision: cur.Revision,
+			KeepPending:    keep,
+		})
+		if errors.Is(err, ErrRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("drover: plan scheduler %s/%s: %w", q.name, id, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("drover: plan scheduler %s/%s: gave up after %d tries: %w", q.name, id, maxUpsertTries, ErrRevisionMismatch)
+}
+
+// RemoveJobScheduler removes scheduler id and its pending iteration, in one
+// step. Iterations that are running or finished stay. An unknown id is an
+// error wrapping ErrNotFound.
+func (q *Queue) RemoveJobScheduler(ctx context.Context, id string) error {
+	s, err := q.schedulers()
+	if err != nil {
+		return err
+	}
+	if err := s.RemoveScheduler(ctx, q.name, id); err != nil {
+		return fmt.Errorf("drover: remove scheduler %s/%s: %w", q.name, id, err)
+	}
 	return nil
+}
+
+// JobScheduler returns scheduler id, or an error wrapping ErrNotFound.
+func (q *Queue) JobScheduler(ctx context.Context, id string) (*JobScheduler, error) {
+	s, err := q.schedulers()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.Scheduler(ctx, q.name, id)
+	if err != nil {
+		return nil, fmt.Errorf("drover: scheduler %s/%s: %w", q.name, id, err)
+	}
+	return q.jobScheduler(rec)
+}
+
+// JobSchedulers returns one page of the queue's schedulers, by ID.
+func (q *Queue) JobSchedulers(ctx context.Context, page Page) ([]*JobScheduler, error) {
+	s, err := q.schedulers()
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Schedulers(ctx, q.name, &backend.SchedulersRequest{Offset: page.Offset, Limit: page.Limit})
+	if err != nil {
+		return nil, fmt.Errorf("drover: schedulers of %s: %w", q.name, err)
+	}
+	out := make([]*JobScheduler, 0, len(res.Schedulers))
+	for _, rec := range res.Schedulers {
+		js, err := q.jobScheduler(rec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, js)
+	}
+	return out, nil
+}
+
+func (q *Queue) jobScheduler(rec *backend.Scheduler) (*JobScheduler, error) {
+	r, _, err := decodeRepeat(rec.Repeat)
+	if err != nil {
+		return nil, fmt.Errorf("drover: scheduler %s/%s: %w", q.name, rec.ID, err)
+	}
+	t := rec.Template
+	return &JobScheduler{
+		ID:     rec.ID,
+		Repeat: r,
+		Template: JobTemplate{Name: t.Name, Data: t.Data, Options: &AddOptions{
+			Priority: t.Priority, Attempts: t.Attempts, Backoff: t.Backoff, Timeout: t.Timeout,
+			KeepCompleted: t.KeepCompleted, KeepFailed: t.KeepFailed,
+		}},
+		Next:       rec.Next,
+		Upcoming:   slices.Clone(rec.Upcoming),
+		Iterations: rec.Iterations,
+		Revision:   rec.Revision,
+		UpdatedAt:  rec.UpdatedAt,
+	}, nil
 }

@@ -1,0 +1,169 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/internal/deadline"
+)
+
+// States of a run. A run leaves stateRunning once, by a compare-and-swap;
+// whoever makes the move settles the attempt and frees the slot.
+const (
+	stateRunning   int32 = iota
+	stateDone            // the handler returned
+	stateAbandoned       // the handler outlived its timeout and grace
+	stateReleased        // the worker stopped and gave the job back
+)
+
+// run is one attempt of one job in one slot of a worker.
+type run struct {
+	w     *Worker
+	slot  int
+	job   *Job
+	lease backend.Lease
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	timeoutAt time.Time       // zero when the job has no timeout
+	timer     *deadline.Entry // fires at timeoutAt, then at the end of grace
+
+	state    atomic.Int32
+	timedOut atomic.Bool
+	lost     atomic.Bool
+	lostTmr  atomic.Pointer[deadline.Entry]
+	expires  atomic.Int64 // lease deadline as last known, UnixNano
+}
+
+// Lease, Renewed and Lost make a run a renewer.Held.
+func (r *run) Lease() backend.Lease { return r.lease }
+
+func (r *run) Renewed(t time.Time) {
+	if !t.IsZero() {
+		r.expires.Store(t.UnixNano())
+	}
+}
+
+func (r *run) Lost() {
+	if !r.lost.CompareAndSwap(false, true) {
+		return
+	}
+	r.cancel(ErrLeaseLost)
+	// Free the slot after the grace period even if the handler ignores
+	// its context; nothing is settled for a lost lease.
+	grace := r.w.o.TimeoutGrace
+	r.lostTmr.Store(r.w.timers.Add(r.w.o.Clock.Now().Add(grace), r.onTimer))
+}
+
+type handlerReturn struct {
+	result []byte
+	err    error
+	stack  []string
+}
+
+func (r *run) execute() {
+	ret := r.call()
+	if !r.state.CompareAndSwap(stateRunning, stateDone) {
+		r.w.log.Warn("drover: handler returned after its job was given up; its result is discarded",
+			"job", r.lease.JobID, "name", r.job.Name, "err", ret.err)
+		return
+	}
+	if r.timer != nil {
+		r.w.timers.Remove(r.timer)
+	}
+	if e := r.lostTmr.Load(); e != nil {
+		r.w.timers.Remove(e)
+	}
+	var s backend.Settlement
+	if ret.err == nil {
+		s = backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeComplete, Result: ret.result}
+	} else {
+		err := ret.err
+		if r.timedOut.Load() && !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.job.Timeout, err)
+		}
+		s = r.w.failure(r, err, ret.stack)
+	}
+	r.cancel(nil)
+	r.w.finish(r, s)
+}
+
+// call runs the handler, turning a panic into an error with its stack.
+func (r *run) call() (ret handlerReturn) {
+	defer func() {
+		if v := recover(); v != nil {
+			ret.result = nil
+			ret.err = &panicError{value: v}
+			ret.stack = strings.Split(strings.TrimRight(string(debug.Stack()), "\n"), "\n")
+		}
+	}()
+	ret.result, ret.err = r.w.h(r.ctx, r.job)
+	return ret
+}
+
+// onTimer runs on the timer goroutine: first at the job's timeout, to cancel
+// the handler's context, then at the end of the grace period (or of the
+// grace after a lost lease), to abandon the handler.
+func (r *run) onTimer(now time.Time) {
+	if r.state.Load() != stateRunning {
+		return
+	}
+	if !r.lost.Load() && r.timedOut.CompareAndSwap(false, true) {
+		r.cancel(ErrTimeout)
+		r.w.timers.Reset(r.timer, now.Add(r.w.o.TimeoutGrace))
+		return
+	}
+	if !r.state.CompareAndSwap(stateRunning, stateAbandoned) {
+		return
+	}
+	r.w.log.Warn("drover: handler ignored its cancelled context; abandoning it",
+		"job", r.lease.JobID, "name", r.job.Name, "timeout", r.job.Timeout, "grace", r.w.o.TimeoutGrace, "lease_lost", r.lost.Load())
+	err := fmt.Errorf("%w after %s; the handler did not return within the %s grace period and was abandoned",
+		ErrTimeout, r.job.Timeout, r.w.o.TimeoutGrace)
+	r.w.finish(r, r.w.failure(r, err, nil))
+}
+
+// failure builds the settlement of a failed attempt: a retry with backoff
+// while attempts remain, else a failure for good.
+func (w *Worker) failure(r *run, err error, stack []string) backend.Settlement {
+	s := backend.Settlement{Lease: r.lease, Reason: err.Error(), Stacktrace: stack}
+	attempt := r.job.AttemptsMade + 1
+	if errors.Is(err, ErrUnrecoverable) || attempt >= max(r.job.Attempts, 1) {
+		s.Outcome = backend.OutcomeFail
+		return s
+	}
+	s.Outcome = backend.OutcomeRetry
+	s.RetryDelay = w.retryDelay(attempt, err, r.job)
+	return s
+}
+
+func (w *Worker) retryDelay(attempt int, err error, job *Job) (d time.Duration) {
+	if w.o.BackoffFunc == nil {
+		return BackoffDelay(job.Backoff, attempt)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("drover: BackoffFunc panicked; using the job's backoff", "job", job.ID, "panic", v)
+			d = BackoffDelay(job.Backoff, attempt)
+		}
+	}()
+	return capDelay(w.o.BackoffFunc(attempt, err, job))
+}
+
+// panicError is the error of a handler that panicked.
+type panicError struct{ value any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// Unwrap returns the panic value when it is an error.
+func (e *panicError) Unwrap() error {
+	err, _ := e.value.(error)
+	return err
+}

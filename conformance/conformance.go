@@ -22,8 +22,40 @@ type Options struct {
 // store's cleanup (Close, removal of files or keys) with t.Cleanup.
 type Factory func(t testing.TB, o Options) backend.Full
 
+// area is one file's worth of cases.
+type area struct {
+	name string
+	run  func(t *testing.T, f Factory)
+}
+
+// areas lists every part of the suite, in the order of the store's life.
+var areas = []area{
+	{"Add", testAdd},
+	{"Lease", testLease},
+	{"Renew", testRenew},
+	{"Settle", testSettle},
+	{"Delay", testDelay},
+	{"Priority", testPriority},
+	{"Retry", testRetry},
+	{"Stalled", testStalled},
+	{"Retention", testRetention},
+	{"Admin", testAdmin},
+	{"Query", testQuery},
+	{"Progress", testProgress},
+	{"Invalid", testInvalid},
+	{"Events", testEvents},
+	{"Dispatch", testDispatch},
+	{"Flow", testFlow},
+	{"Scheduler", testScheduler},
+}
+
 // Run runs the whole suite against the stores newBackend makes.
 func Run(t *testing.T, newBackend Factory) {
 	t.Helper()
-	_ = newBackend
+	for _, a := range areas {
+		t.Run(a.name, func(t *testing.T) {
+			t.Parallel()
+			a.run(t, newBackend)
+		})
+	}
 }

@@ -1,0 +1,115 @@
+package conformance
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/droverhq/drover/backend"
+)
+
+func testDispatch(t *testing.T, f Factory) {
+	for _, k := range []int{2, 4, 8} {
+		t.Run(fmt.Sprintf("one bulk add of %d jobs wakes all %d waiting leases", k, k), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, f)
+			chans := make([]<-chan leaseResult, k)
+			for i := range chans {
+				chans[i] = b.leaseAsync(b.q, backend.LeaseRequest{Worker: fmt.Sprint("w", i), Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+			}
+			b.awaitWaiters(k)
+			b.addN(k, "job")
+			got := make(map[string]bool)
+			for i, ch := range chans {
+				r := receive(t, ch, deadline, fmt.Sprintf("waiting Lease %d after the bulk add", i))
+				if r.err != nil || len(r.jobs) != 1 {
+					t.Fatalf("waiting Lease %d = %v, %v; want one job", i, ids(r.jobs), r.err)
+				}
+				if got[r.jobs[0].ID] {
+					t.Fatalf("job %s leased twice", r.jobs[0].ID)
+				}
+				got[r.jobs[0].ID] = true
+			}
+			b.wantCounts(b.q, backend.Counts{Active: k})
+		})
+	}
+
+	t.Run("a bulk add larger than the waiting leases fills each of them", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		const k = 3
+		chans := make([]<-chan leaseResult, k)
+		for i := range chans {
+			chans[i] = b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w", Max: 2, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		}
+		b.awaitWaiters(k)
+		b.addN(10, "job")
+		total := 0
+		for i, ch := range chans {
+			r := receive(t, ch, deadline, fmt.Sprintf("waiting Lease %d", i))
+			if r.err != nil || len(r.jobs) == 0 {
+				t.Fatalf("waiting Lease %d = %v, %v; want jobs", i, ids(r.jobs), r.err)
+			}
+			total += len(r.jobs)
+		}
+		b.wantCounts(b.q, backend.Counts{Active: total, Waiting: 10 - total})
+	})
+
+	t.Run("a release wakes a waiting lease", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		id := b.addOne(backend.NewJob{Name: "n"})
+		j := b.leaseOne()
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRelease})
+		r := receive(t, ch, deadline, "waiting Lease after a release")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
+		}
+	})
+
+	t.Run("a retry without delay wakes a waiting lease", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		id := b.addOne(backend.NewJob{Name: "n", Attempts: 2})
+		j := b.leaseOne()
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRetry, Reason: "again"})
+		r := receive(t, ch, deadline, "waiting Lease after a retry")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
+		}
+	})
+
+	t.Run("a resume wakes a waiting lease", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		if err := b.store.SetPaused(b.ctx, b.q, true); err != nil {
+			t.Fatal(err)
+		}
+		id := b.addOne(backend.NewJob{Name: "n"})
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		if err := b.store.SetPaused(b.ctx, b.q, false); err != nil {
+			t.Fatal(err)
+		}
+		r := receive(t, ch, deadline, "waiting Lease after resume")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
+		}
+	})
+
+	t.Run("an add to another queue does not end a waiting lease with a job", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		b.addTo("other", backend.NewJob{Name: "elsewhere"})
+		id := b.addOne(backend.NewJob{Name: "mine"})
+		r := receive(t, ch, deadline, "waiting Lease")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+			t.Fatalf("waiting Lease = %v, %v; want %s of its own queue", ids(r.jobs), r.err, id)
+		}
+	})
+}

@@ -171,6 +171,9 @@ func (q *Queue) Subscribe(ctx context.Context, from From, opts *SubscribeOptions
 func (s *Subscription) Next(ctx context.Context) (Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.err == nil && s.ctx.Err() != nil {
+		s.err = fmt.Errorf("drover: events of %s: subscription ended: %w", s.q.name, ErrClosed)
+	}
 	if s.err != nil {
 		return Event{}, s.err
 	}

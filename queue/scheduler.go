@@ -249,13 +249,13 @@ func (q *Queue) replanScheduler(ctx context.Context, id string) error {
 			remaining = max(r.Limit-cur.Iterations-len(rec.Upcoming), 0)
 		}
 		now := q.clock.Now()
-		var more []time.Time
-		if last.IsZero() {
-			more, rec.Final = p.plan(time.Time{}, now, planAhead+1, remaining)
-		} else {
-			more, rec.Final = p.plan(last, now, planAhead+1-len(rec.Upcoming), remaining)
-		}
 		keep := !rec.Next.IsZero()
+		want := planAhead - len(rec.Upcoming)
+		if !keep {
+			want++ // one more for Next
+		}
+		var more []time.Time
+		more, rec.Final = p.plan(last, now, want, remaining)
 		if !keep && len(more) > 0 {
 			rec.Next, more = more[0], more[1:]
 		}

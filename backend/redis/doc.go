@@ -1,0 +1,78 @@
+// Package redis is drover's Redis store, for many worker processes on many
+// machines. It works with a plain client, a Sentinel failover client or a
+// Cluster client of go-redis v9.
+//
+// # Basics
+//
+// Every state change is one Lua script (embedded from lua/*.lua and run
+// with EVALSHA, re-loaded on NOSCRIPT) over the keys of one queue. All keys
+// of a queue share the hash tag {prefix:queue}, and scripts touch only
+// keys passed in KEYS, so the same scripts run on Redis Cluster. A queue
+// has a fixed set of keys, so no script builds a key name from data:
+//
+//	{p:q}:meta  hash: seq (job numbers), ev (last event ID), paused
+//	{p:q}:j     hash: job ID -> job record
+//	{p:q}:w     sorted set of waiting jobs, score priority*2^31 + seq
+//	{p:q}:d     sorted set of delayed jobs, score due time (ms)
+//	{p:q}:a     sorted set of active jobs, score lease expiry (ms)
+//	{p:q}:c     sorted set of completed jobs, score finish time (ms)
+//	{p:q}:f     sorted set of failed jobs, score finish time (ms)
+//	{p:q}:wc    sorted set of flow parents waiting for children, score seq
+//	{p:q}:e     stream of events; event n has the entry ID "n-0"
+//	{p:q}:wake  list of wake tokens for idle leasers
+//	{p:q}:logs  hash: job ID "\n" line number -> log line
+//	{p:q}:o     list: outbox of notices to flow parents in other queues
+//	{p:q}:s     hash: scheduler ID -> scheduler record
+//
+// A job is one field of the j hash: a record of length-prefixed fields that
+// Lua and Go both read without another codec. There is no key per job.
+// Jobs of equal priority run in the order they were added; the waiting
+// score holds up to 2^31 jobs per queue.
+//
+// # Waiting
+//
+// A Lease with a Wait that finds no job blocks on BLPOP of the queue's
+// wake list. Each script that makes jobs ready pushes one token per ready
+// job (never more tokens than ready jobs plus one), so an add of N jobs
+// lets up to N idle leasers through, in every process. The lease script
+// returns the earliest due time of a delayed job or lease expiry, and the
+// wait ends then at the latest, so a delayed job that falls due is taken
+// on time. Events with a Wait block on XREAD. Each blocking wait holds a
+// connection of the client's pool: make the pool larger than the number of
+// concurrent waits (workers times their leasing goroutines, plus event
+// readers). A wait lasts at most a second per command and is repeated, so
+// the client's read timeout need not be raised.
+//
+// # Time
+//
+// Scripts take the time from the caller's Clock (passed as an argument),
+// never from the server, so tests can move time. Processes sharing a queue
+// therefore rely on their clocks agreeing: a clock that runs ahead by s
+// recovers leases s early and promotes delayed jobs s early. Keep the lease
+// TTL much larger than the skew between machines (NTP keeps it to
+// milliseconds; TTLs are seconds).
+//
+// # Flows and Cluster
+//
+// A flow is added by one script that takes the key sets of every queue in
+// the tree. On a non-cluster client (plain or Sentinel) flows may span
+// queues. On a *goredis.ClusterClient the queues of a flow live in
+// different slots, so a flow that spans queues fails with an error
+// wrapping backend.ErrUnsupported before anything is written; flows within
+// one queue work everywhere.
+//
+// A child that ends tells its parent in the same script when the parent is
+// in the same queue. Otherwise the script appends a notice to the child
+// queue's outbox, and the Go side applies it to the parent's queue with an
+// idempotent script, then removes it. Every Lease and Settle that sees a
+// non-empty outbox delivers it, so a crash between the two steps heals on
+// the next call. This works on Cluster too: each step touches one slot.
+//
+// # Caveats
+//
+// Removing a flow parent removes its descendants in the same queue that are
+// not active and detaches the active ones; descendants in other queues stay
+// and find no parent to report to. Obliterate removes the queue's keys only:
+// children in other queues of a parent in the obliterated queue likewise
+// report to nobody.
+package redis

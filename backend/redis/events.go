@@ -1,0 +1,130 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Events reads the queue's event log after req.After. Event n is the
+// stream entry "n-0"; a read whose next event was trimmed away fails with
+// an *EventsTrimmedError.
+func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsRequest) (backend.EventsResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.EventsResult{}, err
+	}
+	var r backend.EventsRequest
+	if req != nil {
+		r = *req
+	}
+	if r.Max < 0 || r.Wait < 0 {
+		return backend.EventsResult{}, backend.Invalid("Max", "negative max or wait")
+	}
+	if r.Max == 0 {
+		r.Max = 1000
+	}
+	deadline := b.opts.Clock.Now().Add(r.Wait)
+	for {
+		evs, last, err := b.readEvents(ctx, queue, r.After, r.Max)
+		if err != nil || len(evs) > 0 || r.Wait <= 0 {
+			return backend.EventsResult{Events: evs}, err
+		}
+		wait := deadline.Sub(b.opts.Clock.Now())
+		if wait <= 0 {
+			return backend.EventsResult{}, nil
+		}
+		if err := b.waitEvents(ctx, queue, max(last, r.After), wait); err != nil {
+			return backend.EventsResult{}, err
+		}
+	}
+}
+
+func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n int) ([]backend.Event, uint64, error) {
+	res, err := b.run(ctx, "events", queue, strconv.FormatUint(after, 10), n)
+	if err != nil {
+		return nil, 0, fmt.Errorf("drover: events of %s: %w", queue, err)
+	}
+	a, _ := res.([]any)
+	last, _ := a[0].(int64)
+	first, _ := a[1].(int64)
+	// The event after `after` is gone if it was appended (after < last)
+	// and the oldest kept one is later, or none is kept.
+	if after < uint64(last) && (first == 0 || uint64(first) > after+1) {
+		fa := uint64(first)
+		if first == 0 {
+			fa = uint64(last) + 1
+		}
+		return nil, uint64(last), &backend.EventsTrimmedError{After: after, FirstAvailable: fa}
+	}
+	var evs []backend.Event
+	for i := 2; i+1 < len(a); i += 2 {
+		id, _ := a[i].(int64)
+		body, _ := a[i+1].(string)
+		e, err := decodeEvent(uint64(id), body)
+		if err != nil {
+			return nil, 0, err
+		}
+		evs = append(evs, e)
+	}
+	return evs, uint64(last), nil
+}
+
+// waitEvents blocks on XREAD until an event after `after` exists, the
+// clock has advanced by wait, ctx ends or the store closes.
+func (b *Backend) waitEvents(ctx context.Context, queue string, after uint64, wait time.Duration) error {
+	timer := b.opts.Clock.NewTimer(wait)
+	defer timer.Stop()
+	done := make(chan error, 1)
+	var once sync.Once
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		block := min(wait, maxBlock)
+		if block < time.Millisecond {
+			block = time.Millisecond
+		}
+		err := b.client.XRead(context.Background(), &goredis.XReadArgs{
+			Streams: []string{b.key(queue, kEvents), strconv.FormatUint(after, 10) + "-0"},
+			Count:   1,
+			Block:   block,
+		}).Err()
+		once.Do(func() { done <- err })
+	}()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			if strings.Contains(err.Error(), "NOGROUP") {
+				return nil
+			}
+			b.opts.Logger.Warn("drover: waiting for events failed", "queue", queue, "err", err)
+			return b.backoff(ctx, err)
+		}
+		return nil
+	case <-timer.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.closing:
+		return backend.ErrClosed
+	}
+}
+
+// LastEventID returns the ID of the newest event appended to the queue.
+func (b *Backend) LastEventID(ctx context.Context, queue string) (uint64, error) {
+	if err := b.check(queue); err != nil {
+		return 0, err
+	}
+	n, err := b.client.HGet(ctx, b.key(queue, kMeta), "ev").Uint64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	return n, translate(err)
+}

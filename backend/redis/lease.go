@@ -1,0 +1,268 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// maxBlock bounds one blocking Redis command; a longer wait is several.
+// It also bounds how long Close waits for a wait given up early.
+const maxBlock = time.Second
+
+// Lease takes up to req.Max waiting jobs. With req.Wait it blocks on the
+// queue's wake list until an add, promotion or release lets it through, the
+// earliest delayed job or lease expiry falls due, or the wait ends.
+func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseRequest) (backend.LeaseResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.LeaseResult{}, err
+	}
+	switch {
+	case req == nil || req.Max < 1:
+		return backend.LeaseResult{}, backend.Invalid("Max", "must lease at least one job")
+	case req.TTL <= 0:
+		return backend.LeaseResult{}, backend.Invalid("TTL", "lease TTL must be positive")
+	case req.Wait < 0:
+		return backend.LeaseResult{}, backend.Invalid("Wait", "wait is negative")
+	case req.MaxStalled < 0:
+		return backend.LeaseResult{}, backend.Invalid("MaxStalled", "negative")
+	}
+	clock := b.opts.Clock
+	deadline := clock.Now().Add(req.Wait)
+	for {
+		jobs, next, err := b.leaseOnce(ctx, queue, req)
+		if err != nil || len(jobs) > 0 || req.Wait <= 0 {
+			return backend.LeaseResult{Jobs: jobs}, err
+		}
+		now := clock.Now()
+		wait := deadline.Sub(now)
+		if wait <= 0 {
+			return backend.LeaseResult{}, nil
+		}
+		if !next.IsZero() {
+			wait = min(wait, next.Sub(now))
+		}
+		if wait <= 0 {
+			continue
+		}
+		if err := b.waitWake(ctx, queue, wait); err != nil {
+			return backend.LeaseResult{}, err
+		}
+	}
+}
+
+func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.LeaseRequest) ([]*backend.Job, time.Time, error) {
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	prefix := hex.EncodeToString(tok[:]) + "-"
+	res, err := b.run(ctx, "lease", queue, req.Max, durMs(req.TTL), req.MaxStalled, req.Worker, prefix)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("drover: lease %s: %w", queue, err)
+	}
+	a, _ := res.([]any)
+	if len(a) < 2 {
+		return nil, time.Time{}, fmt.Errorf("drover: lease %s: short reply", queue)
+	}
+	next, _ := a[0].(int64)
+	if outbox, _ := a[1].(int64); outbox > 0 {
+		b.drainOutbox(ctx, queue)
+	}
+	var jobs []*backend.Job
+	for i := 2; i+1 < len(a); i += 2 {
+		id, _ := a[i].(string)
+		rec, _ := a[i+1].(string)
+		j, err := decodeJob(queue, id, rec)
+		if err != nil {
+			return jobs, time.Time{}, err
+		}
+		jobs = append(jobs, j)
+	}
+	var nt time.Time
+	if next > 0 {
+		nt = time.UnixMilli(next)
+	}
+	return jobs, nt, nil
+}
+
+// waitWake blocks until a wake token of the queue is taken, the clock has
+// advanced by wait, ctx ends or the store closes. The blocking command runs
+// on its own goroutine so that a fake clock, ctx or Close can end the wait;
+// a token that arrives after the wait was given up is pushed back for the
+// next waiter.
+func (b *Backend) waitWake(ctx context.Context, queue string, wait time.Duration) error {
+	key := b.key(queue, kWake)
+	timer := b.opts.Clock.NewTimer(wait)
+	defer timer.Stop()
+
+	var mu sync.Mutex
+	abandoned := false
+	done := make(chan error, 1)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		err := b.blpop(key, min(wait, maxBlock))
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			if err == nil {
+				b.pushBack(key)
+			}
+			return
+		}
+		done <- err
+	}()
+	giveUp := func() {
+		mu.Lock()
+		abandoned = true
+		mu.Unlock()
+		select {
+		case err := <-done:
+			if err == nil {
+				b.pushBack(key)
+			}
+		default:
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			b.opts.Logger.Warn("drover: waiting for jobs failed", "queue", queue, "err", err)
+			return b.backoff(ctx, err)
+		}
+		return nil
+	case <-timer.C():
+		giveUp()
+		// The caller leases again, so a token taken meanwhile is used.
+		return nil
+	case <-ctx.Done():
+		giveUp()
+		return ctx.Err()
+	case <-b.closing:
+		giveUp()
+		return backend.ErrClosed
+	}
+}
+
+// blpop takes one wake token, waiting up to d. Waits under a second use a
+// fractional timeout (Redis 6 and later) under the client's read timeout.
+func (b *Backend) blpop(key string, d time.Duration) error {
+	ctx := context.Background()
+	if d < time.Second {
+		secs := strconv.FormatFloat(max(d.Seconds(), 0.001), 'f', 3, 64)
+		return b.client.Do(ctx, "blpop", key, secs).Err()
+	}
+	return b.client.BLPop(ctx, d, key).Err()
+}
+
+func (b *Backend) pushBack(key string) {
+	if err := b.client.LPush(context.Background(), key, "1").Err(); err != nil {
+		b.opts.Logger.Warn("drover: returning a wake token failed", "key", key, "err", err)
+	}
+}
+
+// backoff pauses after a failed blocking wait so that a leaser whose
+// server is away does not spin; the caller then tries again.
+func (b *Backend) backoff(ctx context.Context, cause error) error {
+	t := b.opts.Clock.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.closing:
+		return backend.ErrClosed
+	}
+}
+
+// Renew extends the leases whose tokens still hold.
+func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewRequest) (backend.RenewResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.RenewResult{}, err
+	}
+	if req == nil || req.TTL <= 0 {
+		return backend.RenewResult{}, backend.Invalid("TTL", "lease TTL must be positive")
+	}
+	if len(req.Leases) == 0 {
+		return backend.RenewResult{}, nil
+	}
+	now := b.opts.Clock.Now()
+	args := make([]any, 0, 1+2*len(req.Leases))
+	args = append(args, durMs(req.TTL))
+	for _, l := range req.Leases {
+		args = append(args, l.JobID, l.Token)
+	}
+	argv := append([]any{now.UnixMilli(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), queue}, args...)
+	res, err := b.scripts["renew"].Run(ctx, b.client, b.queueKeys(queue), argv...).Result()
+	if err != nil {
+		return backend.RenewResult{}, fmt.Errorf("drover: renew in %s: %w", queue, translate(err))
+	}
+	out := backend.RenewResult{ExpiresAt: time.UnixMilli(now.UnixMilli()).Add(req.TTL)}
+	a, _ := res.([]any)
+	for _, x := range a {
+		if i, ok := x.(int64); ok && i >= 1 && int(i) <= len(req.Leases) {
+			out.Lost = append(out.Lost, req.Leases[i-1])
+		}
+	}
+	return out, nil
+}
+
+// drainOutbox delivers the queue's pending notices to flow parents in
+// other queues. Each notice is applied by an idempotent script on the
+// parent's queue, then removed; after a crash in between it is applied
+// again, harmlessly. Errors are logged: the next Lease tries again.
+func (b *Backend) drainOutbox(ctx context.Context, queue string) {
+	seen := map[string]bool{}
+	todo := []string{queue}
+	for len(todo) > 0 {
+		q := todo[0]
+		todo = todo[1:]
+		if seen[q] {
+			continue
+		}
+		seen[q] = true
+		more, err := b.drainOne(ctx, q)
+		if err != nil {
+			b.opts.Logger.Warn("drover: delivering flow notices failed", "queue", q, "err", err)
+		}
+		todo = append(todo, more...)
+	}
+}
+
+func (b *Backend) drainOne(ctx context.Context, queue string) ([]string, error) {
+	key := b.key(queue, kOutbox)
+	var next []string
+	for range 100 {
+		entries, err := b.client.LRange(ctx, key, 0, 99).Result()
+		if err != nil || len(entries) == 0 {
+			return next, translate(err)
+		}
+		for _, e := range entries {
+			f, err := decode(e)
+			if err != nil || len(f) != 7 {
+				b.opts.Logger.Error("drover: dropping a corrupt flow notice", "queue", queue)
+			} else {
+				res, err := b.run(ctx, "notify", f[0], f[1], f[2], f[3], f[4], f[5], f[6])
+				if err != nil {
+					return next, err
+				}
+				if n, _ := res.(int64); n > 0 {
+					next = append(next, f[0])
+				}
+			}
+			if err := b.client.LRem(ctx, key, 1, e).Err(); err != nil {
+				return next, translate(err)
+			}
+		}
+	}
+	return next, nil
+}

@@ -1,0 +1,128 @@
+-- add.lua: inserts jobs and flow trees, all or nothing.
+--
+-- KEYS: M queue key sets of NK keys each; set 1 is the queue of the call,
+--   the others are queues of flow children.
+-- ARGV: [1..3] now, event count, event age (see lib.lua); [4] M; [5..4+M]
+--   the queue names of the key sets; then N, then N nodes in preorder of 6
+--   arguments each: key set index, parent node index (0: top level), job
+--   id ("" assigns the next number), delay ms, priority, record tail
+--   (fields F_NAME.. encoded by the Go side).
+-- Returns: 2N values: for each node its job id and "1" if it was a
+--   duplicate of an existing job ("0" otherwise); the nodes under a
+--   duplicate get "" and "1". Error "DROVER_CONFLICT ..." if a flow child's
+--   caller-chosen id exists already; nothing is written then.
+
+local m = tonumber(ARGV[4])
+local Qs = {}
+for i = 1, m do
+  Qs[i] = keyset(i, ARGV[4 + i])
+end
+local base = 5 + m
+local n = tonumber(ARGV[base])
+local nodes = {}
+for i = 1, n do
+  local o = base + (i - 1) * 6
+  nodes[i] = {
+    q = tonumber(ARGV[o + 1]), parent = tonumber(ARGV[o + 2]), id = ARGV[o + 3],
+    delay = tonumber(ARGV[o + 4]), prio = tonumber(ARGV[o + 5]), tail = ARGV[o + 6],
+    kids = {},
+  }
+end
+
+-- Pass 1: duplicates and conflicts, before anything is written.
+for i = 1, n do
+  local nd = nodes[i]
+  if nd.parent > 0 and nodes[nd.parent].skip then
+    nd.skip = true
+  elseif nd.id ~= "" and redis.call("HEXISTS", Qs[nd.q].j, nd.id) == 1 then
+    if nd.parent == 0 then
+      nd.dup = true
+      nd.skip = true
+    else
+      return redis.error_reply("DROVER_CONFLICT job " .. Qs[nd.q].name .. "/" .. nd.id .. " exists already")
+    end
+  end
+end
+
+-- Pass 2: ids and sequence numbers.
+for i = 1, n do
+  local nd = nodes[i]
+  if not nd.skip then
+    nd.seq = redis.call("HINCRBY", Qs[nd.q].meta, "seq", 1)
+    if nd.id == "" then
+      nd.id = tostring(nd.seq)
+    end
+    if nd.parent > 0 then
+      local p = nodes[nd.parent].kids
+      p[#p + 1] = ref(Qs[nd.q].name, nd.id)
+    end
+  end
+end
+
+-- Pass 3: records, set entries and events.
+local ready, earliest = {}, {}
+local out = {}
+for i = 1, n do
+  local nd = nodes[i]
+  local Q = Qs[nd.q]
+  if nd.dup then
+    emit(Q, "duplicated", nd.id, nil, nil, nil, nil, nil, nil, nil, nil)
+    out[#out + 1] = nd.id
+    out[#out + 1] = "1"
+  elseif nd.skip then
+    out[#out + 1] = ""
+    out[#out + 1] = "1"
+  else
+    local pq, pid = "", ""
+    if nd.parent > 0 then
+      pq = Qs[nodes[nd.parent].q].name
+      pid = nodes[nd.parent].id
+    end
+    local state, runat = "waiting", 0
+    if #nd.kids > 0 then
+      state = "waiting-children"
+    elseif nd.delay > 0 then
+      state = "delayed"
+      runat = NOW + nd.delay
+    end
+    if #nd.kids > 0 and nd.delay > 0 then
+      runat = NOW + nd.delay
+    end
+    local head = {state, nd.seq, NOW, runat, pq, pid, enclist(nd.kids), #nd.kids}
+    redis.call("HSET", Q.j, nd.id, enc(head, 8) .. nd.tail)
+    local name = string.match(nd.tail, "^%d+:")
+    name = string.sub(nd.tail, #name + 1, #name + tonumber(string.sub(name, 1, -2)))
+    emit(Q, "added", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+    if state == "waiting" then
+      redis.call("ZADD", Q.w, score(nd.prio, nd.seq), nd.id)
+      if nd.prio > 0 then
+        emit(Q, "prioritized", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+      else
+        emit(Q, "waiting", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+      end
+      ready[nd.q] = (ready[nd.q] or 0) + 1
+    elseif state == "delayed" then
+      redis.call("ZADD", Q.d, runat, nd.id)
+      emit(Q, "delayed", nd.id, name, 0, nil, nil, nil, runat, nil, nil)
+      if not earliest[nd.q] or runat < earliest[nd.q][1] then
+        earliest[nd.q] = {runat, nd.id}
+      end
+    else
+      redis.call("ZADD", Q.wc, nd.seq, nd.id)
+      emit(Q, "waiting-children", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+    end
+    out[#out + 1] = nd.id
+    out[#out + 1] = "0"
+  end
+end
+
+for i = 1, m do
+  if ready[i] then
+    wake(Qs[i], ready[i])
+  end
+  if earliest[i] then
+    delay_notice(Qs[i], earliest[i][2])
+  end
+  trim_events(Qs[i])
+end
+return out

@@ -1,0 +1,46 @@
+-- clean.lua: removes jobs of one state that entered it before a cutoff.
+--
+-- KEYS: one queue key set (NK keys, see lib.lua).
+-- ARGV: [1..3] now, event count, event age; [4] queue name; [5] state
+--   ("completed", "failed", "waiting" or "delayed"); [6] grace ms;
+--   [7] limit (0: no limit).
+-- Returns: {outbox length, id1, id2, ...}: the removed job ids.
+
+local Q = keyset(1, ARGV[4])
+local state, grace, limit = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local cutoff = NOW - grace
+local set = ({completed = Q.c, failed = Q.f, waiting = Q.w, delayed = Q.d})[state]
+local ids = {}
+if state == "completed" or state == "failed" then
+  if limit > 0 then
+    ids = redis.call("ZRANGEBYSCORE", set, "-inf", "(" .. cutoff, "LIMIT", 0, limit)
+  else
+    ids = redis.call("ZRANGEBYSCORE", set, "-inf", "(" .. cutoff)
+  end
+else
+  for _, id in ipairs(redis.call("ZRANGE", set, 0, -1)) do
+    local r = getjob(Q, id)
+    if r and num(r[F_CREATED]) < cutoff then
+      ids[#ids + 1] = id
+      if limit > 0 and #ids >= limit then break end
+    end
+  end
+end
+local out = {0}
+for _, id in ipairs(ids) do
+  local r = getjob(Q, id)
+  redis.call("ZREM", set, id)
+  if r then
+    deljob(Q, id, r)
+    if r[F_PID] ~= "" and state ~= "completed" and state ~= "failed" then
+      notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "removed", "", "", "")
+    end
+  end
+  out[#out + 1] = id
+end
+if #ids > 0 then
+  emit(Q, "cleaned", nil, nil, nil, nil, nil, nil, nil, nil, #ids)
+end
+trim_events(Q)
+out[1] = redis.call("LLEN", Q.o)
+return out

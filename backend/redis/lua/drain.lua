@@ -1,0 +1,32 @@
+-- drain.lua: removes the waiting jobs, and the delayed ones when asked.
+-- A removed flow child is dropped from its parent's dependencies.
+--
+-- KEYS: one queue key set (NK keys, see lib.lua).
+-- ARGV: [1..3] now, event count, event age; [4] queue name; [5] "1" to
+--   remove delayed jobs too.
+-- Returns: {removed count, outbox length}.
+
+local Q = keyset(1, ARGV[4])
+local sets = {Q.w}
+if ARGV[5] == "1" then
+  sets[2] = Q.d
+end
+local n = 0
+for _, set in ipairs(sets) do
+  local ids = redis.call("ZRANGE", set, 0, -1)
+  for _, id in ipairs(ids) do
+    local r = getjob(Q, id)
+    redis.call("ZREM", set, id)
+    if r then
+      n = n + 1
+      deljob(Q, id, r)
+      if r[F_PID] ~= "" then
+        notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "removed", "", "", "")
+      end
+    end
+  end
+end
+redis.call("DEL", Q.wake)
+emit(Q, "drained", nil, nil, nil, nil, nil, nil, nil, nil, n)
+trim_events(Q)
+return {n, redis.call("LLEN", Q.o)}

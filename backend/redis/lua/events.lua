@@ -1,0 +1,20 @@
+-- events.lua: reads events after an ID and the bounds of the log.
+--
+-- KEYS: one queue key set (NK keys, see lib.lua).
+-- ARGV: [1..3] now, event count, event age; [4] queue name; [5] after;
+--   [6] max.
+-- Returns: {last id, first kept id (0: none), id1, body1, ...}.
+
+local Q = keyset(1, ARGV[4])
+local last = num(redis.call("HGET", Q.meta, "ev"))
+local first = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
+local out = {last, 0}
+if first[1] then
+  out[2] = tonumber(string.match(first[1][1], "^(%d+)"))
+end
+local es = redis.call("XRANGE", Q.e, istr(tonumber(ARGV[5]) + 1) .. "-0", "+", "COUNT", tonumber(ARGV[6]))
+for _, e in ipairs(es) do
+  out[#out + 1] = tonumber(string.match(e[1], "^(%d+)"))
+  out[#out + 1] = e[2][2]
+end
+return out

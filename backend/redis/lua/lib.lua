@@ -1,0 +1,414 @@
+-- lib.lua: functions shared by every drover script. The Go side prepends
+-- this file to each script body; it defines no key names of its own.
+--
+-- KEYS: none of its own. Every script passes one or more queue key sets of
+--   NK keys each (see keyset below); KEYS[1..NK] is the script's own queue.
+-- ARGV: every script starts with ARGV[1] = now (Unix ms from the caller's
+--   clock), ARGV[2] = event retention count (0: none), ARGV[3] = event
+--   retention age in ms (0: none). Script arguments start at ARGV[4].
+--   Most scripts then take ARGV[4] = the name of their queue.
+-- Returns: nothing; scripts return their own values.
+
+local NK = 13
+local NOW = tonumber(ARGV[1])
+local EVMAX = tonumber(ARGV[2])
+local EVAGE = tonumber(ARGV[3])
+
+-- Field positions of a job record (see record.go).
+local F_STATE, F_SEQ, F_CREATED, F_RUNAT, F_PQ, F_PID, F_KIDS, F_PEND = 1, 2, 3, 4, 5, 6, 7, 8
+local F_NAME, F_DATA, F_PRIO, F_ATT, F_MADE, F_STALL, F_BACKOFF, F_TIMEOUT = 9, 10, 11, 12, 13, 14, 15, 16
+local F_KC, F_KF, F_PROG, F_RES, F_REASON, F_STACK, F_LOGS, F_PROC = 17, 18, 19, 20, 21, 22, 23, 24
+local F_FIN, F_TOKEN, F_LEXP, F_WORKER, F_SCHED, F_POLICY, F_OUTC = 25, 26, 27, 28, 29, 30, 31
+local NF = 31
+
+-- Field positions of a scheduler record.
+local S_ID, S_REV, S_REPEAT, S_TAIL, S_PRIO, S_LIMIT, S_ITER, S_NEXT, S_UPCOMING, S_FINAL, S_UPDATED = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+local NS = 11
+
+local SEQ_MUL = 2147483648
+
+local function num(s)
+  return tonumber(s) or 0
+end
+
+local function istr(x)
+  if type(x) == "number" then
+    return string.format("%d", x)
+  end
+  return x or ""
+end
+
+-- dec splits a record of length-prefixed fields ("<len>:<bytes>"...).
+local function dec(s)
+  local t, i, n, len = {}, 1, 0, #s
+  while i <= len do
+    local c = string.find(s, ":", i, true)
+    local l = tonumber(string.sub(s, i, c - 1))
+    n = n + 1
+    t[n] = string.sub(s, c + 1, c + l)
+    i = c + l + 1
+  end
+  return t
+end
+
+local function enc(t, n)
+  local p = {}
+  for i = 1, n do
+    local v = istr(t[i])
+    p[i] = #v .. ":" .. v
+  end
+  return table.concat(p)
+end
+
+local function enclist(t)
+  return enc(t, #t)
+end
+
+local function keyset(set, name)
+  local b = (set - 1) * NK
+  return {
+    name = name,
+    meta = KEYS[b + 1], j = KEYS[b + 2], w = KEYS[b + 3], d = KEYS[b + 4],
+    a = KEYS[b + 5], c = KEYS[b + 6], f = KEYS[b + 7], wc = KEYS[b + 8],
+    e = KEYS[b + 9], wake = KEYS[b + 10], logs = KEYS[b + 11], o = KEYS[b + 12],
+    s = KEYS[b + 13],
+  }
+end
+
+local function score(prio, seq)
+  return prio * SEQ_MUL + seq
+end
+
+-- emit appends one event. Fields: type, time, job id, name, attempts
+-- made, result, reason, progress, run at, scheduler id, count.
+local function emit(Q, typ, id, name, made, result, reason, progress, runat, sched, count)
+  local n = redis.call("HINCRBY", Q.meta, "ev", 1)
+  local body = enc({typ, NOW, id or "", name or "", made or 0, result or "", reason or "", progress or "", runat or 0, sched or "", count or 0}, 11)
+  if EVMAX > 0 then
+    redis.call("XADD", Q.e, "MAXLEN", EVMAX, n .. "-0", "e", body)
+  else
+    redis.call("XADD", Q.e, n .. "-0", "e", body)
+  end
+end
+
+local function emitjob(Q, typ, id, r)
+  emit(Q, typ, id, r[F_NAME], r[F_MADE], nil, nil, nil, nil, r[F_SCHED], nil)
+end
+
+-- trim_events drops events older than the retention age, a bounded number
+-- per call.
+local function trim_events(Q)
+  if EVAGE <= 0 then
+    return
+  end
+  local cutoff = NOW - EVAGE
+  for _ = 1, 10 do
+    local es = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 50)
+    if #es == 0 then
+      return
+    end
+    for _, e in ipairs(es) do
+      local f = dec(e[2][2])
+      if num(f[2]) >= cutoff then
+        return
+      end
+      redis.call("XDEL", Q.e, e[1])
+    end
+  end
+end
+
+-- wake lets up to n idle leasers through: one token each, at most as many
+-- tokens as ready jobs plus one (a notice of an earlier due time).
+local function wake(Q, n)
+  if redis.call("HGET", Q.meta, "paused") == "1" then
+    return
+  end
+  local ready = redis.call("ZCARD", Q.w)
+  if n > ready + 1 then
+    n = ready + 1
+  end
+  local batch = {}
+  for i = 1, n do
+    batch[#batch + 1] = "1"
+    if #batch == 1000 or i == n then
+      redis.call("LPUSH", Q.wake, unpack(batch))
+      batch = {}
+    end
+  end
+  redis.call("LTRIM", Q.wake, 0, ready)
+end
+
+-- delay_notice wakes one idle leaser when job id became the earliest
+-- delayed job, so that it waits until the new earliest due time.
+local function delay_notice(Q, id)
+  if redis.call("ZRANGE", Q.d, 0, 0)[1] == id then
+    wake(Q, 1)
+  end
+end
+
+local function getjob(Q, id)
+  local s = redis.call("HGET", Q.j, id)
+  if not s then
+    return nil
+  end
+  return dec(s)
+end
+
+local function putjob(Q, id, r)
+  redis.call("HSET", Q.j, id, enc(r, NF))
+end
+
+-- deljob removes a job record and its log lines (not its set entries).
+local function deljob(Q, id, r)
+  redis.call("HDEL", Q.j, id)
+  local n = num(r[F_LOGS])
+  for i = 1, n do
+    redis.call("HDEL", Q.logs, id .. "\n" .. i)
+  end
+end
+
+local function unset(Q, id)
+  redis.call("ZREM", Q.w, id)
+  redis.call("ZREM", Q.d, id)
+  redis.call("ZREM", Q.a, id)
+  redis.call("ZREM", Q.wc, id)
+  redis.call("ZREM", Q.c, id)
+  redis.call("ZREM", Q.f, id)
+end
+
+-- make_ready puts a job in waiting (or delayed when runat is later).
+-- It returns 1 if the job became waiting.
+local function make_ready(Q, id, r, runat)
+  if runat and runat > NOW then
+    r[F_STATE] = "delayed"
+    r[F_RUNAT] = runat
+    redis.call("ZADD", Q.d, runat, id)
+    putjob(Q, id, r)
+    emit(Q, "delayed", id, r[F_NAME], r[F_MADE], nil, nil, nil, runat, r[F_SCHED], nil)
+    return 0
+  end
+  r[F_STATE] = "waiting"
+  redis.call("ZADD", Q.w, score(num(r[F_PRIO]), num(r[F_SEQ])), id)
+  putjob(Q, id, r)
+  emitjob(Q, "waiting", id, r)
+  return 1
+end
+
+-- retention applies a Retention ("remove", count, age ms) to a final set
+-- after job id entered it. It returns true if id itself was removed.
+local function retain(Q, set, id, r, keep)
+  local k = dec(keep)
+  if k[1] == "1" then
+    redis.call("ZREM", set, id)
+    deljob(Q, id, r)
+    return true
+  end
+  local removed = false
+  local count, age = num(k[2]), num(k[3])
+  if age > 0 then
+    local old = redis.call("ZRANGEBYSCORE", set, "-inf", NOW - age, "LIMIT", 0, 1000)
+    for _, oid in ipairs(old) do
+      local or_ = getjob(Q, oid)
+      redis.call("ZREM", set, oid)
+      if or_ then deljob(Q, oid, or_) end
+      if oid == id then removed = true end
+    end
+  end
+  if count > 0 then
+    local over = redis.call("ZCARD", set) - count
+    if over > 0 then
+      local old = redis.call("ZRANGE", set, 0, over - 1)
+      for _, oid in ipairs(old) do
+        local or_ = getjob(Q, oid)
+        redis.call("ZREM", set, oid)
+        if or_ then deljob(Q, oid, or_) end
+        if oid == id then removed = true end
+      end
+    end
+  end
+  return removed
+end
+
+local function ref(q, id)
+  return q .. "\n" .. id
+end
+
+local notify_parent
+
+-- fail_job moves a job to failed, notifies its parent and applies its
+-- failed retention. r must be decoded and not yet failed.
+local function fail_job(Q, id, r, reason, stack)
+  redis.call("ZREM", Q.a, id)
+  redis.call("ZREM", Q.wc, id)
+  redis.call("ZREM", Q.w, id)
+  redis.call("ZREM", Q.d, id)
+  r[F_STATE] = "failed"
+  r[F_REASON] = reason
+  if stack then r[F_STACK] = stack end
+  r[F_FIN] = NOW
+  r[F_TOKEN] = ""
+  r[F_LEXP] = 0
+  putjob(Q, id, r)
+  emit(Q, "failed", id, r[F_NAME], r[F_MADE], nil, reason, nil, nil, r[F_SCHED], nil)
+  redis.call("ZADD", Q.f, NOW, id)
+  if r[F_PID] ~= "" then
+    notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "failed", "", reason, r[F_POLICY])
+  end
+  retain(Q, Q.f, id, r, r[F_KF])
+end
+
+-- child_ended applies a child's end to parent pid of this queue.
+-- state is "completed", "failed" or "removed" (the dependency is dropped).
+local function child_ended(Q, pid, cref, state, result, reason, policy)
+  local p = getjob(Q, pid)
+  if not p then
+    return
+  end
+  local kids = dec(p[F_KIDS])
+  local at = 0
+  for i, k in ipairs(kids) do
+    if k == cref then at = i end
+  end
+  if at == 0 then
+    return -- detached or dropped already
+  end
+  local outc = dec(p[F_OUTC])
+  for i = 1, #outc, 5 do
+    if outc[i] == cref then
+      return -- applied already
+    end
+  end
+  local waiting = p[F_STATE] == "waiting-children"
+  local ready = false
+  if state == "removed" or (state == "failed" and policy == "remove") then
+    table.remove(kids, at)
+    p[F_KIDS] = enclist(kids)
+    p[F_PEND] = num(p[F_PEND]) - 1
+    ready = p[F_PEND] <= 0
+  elseif state == "completed" then
+    outc[#outc + 1] = cref; outc[#outc + 1] = "completed"; outc[#outc + 1] = result
+    outc[#outc + 1] = ""; outc[#outc + 1] = ""
+    p[F_PEND] = num(p[F_PEND]) - 1
+    ready = p[F_PEND] <= 0
+  else
+    local ignored = ""
+    if policy == "ignore" or policy == "continue" then ignored = "1" end
+    outc[#outc + 1] = cref; outc[#outc + 1] = "failed"; outc[#outc + 1] = ""
+    outc[#outc + 1] = reason; outc[#outc + 1] = ignored
+    p[F_PEND] = num(p[F_PEND]) - 1
+    if policy == "ignore" then
+      ready = p[F_PEND] <= 0
+    elseif policy == "continue" then
+      ready = true
+    else
+      p[F_OUTC] = enclist(outc)
+      if waiting then
+        local q, cid = string.match(cref, "^(.-)\n(.*)$")
+        fail_job(Q, pid, p, "child " .. q .. "/" .. cid .. " failed: " .. reason, nil)
+      else
+        putjob(Q, pid, p)
+      end
+      return
+    end
+  end
+  p[F_OUTC] = enclist(outc)
+  if ready and waiting then
+    redis.call("ZREM", Q.wc, pid)
+    if make_ready(Q, pid, p, num(p[F_RUNAT])) == 1 then
+      wake(Q, 1)
+    end
+  else
+    putjob(Q, pid, p)
+  end
+end
+
+-- notify_parent reports a child's end to its parent: at once when the
+-- parent is in this queue, else through this queue's outbox.
+notify_parent = function(Q, pq, pid, cref, state, result, reason, policy)
+  if pq == Q.name then
+    child_ended(Q, pid, cref, state, result, reason, policy)
+  else
+    redis.call("RPUSH", Q.o, enc({pq, pid, cref, state, result, reason, policy}, 7))
+  end
+end
+
+-- remove_tree removes job id (not active) and its non-active descendants in
+-- this queue, detaching active ones. It appends a removed event per job.
+local function remove_tree(Q, id, r, notify)
+  unset(Q, id)
+  local kids = dec(r[F_KIDS])
+  local me = Q.name
+  for _, k in ipairs(kids) do
+    local q, cid = string.match(k, "^(.-)\n(.*)$")
+    if q == me then
+      local c = getjob(Q, cid)
+      if c and c[F_PID] == id then
+        if c[F_STATE] == "active" then
+          c[F_PQ] = ""; c[F_PID] = ""
+          putjob(Q, cid, c)
+        else
+          remove_tree(Q, cid, c, false)
+        end
+      end
+    end
+  end
+  deljob(Q, id, r)
+  emit(Q, "removed", id, r[F_NAME], r[F_MADE], nil, nil, nil, nil, r[F_SCHED], nil)
+  if notify and r[F_PID] ~= "" and r[F_STATE] ~= "completed" and r[F_STATE] ~= "failed" then
+    notify_parent(Q, r[F_PQ], r[F_PID], ref(me, id), "removed", "", "", "")
+  end
+end
+
+-- iteration creates the pending iteration of scheduler record s at its
+-- next free slot, moving through Upcoming past taken slots. It returns s.
+local function iteration(Q, s)
+  local up = dec(s[S_UPCOMING])
+  while true do
+    local nx = num(s[S_NEXT])
+    if nx == 0 then break end
+    if num(s[S_LIMIT]) > 0 and num(s[S_ITER]) >= num(s[S_LIMIT]) then
+      s[S_NEXT] = "0"
+      break
+    end
+    local id = "repeat:" .. s[S_ID] .. ":" .. s[S_NEXT]
+    if redis.call("HEXISTS", Q.j, id) == 0 then
+      local seq = redis.call("HINCRBY", Q.meta, "seq", 1)
+      local head = {"", seq, NOW, 0, "", "", "", 0}
+      local r = dec(enc(head, 8) .. s[S_TAIL])
+      emit(Q, "added", id, r[F_NAME], 0, nil, nil, nil, nil, s[S_ID], nil)
+      if make_ready(Q, id, r, nx) == 1 then
+        wake(Q, 1)
+      else
+        delay_notice(Q, id)
+      end
+      s[S_ITER] = num(s[S_ITER]) + 1
+      break
+    end
+    if #up == 0 then
+      s[S_NEXT] = "0"
+      break
+    end
+    s[S_NEXT] = table.remove(up, 1)
+  end
+  s[S_UPCOMING] = enclist(up)
+  return s
+end
+
+-- sched_done reports whether a scheduler record has nothing left to run.
+local function sched_done(s)
+  if num(s[S_NEXT]) ~= 0 then return false end
+  if s[S_FINAL] == "1" then return true end
+  return num(s[S_LIMIT]) > 0 and num(s[S_ITER]) >= num(s[S_LIMIT])
+end
+
+-- pending_iteration returns the id and record of the scheduler's pending
+-- iteration job, if there is one.
+local function pending_iteration(Q, s)
+  if num(s[S_NEXT]) == 0 then return nil end
+  local id = "repeat:" .. s[S_ID] .. ":" .. s[S_NEXT]
+  local r = getjob(Q, id)
+  if r and (r[F_STATE] == "waiting" or r[F_STATE] == "delayed") then
+    return id, r
+  end
+  return nil
+end

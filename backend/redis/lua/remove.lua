@@ -1,0 +1,21 @@
+-- remove.lua: removes one job that is not active, with its non-active
+-- descendants; active descendants are detached. A pending flow child is
+-- dropped from its parent's dependencies.
+--
+-- KEYS: one queue key set (NK keys, see lib.lua).
+-- ARGV: [1..3] now, event count, event age; [4] queue name; [5] job id.
+-- Returns: the length of the queue's outbox. Errors "DROVER_NOTFOUND",
+--   "DROVER_ACTIVE".
+
+local Q = keyset(1, ARGV[4])
+local id = ARGV[5]
+local r = getjob(Q, id)
+if not r then
+  return redis.error_reply("DROVER_NOTFOUND job " .. id)
+end
+if r[F_STATE] == "active" then
+  return redis.error_reply("DROVER_ACTIVE job " .. id)
+end
+remove_tree(Q, id, r, true)
+trim_events(Q)
+return redis.call("LLEN", Q.o)

@@ -1,0 +1,62 @@
+-- settle.lua: ends attempts whose lease still holds; updates flow parents,
+-- appends events and applies retention in the same step.
+--
+-- KEYS: one queue key set (NK keys, see lib.lua).
+-- ARGV: [1..3] now, event count, event age; [4] queue name; then groups of
+--   7: job id, lease token, outcome (1 complete, 2 fail, 3 retry,
+--   4 release), result, reason, stack trace (encoded list), retry delay ms.
+-- Returns: one status per group ("" applied, "LOST" lease lost), then the
+--   length of the queue's outbox.
+
+local Q = keyset(1, ARGV[4])
+local out = {}
+local woke = 0
+for i = 5, #ARGV, 7 do
+  local id, token, outcome = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local result, reason, stack, delay = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
+  local r = getjob(Q, id)
+  if not r or r[F_STATE] ~= "active" or r[F_TOKEN] ~= token then
+    out[#out + 1] = "LOST"
+  else
+    out[#out + 1] = ""
+    redis.call("ZREM", Q.a, id)
+    r[F_TOKEN] = ""
+    r[F_LEXP] = 0
+    if outcome == 1 then
+      r[F_MADE] = num(r[F_MADE]) + 1
+      r[F_STATE] = "completed"
+      r[F_RES] = result
+      r[F_FIN] = NOW
+      putjob(Q, id, r)
+      emit(Q, "completed", id, r[F_NAME], r[F_MADE], result, nil, nil, nil, r[F_SCHED], nil)
+      redis.call("ZADD", Q.c, NOW, id)
+      if r[F_PID] ~= "" then
+        notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "completed", result, "", r[F_POLICY])
+      end
+      retain(Q, Q.c, id, r, r[F_KC])
+    elseif outcome == 2 then
+      r[F_MADE] = num(r[F_MADE]) + 1
+      fail_job(Q, id, r, reason, stack)
+    elseif outcome == 3 then
+      r[F_MADE] = num(r[F_MADE]) + 1
+      r[F_REASON] = reason
+      r[F_STACK] = stack
+      emit(Q, "retrying", id, r[F_NAME], r[F_MADE], nil, reason, nil, nil, r[F_SCHED], nil)
+      if delay > 0 then
+        make_ready(Q, id, r, NOW + delay)
+        delay_notice(Q, id)
+      else
+        woke = woke + make_ready(Q, id, r, 0)
+      end
+    else
+      r[F_WORKER] = ""
+      woke = woke + make_ready(Q, id, r, 0)
+    end
+  end
+end
+if woke > 0 then
+  wake(Q, woke)
+end
+trim_events(Q)
+out[#out + 1] = redis.call("LLEN", Q.o)
+return out

@@ -1,0 +1,67 @@
+package redis
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Options configure a Backend. The zero value is ready to use.
+type Options struct {
+	// Clock gives every time stamp the store writes and every timed wait.
+	// All processes sharing a queue must have clocks that agree to well
+	// within the lease TTL. Defaults to backend.SystemClock().
+	Clock backend.Clock
+	// EventRetention bounds each queue's event log. Defaults to keeping
+	// the newest 100,000 events of each queue.
+	EventRetention backend.EventRetention
+	// Logger receives reports of background trouble, such as a lost
+	// connection while waiting. Defaults to slog.Default().
+	Logger *slog.Logger
+	// MaxPayload limits job data, results, progress and log lines, in
+	// bytes. Defaults to backend.DefaultMaxPayload.
+	MaxPayload int
+	// Prefix starts every key, as in "{prefix:queue}:j". Defaults to
+	// "drover".
+	Prefix string
+
+	// wrapScript, when set, rewrites each script's source before it is
+	// loaded (tests use it to watch the keys scripts touch).
+	wrapScript func(string) string
+}
+
+// DefaultEventCount is the number of events kept per queue when
+// Options.EventRetention is zero.
+const DefaultEventCount = 100_000
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Clock == nil {
+		c.Clock = backend.SystemClock()
+	}
+	if c.EventRetention == (backend.EventRetention{}) {
+		c.EventRetention.Count = DefaultEventCount
+	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.MaxPayload = cmp.Or(c.MaxPayload, backend.DefaultMaxPayload)
+	c.Prefix = cmp.Or(c.Prefix, "drover")
+	return c
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.MaxPayload < 0:
+		return backend.Invalid("MaxPayload", "negative payload limit")
+	case o.EventRetention.Count < 0 || o.EventRetention.Age < 0:
+		return backend.Invalid("EventRetention", "negative count or age")
+	case strings.ContainsAny(o.Prefix, "{}"):
+		return backend.Invalid("Prefix", fmt.Sprintf("prefix %q contains a brace", o.Prefix))
+	}
+	return nil
+}

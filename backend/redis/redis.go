@@ -1,0 +1,214 @@
+package redis
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+var _ backend.Full = (*Backend)(nil)
+
+// Backend is a drover store on Redis. It is safe for concurrent use.
+type Backend struct {
+	client  goredis.UniversalClient
+	opts    Options
+	scripts map[string]*goredis.Script
+	cluster bool
+
+	keys sync.Map // queue name -> []string, the queue's key set
+
+	closed  atomic.Bool
+	closing chan struct{}
+	wg      sync.WaitGroup // background waits
+}
+
+// New returns a store that keeps its queues in the Redis server (or
+// Sentinel or Cluster deployment) that client talks to. The caller owns
+// client: Close does not close it. Blocking waits (Lease and Events with
+// a Wait) each hold one connection of the client's pool while they wait,
+// so the pool must be larger than the number of concurrent waits.
+func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
+	if client == nil {
+		return nil, backend.Invalid("client", "no Redis client")
+	}
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	lib, err := luaFS.ReadFile("lua/lib.lua")
+	if err != nil {
+		return nil, err
+	}
+	files, err := fs.Glob(luaFS, "lua/*.lua")
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{
+		client:  client,
+		opts:    o,
+		scripts: make(map[string]*goredis.Script),
+		closing: make(chan struct{}),
+	}
+	_, b.cluster = client.(*goredis.ClusterClient)
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "lua/"), ".lua")
+		if name == "lib" {
+			continue
+		}
+		body, err := luaFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		src := string(lib) + "\n" + string(body)
+		if o.wrapScript != nil {
+			src = o.wrapScript(src)
+		}
+		b.scripts[name] = goredis.NewScript(src)
+	}
+	return b, nil
+}
+
+// Close marks the store closed and waits for its background waits to end.
+// It does not close the Redis client.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	close(b.closing)
+	b.wg.Wait()
+	return nil
+}
+
+// keySuffixes name the keys of a queue, in the order of lib.lua's keyset.
+var keySuffixes = [...]string{"meta", "j", "w", "d", "a", "c", "f", "wc", "e", "wake", "logs", "o", "s"}
+
+// queueKeys returns the key set of a queue; every key has the hash tag
+// {prefix:queue}.
+func (b *Backend) queueKeys(queue string) []string {
+	if k, ok := b.keys.Load(queue); ok {
+		return k.([]string)
+	}
+	tag := "{" + b.opts.Prefix + ":" + queue + "}:"
+	k := make([]string, len(keySuffixes))
+	for i, s := range keySuffixes {
+		k[i] = tag + s
+	}
+	b.keys.Store(queue, k)
+	return k
+}
+
+const (
+	kMeta = iota
+	kJobs
+	kWait
+	kDelayed
+	kActive
+	kCompleted
+	kFailed
+	kWaitChildren
+	kEvents
+	kWake
+	kLogs
+	kOutbox
+	kSchedulers
+)
+
+func (b *Backend) key(queue string, k int) string { return b.queueKeys(queue)[k] }
+
+// check reports ErrClosed after Close and validates the queue name.
+func (b *Backend) check(queue string) error {
+	if b.closed.Load() {
+		return backend.ErrClosed
+	}
+	return backend.ValidateQueueName(queue)
+}
+
+func (b *Backend) now() int64 { return b.opts.Clock.Now().UnixMilli() }
+
+// common returns the leading script arguments: now, event retention and
+// the queue name.
+func (b *Backend) common(queue string) []any {
+	return []any{b.now(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), queue}
+}
+
+// run runs a script over one queue's key set.
+func (b *Backend) run(ctx context.Context, script, queue string, args ...any) (any, error) {
+	argv := append(b.common(queue), args...)
+	res, err := b.scripts[script].Run(ctx, b.client, b.queueKeys(queue), argv...).Result()
+	return res, translate(err)
+}
+
+// Script errors raised by drover's scripts start with these codes.
+var scriptErrors = []struct {
+	code     string
+	sentinel error
+}{
+	{"DROVER_NOTFOUND", backend.ErrNotFound},
+	{"DROVER_ACTIVE", backend.ErrJobActive},
+	{"DROVER_REVISION", backend.ErrRevisionMismatch},
+	{"DROVER_CONFLICT", backend.ErrConflict},
+	{"DROVER_LEASELOST", backend.ErrLeaseLost},
+}
+
+// translate is the one place that turns go-redis errors into drover's
+// sentinels, keeping the cause.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
+	}
+	if errors.Is(err, goredis.ErrClosed) {
+		return fmt.Errorf("%w: %w", backend.ErrClosed, err)
+	}
+	msg := err.Error()
+	for _, e := range scriptErrors {
+		if i := strings.Index(msg, e.code); i >= 0 {
+			return fmt.Errorf("%w: %w", e.sentinel, err)
+		}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") ||
+		strings.HasPrefix(msg, "CLUSTERDOWN") || strings.HasPrefix(msg, "TRYAGAIN") ||
+		strings.Contains(msg, "connection pool timeout") {
+		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
+	}
+	return fmt.Errorf("drover: redis: %w", err)
+}
+
+// toStrings converts a script reply of bulk strings and integers.
+func toStrings(v any) []string {
+	a, _ := v.([]any)
+	out := make([]string, len(a))
+	for i, x := range a {
+		switch x := x.(type) {
+		case string:
+			out[i] = x
+		case int64:
+			out[i] = itoa(x)
+		}
+	}
+	return out
+}
+
+func durMs(d time.Duration) int64 { return d.Milliseconds() }

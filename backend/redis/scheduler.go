@@ -1,0 +1,124 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// UpsertScheduler writes a scheduler record and replaces its pending
+// iteration in one script call.
+func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backend.UpsertSchedulerRequest) (backend.UpsertSchedulerResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.UpsertSchedulerResult{}, err
+	}
+	if req == nil || req.Scheduler.ID == "" {
+		return backend.UpsertSchedulerResult{}, backend.Invalid("ID", "scheduler id is empty")
+	}
+	s := req.Scheduler
+	if len(s.ID) > backend.MaxNameLen {
+		return backend.UpsertSchedulerResult{}, backend.Invalid("ID", "scheduler id is too long")
+	}
+	tmpl := s.Template
+	tmpl.ID, tmpl.Delay, tmpl.Children, tmpl.Queue = "", 0, nil, ""
+	if err := backend.ValidateJobFields(&tmpl, b.opts.MaxPayload); err != nil {
+		err.Field = "Template." + err.Field
+		err.Index = -1
+		return backend.UpsertSchedulerResult{}, err
+	}
+	if s.Limit < 0 {
+		return backend.UpsertSchedulerResult{}, backend.Invalid("Limit", "negative limit")
+	}
+	if !slices.IsSortedFunc(s.Upcoming, func(x, y time.Time) int { return x.Compare(y) }) {
+		return backend.UpsertSchedulerResult{}, backend.Invalid("Upcoming", "run times are not ascending")
+	}
+	s.Template = tmpl
+	expect := "any"
+	if req.ExpectRevision != backend.AnyRevision {
+		expect = itoa(int64(req.ExpectRevision))
+	}
+	keep := "0"
+	if req.KeepPending {
+		keep = "1"
+	}
+	res, err := b.run(ctx, "upsert_sched", queue, expect, keep, encodeScheduler(&s))
+	if err != nil {
+		return backend.UpsertSchedulerResult{}, fmt.Errorf("drover: upsert scheduler %s/%s: %w", queue, s.ID, err)
+	}
+	a, _ := res.([]any)
+	created, _ := a[0].(int64)
+	rec, _ := a[1].(string)
+	out, err := decodeScheduler(rec)
+	if err != nil {
+		return backend.UpsertSchedulerResult{}, err
+	}
+	return backend.UpsertSchedulerResult{Scheduler: *out, Created: created == 1}, nil
+}
+
+// RemoveScheduler removes a scheduler and its pending iteration.
+func (b *Backend) RemoveScheduler(ctx context.Context, queue, id string) error {
+	if err := b.check(queue); err != nil {
+		return err
+	}
+	if _, err := b.run(ctx, "remove_sched", queue, id); err != nil {
+		return fmt.Errorf("drover: remove scheduler %s/%s: %w", queue, id, err)
+	}
+	return nil
+}
+
+// Scheduler returns one scheduler record.
+func (b *Backend) Scheduler(ctx context.Context, queue, id string) (*backend.Scheduler, error) {
+	if err := b.check(queue); err != nil {
+		return nil, err
+	}
+	rec, err := b.client.HGet(ctx, b.key(queue, kSchedulers), id).Result()
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			return nil, fmt.Errorf("drover: scheduler %s/%s: %w", queue, id, translate(err))
+		}
+		return nil, translate(err)
+	}
+	return decodeScheduler(rec)
+}
+
+// Schedulers returns a page of a queue's schedulers, ordered by ID.
+func (b *Backend) Schedulers(ctx context.Context, queue string, req *backend.SchedulersRequest) (backend.SchedulersResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.SchedulersResult{}, err
+	}
+	var r backend.SchedulersRequest
+	if req != nil {
+		r = *req
+	}
+	if r.Offset < 0 || r.Limit < 0 {
+		return backend.SchedulersResult{}, backend.Invalid("Offset", "negative offset or limit")
+	}
+	if r.Limit == 0 {
+		r.Limit = 100
+	}
+	all, err := b.client.HGetAll(ctx, b.key(queue, kSchedulers)).Result()
+	if err != nil {
+		return backend.SchedulersResult{}, translate(err)
+	}
+	ids := make([]string, 0, len(all))
+	for id := range all {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	ids = ids[min(r.Offset, len(ids)):min(r.Offset+r.Limit, len(ids))]
+	out := backend.SchedulersResult{}
+	for _, id := range ids {
+		s, err := decodeScheduler(all[id])
+		if err != nil {
+			return backend.SchedulersResult{}, err
+		}
+		out.Schedulers = append(out.Schedulers, s)
+	}
+	return out, nil
+}

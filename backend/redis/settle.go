@@ -1,0 +1,66 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Settle ends attempts in one script call, whatever their number.
+func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleRequest) (backend.SettleResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.SettleResult{}, err
+	}
+	if req == nil || len(req.Settlements) == 0 {
+		return backend.SettleResult{}, nil
+	}
+	out := backend.SettleResult{Errs: make([]error, len(req.Settlements))}
+	args := make([]any, 0, 7*len(req.Settlements))
+	var idx []int
+	for i, s := range req.Settlements {
+		switch {
+		case s.Outcome < backend.OutcomeComplete || s.Outcome > backend.OutcomeRelease:
+			out.Errs[i] = backend.Invalid("Outcome", fmt.Sprintf("unknown outcome %d", s.Outcome))
+			continue
+		case s.RetryDelay < 0 || s.RetryDelay > backend.MaxDelay:
+			out.Errs[i] = backend.Invalid("RetryDelay", "negative or longer than 100 years")
+			continue
+		}
+		if err := backend.ValidatePayload("Result", len(s.Result), b.opts.MaxPayload); err != nil {
+			out.Errs[i] = err
+			continue
+		}
+		if err := backend.ValidatePayload("Reason", len(s.Reason), b.opts.MaxPayload); err != nil {
+			out.Errs[i] = err
+			continue
+		}
+		stack := ""
+		if len(s.Stacktrace) > 0 {
+			stack = encodeList(s.Stacktrace)
+		}
+		args = append(args, s.Lease.JobID, s.Lease.Token, int(s.Outcome), string(s.Result), s.Reason, stack, durMs(s.RetryDelay))
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		return out, nil
+	}
+	res, err := b.run(ctx, "settle", queue, args...)
+	if err != nil {
+		return backend.SettleResult{}, fmt.Errorf("drover: settle in %s: %w", queue, err)
+	}
+	a, _ := res.([]any)
+	if len(a) != len(idx)+1 {
+		return backend.SettleResult{}, fmt.Errorf("drover: settle in %s: reply of %d values for %d settlements", queue, len(a), len(idx))
+	}
+	for k, i := range idx {
+		if st, _ := a[k].(string); st == "LOST" {
+			l := req.Settlements[i].Lease
+			out.Errs[i] = fmt.Errorf("drover: settle %s/%s: %w", queue, l.JobID, backend.ErrLeaseLost)
+		}
+	}
+	if n, _ := a[len(a)-1].(int64); n > 0 {
+		b.drainOutbox(ctx, queue)
+	}
+	return out, nil
+}

@@ -1,0 +1,171 @@
+// Package redistest starts Redis servers for tests: a real redis-server
+// on a free loopback port with its own directory, or an in-process
+// miniredis.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// RequireEnv names the environment variable that, set to 1, turns a
+// missing redis-server into a test failure instead of a skip.
+const RequireEnv = "DROVER_REQUIRE_REDIS"
+
+// Options configure a real server.
+type Options struct {
+	// AppendOnly turns on the append-only file with fsync on every write,
+	// so that a killed server loses nothing it acknowledged.
+	AppendOnly bool
+}
+
+// Server is a redis-server process owned by a test.
+type Server struct {
+	// Addr is host:port of the server.
+	Addr string
+	// Dir is the server's working directory.
+	Dir string
+
+	t    testing.TB
+	opts Options
+	port int
+	cmd  *exec.Cmd
+	exit chan struct{}
+}
+
+// Start starts redis-server and stops it when the test ends. Without a
+// redis-server on PATH the test is skipped, or fails if DROVER_REQUIRE_REDIS=1.
+func Start(t testing.TB, opts *Options) *Server {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		msg := "redis-server not found on PATH; install it to run the real-Redis tests (Debian: apt-get install redis-server)"
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	_ = path
+	s := &Server{t: t, Dir: t.TempDir()}
+	if opts != nil {
+		s.opts = *opts
+	}
+	s.port = freePort(t)
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: no free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	args := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--dir", s.Dir,
+		"--save", "",
+		"--protected-mode", "no",
+		"--daemonize", "no",
+		"--loglevel", "warning",
+		"--logfile", "redis.log",
+	}
+	if s.opts.AppendOnly {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	cmd := exec.Command("redis-server", args...)
+	cmd.Dir = s.Dir
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("redistest: start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	s.exit = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(s.exit)
+	}()
+	s.waitReady()
+}
+
+func (s *Server) waitReady() {
+	s.t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Ping(context.Background()).Err()
+		if err == nil {
+			return
+		}
+		select {
+		case <-s.exit:
+			log, _ := os.ReadFile(s.Dir + "/redis.log")
+			s.t.Fatalf("redistest: redis-server exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redistest: redis-server at %s did not answer: %v", s.Addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Kill stops the server with SIGKILL and waits for it to exit. It does
+// nothing if the server is not running.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exit
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port and directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	s.start()
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (s *Server) Client(t testing.TB, opts *goredis.Options) *goredis.Client {
+	var o goredis.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Addr = s.Addr
+	c := goredis.NewClient(&o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// String returns the server's address.
+func (s *Server) String() string { return fmt.Sprintf("redis-server at %s", s.Addr) }
+
+// Mini starts an in-process miniredis and returns it with a client; both
+// are closed when the test ends.
+func Mini(t testing.TB) (*miniredis.Miniredis, *goredis.Client) {
+	t.Helper()
+	m := miniredis.RunT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return m, c
+}

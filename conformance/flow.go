@@ -275,11 +275,12 @@ func testFlow(t *testing.T, f Factory) {
 		if len(a.Children) != width {
 			t.Fatalf("Added.Children has %d entries", len(a.Children))
 		}
-		for {
+		for done := 0; done < width; {
 			jobs := b.lease(100)
 			if len(jobs) == 0 {
-				break
+				t.Fatalf("nothing to lease after %d children ended", done)
 			}
+			done += len(jobs)
 			var ss []backend.Settlement
 			for _, j := range jobs {
 				if j.ID == a.ID {

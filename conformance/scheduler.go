@@ -203,9 +203,12 @@ func testScheduler(t *testing.T, f Factory) {
 			t.Fatalf("second lease took %s", second.ID)
 		}
 		b.wantPending("tick", minutes(2)[0], "v1")
+		b.complete(second, "ok")
 
 		b.clock.Advance(time.Minute)
-		b.leaseOne()
+		if third := b.leaseOne(); third.ID != backend.IterationID("tick", minutes(2)[0]) {
+			t.Fatalf("third lease took %s", third.ID)
+		}
 		s = b.scheduler("tick")
 		if !s.Next.IsZero() || len(s.Upcoming) != 0 || !s.NeedsPlan(1) {
 			t.Errorf("record with its plan used up: next %v upcoming %v", s.Next, s.Upcoming)
@@ -224,9 +227,9 @@ func testScheduler(t *testing.T, f Factory) {
 		s := tick("v1", epoch, minutes(1)...)
 		s.Final = true
 		b.upsert(s, 0)
-		b.leaseOne()
+		b.complete(b.leaseOne(), "1")
 		b.clock.Advance(time.Minute)
-		b.leaseOne()
+		b.complete(b.leaseOne(), "2")
 		if _, err := b.store.Scheduler(b.ctx, b.q, "tick"); !errors.Is(err, backend.ErrNotFound) {
 			t.Errorf("Scheduler after its last iteration = %v, want ErrNotFound", err)
 		}

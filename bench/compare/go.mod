@@ -3,6 +3,7 @@ module github.com/droverhq/drover/bench/compare
 go 1.26.0
 
 require (
+	github.com/droverhq/drover v0.0.0-00010101000000-000000000000
 	github.com/hibiken/asynq v0.26.0
 	github.com/redis/go-redis/v9 v9.23.0
 )

@@ -57,13 +57,22 @@ type repeatRecord struct {
 	// Planned is the last run time planned so far, so that a plan can be
 	// continued on cadence even after every planned time was used.
 	Planned time.Time `json:"planned,omitzero"`
+	// Count is the number of run times planned so far that were used or
+	// are still planned; it enforces Limit.
+	Count int `json:"count,omitempty"`
 }
 
-func encodeRepeat(r Repeat, planned time.Time) []byte {
+// planState is what the queue package keeps about a scheduler's plan.
+type planState struct {
+	planned time.Time
+	count   int
+}
+
+func encodeRepeat(r Repeat, st planState) []byte {
 	b, err := json.Marshal(repeatRecord{
 		Every: r.Every, Pattern: r.Pattern, TZ: r.TZ,
 		StartDate: r.StartDate, EndDate: r.EndDate, Limit: r.Limit,
-		Immediately: r.Immediately, Planned: planned,
+		Immediately: r.Immediately, Planned: st.planned, Count: st.count,
 	})
 	if err != nil {
 		panic(fmt.Sprintf("drover: encode repeat: %v", err)) // plain fields cannot fail
@@ -71,17 +80,17 @@ func encodeRepeat(r Repeat, planned time.Time) []byte {
 	return b
 }
 
-func decodeRepeat(b []byte) (Repeat, time.Time, error) {
+func decodeRepeat(b []byte) (Repeat, planState, error) {
 	var rr repeatRecord
 	if err := json.Unmarshal(b, &rr); err != nil {
-		return Repeat{}, time.Time{}, fmt.Errorf("drover: decode repeat rule: %w", err)
+		return Repeat{}, planState{}, fmt.Errorf("drover: decode repeat rule: %w", err)
 	}
 	r := Repeat{
 		Every: rr.Every, Pattern: rr.Pattern, TZ: rr.TZ,
 		StartDate: rr.StartDate, EndDate: rr.EndDate, Limit: rr.Limit,
 		Immediately: rr.Immediately,
 	}
-	return r, rr.Planned, nil
+	return r, planState{planned: rr.Planned, count: rr.Count}, nil
 }
 
 // sameCadence reports whether a and b fire at the same times, so that an

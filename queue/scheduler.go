@@ -151,57 +151,73 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 
 // planUpsert plans the record written by an upsert of p's rule over cur
 // (nil if there is none).
+//
+// The queue package enforces Limit itself, by planning no more than Limit
+// run times in all and marking the plan Final; the store's own Limit stays
+// unset, so that replacing the pending iteration never counts as a run.
 func (q *Queue) planUpsert(p *planner, cur *backend.Scheduler) (*backend.Scheduler, error) {
 	now := q.clock.Now()
-	remaining := -1
-	if p.r.Limit > 0 {
-		remaining = p.r.Limit
-	}
+	used := 0 // run times of the plan used up already
 	var times []time.Time
 	var final bool
 	if cur != nil {
-		old, planned, err := decodeRepeat(cur.Repeat)
+		old, st, err := decodeRepeat(cur.Repeat)
+		if err == nil {
+			used = max(st.count-planLen(cur), 0)
+		}
 		if err == nil && sameCadence(old, p.r) {
-			if p.r.Limit > 0 {
-				// The pending iteration, if any, was counted when it was
-				// created and is replaced, not added.
-				done := cur.Iterations
-				if !cur.Next.IsZero() {
-					done--
-				}
-				remaining = max(p.r.Limit-done, 0)
-			}
+			remaining := remainingOf(p.r, used)
 			switch {
 			case remaining == 0:
 				final = true
 			case !cur.Next.IsZero() && (p.r.EndDate.IsZero() || !cur.Next.After(p.r.EndDate)):
-				times = []time.Time{cur.Next}
 				more, f := p.plan(cur.Next, now, planAhead, remaining-1)
-				times, final = append(times, more...), f
-			case !planned.IsZero():
-				times, final = p.plan(planned, now, planAhead+1, remaining)
+				times, final = append([]time.Time{cur.Next}, more...), f
+			case !st.planned.IsZero():
+				times, final = p.plan(st.planned, now, planAhead+1, remaining)
 			default:
 				times, final = p.plan(time.Time{}, now, planAhead+1, remaining)
 			}
-			return newRecord(p.r, times, final), nil
+			return newRecord(p.r, times, final, used), nil
 		}
 	}
-	times, final = p.plan(time.Time{}, now, planAhead+1, remaining)
+	times, final = p.plan(time.Time{}, now, planAhead+1, remainingOf(p.r, used))
 	if len(times) == 0 {
+		if p.r.Limit > 0 && used >= p.r.Limit {
+			return nil, backend.Invalid("Repeat.Limit", "the scheduler has run its limit already")
+		}
 		return nil, backend.Invalid("Repeat.EndDate", "no run time is left before the end date")
 	}
-	return newRecord(p.r, times, final), nil
+	return newRecord(p.r, times, final, used), nil
 }
 
-func newRecord(r Repeat, times []time.Time, final bool) *backend.Scheduler {
-	rec := &backend.Scheduler{Limit: r.Limit, Final: final}
+// planLen is the number of run times s holds.
+func planLen(s *backend.Scheduler) int {
+	n := len(s.Upcoming)
+	if !s.Next.IsZero() {
+		n++
+	}
+	return n
+}
+
+// remainingOf is how many more run times r allows after used; -1 for no
+// limit.
+func remainingOf(r Repeat, used int) int {
+	if r.Limit <= 0 {
+		return -1
+	}
+	return max(r.Limit-used, 0)
+}
+
+func newRecord(r Repeat, times []time.Time, final bool, used int) *backend.Scheduler {
+	rec := &backend.Scheduler{Final: final}
 	var last time.Time
 	if len(times) > 0 {
 		rec.Next = times[0]
 		rec.Upcoming = slices.Clone(times[1:])
 		last = times[len(times)-1]
 	}
-	rec.Repeat = encodeRepeat(r, last)
+	rec.Repeat = encodeRepeat(r, planState{planned: last, count: used + len(times)})
 	return rec
 }
 
@@ -228,7 +244,7 @@ func (q *Queue) replanScheduler(ctx context.Context, id string) error {
 		if !cur.NeedsPlan(planLowWater) {
 			return nil
 		}
-		r, planned, err := decodeRepeat(cur.Repeat)
+		r, st, err := decodeRepeat(cur.Repeat)
 		if err != nil {
 			return fmt.Errorf("drover: plan scheduler %s/%s: %w", q.name, id, err)
 		}
@@ -238,35 +254,33 @@ func (q *Queue) replanScheduler(ctx context.Context, id string) error {
 		}
 		rec := *cur
 		rec.Upcoming = slices.Clone(cur.Upcoming)
-		last := planned
+		last := st.planned
 		if n := len(rec.Upcoming); n > 0 {
 			last = rec.Upcoming[n-1]
 		} else if !rec.Next.IsZero() {
 			last = rec.Next
 		}
-		remaining := -1
-		if r.Limit > 0 {
-			remaining = max(r.Limit-cur.Iterations-len(rec.Upcoming), 0)
-		}
-		now := q.clock.Now()
 		keep := !rec.Next.IsZero()
 		want := planAhead - len(rec.Upcoming)
 		if !keep {
 			want++ // one more for Next
 		}
-		var more []time.Time
-		more, rec.Final = p.plan(last, now, want, remaining)
+		more, final := p.plan(last, q.clock.Now(), want, remainingOf(r, st.count))
+		rec.Final = final
 		if !keep && len(more) > 0 {
 			rec.Next, more = more[0], more[1:]
 		}
 		rec.Upcoming = append(rec.Upcoming, more...)
-		planned = last
-		if n := len(rec.Upcoming); n > 0 {
-			planned = rec.Upcoming[n-1]
-		} else if !rec.Next.IsZero() {
-			planned = rec.Next
+		st.count += len(more)
+		if !keep && !rec.Next.IsZero() {
+			st.count++
 		}
-		rec.Repeat = encodeRepeat(r, planned)
+		if n := len(rec.Upcoming); n > 0 {
+			st.planned = rec.Upcoming[n-1]
+		} else if !rec.Next.IsZero() {
+			st.planned = rec.Next
+		}
+		rec.Repeat = encodeRepeat(r, st)
 		_, err = s.UpsertScheduler(ctx, q.name, &backend.UpsertSchedulerRequest{
 			Scheduler:      rec,
 			ExpectRevision: cur.Revision,

@@ -13,7 +13,8 @@ import (
 )
 
 // runSPI runs the store's own cases on the stores f makes.
-func runSPI(t *testing.T, f storeFactory) {
+// Cases named in skip are left out.
+func runSPI(t *testing.T, f storeFactory, skip ...string) {
 	cases := []struct {
 		name string
 		run  func(*testing.T, storeFactory)
@@ -39,6 +40,9 @@ func runSPI(t *testing.T, f storeFactory) {
 		{"Scheduler", testScheduler},
 	}
 	for _, c := range cases {
+		if slices.Contains(skip, c.name) {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			c.run(t, f)

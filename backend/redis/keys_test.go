@@ -1,0 +1,184 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/internal/redistest"
+)
+
+// keyCheck is Lua put in front of every script under test: it shadows
+// redis.call and redis.pcall with versions that raise an error when a
+// command names a key that is not in KEYS, or a command the check does not
+// know (so a new command gets its key positions listed here).
+const keyCheck = `
+local __redis = redis
+local __declared = {}
+for _, k in ipairs(KEYS) do __declared[k] = true end
+local __first = {}
+for _, c in ipairs({"HGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
+  "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZPOPMIN", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
+  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM"}) do __first[c] = true end
+local __all = {DEL = true, UNLINK = true, EXISTS = true}
+local function __check(cmd, ...)
+  local c = string.upper(cmd)
+  local args = {...}
+  if __first[c] then
+    if not __declared[args[1]] then error("KEYCHECK " .. c .. " on undeclared key " .. tostring(args[1])) end
+  elseif __all[c] then
+    for _, k in ipairs(args) do
+      if not __declared[k] then error("KEYCHECK " .. c .. " on undeclared key " .. tostring(k)) end
+    end
+  else
+    error("KEYCHECK command " .. c .. " has no known key positions")
+  end
+end
+local redis = setmetatable({
+  call = function(cmd, ...) __check(cmd, ...) return __redis.call(cmd, ...) end,
+  pcall = function(cmd, ...) __check(cmd, ...) return __redis.pcall(cmd, ...) end,
+}, {__index = __redis})
+`
+
+func wrapKeyCheck(src string) string { return keyCheck + src }
+
+// crc16 is the CRC16-CCITT (XMODEM) that Redis Cluster uses for slots.
+func crc16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// keySlot is Redis Cluster's HASH_SLOT of a key, hash tags included.
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	return int(crc16([]byte(key)) % 16384)
+}
+
+func TestKeySlot(t *testing.T) {
+	// Values from the Redis Cluster specification and redis-cli.
+	for key, want := range map[string]int{"123456789": 12739, "foo": 12182, "{user1000}.following": keySlot("user1000"), "{}x": keySlot("{}x")} {
+		if got := keySlot(key); got != want {
+			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
+		}
+	}
+	if crc16([]byte("123456789")) != 0x31C3 {
+		t.Fatal("crc16 check value")
+	}
+}
+
+// slotHook checks that every script call declares keys of one slot and
+// records which scripts ran.
+type slotHook struct {
+	t      testing.TB
+	addSHA string
+	ours   map[string]bool
+	mu     sync.Mutex
+	seen map[string]int // sha -> calls
+}
+
+func (h *slotHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *slotHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.inspect(cmd.Args())
+		return next(ctx, cmd)
+	}
+}
+
+func (h *slotHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		for _, c := range cmds {
+			h.inspect(c.Args())
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (h *slotHook) inspect(args []any) {
+	name := strings.ToLower(fmt.Sprint(args[0]))
+	if name != "evalsha" && name != "eval" {
+		return
+	}
+	n, _ := strconv.Atoi(fmt.Sprint(args[2]))
+	keys := args[3 : 3+n]
+	sha := fmt.Sprint(args[1])
+	if name == "eval" {
+		sha = goredis.NewScript(sha).Hash()
+	}
+	if !h.ours[sha] {
+		return
+	}
+	// Only the add script may take several queues' key sets (a flow
+	// across queues, refused on Cluster); each set is one slot.
+	if n != len(keySuffixes) && (sha != h.addSHA || n%len(keySuffixes) != 0) {
+		h.t.Errorf("script %s declares %d keys", sha, n)
+	}
+	for g := 0; g+len(keySuffixes) <= n; g += len(keySuffixes) {
+		slot := -1
+		for _, k := range keys[g : g+len(keySuffixes)] {
+			s := keySlot(fmt.Sprint(k))
+			if slot >= 0 && s != slot {
+				h.t.Errorf("script declares keys of two slots: %v", keys)
+				break
+			}
+			slot = s
+		}
+	}
+	h.mu.Lock()
+	h.seen[sha]++
+	h.mu.Unlock()
+}
+
+// TestScriptKeys runs the store's cases with every script checked: each
+// Redis command a script runs names only keys passed in KEYS, and the keys
+// of each call hash to one slot.
+func TestScriptKeys(t *testing.T) {
+	for _, kind := range []string{"miniredis", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			var client *goredis.Client
+			if kind == "miniredis" {
+				_, client = redistest.Mini(t)
+			} else {
+				client = redistest.Start(t, nil).Client(t, &goredis.Options{PoolSize: 64})
+			}
+			f := factory(client, wrapKeyCheck)
+			b := f(t, storeOptions{}).(*Backend)
+			hook := &slotHook{t: t, seen: map[string]int{}, addSHA: b.scripts["add"].Hash()}
+			hook.ours = map[string]bool{}
+			for _, s := range b.scripts {
+				hook.ours[s.Hash()] = true
+			}
+			client.AddHook(hook)
+			t.Run("cases", func(t *testing.T) { runSPI(t, f) })
+			// The check itself catches an undeclared key.
+			err := client.Eval(t.Context(), wrapKeyCheck(`return redis.call("HGET", "other", "x")`), []string{"mine"}).Err()
+			if err == nil || !strings.Contains(err.Error(), "KEYCHECK") {
+				t.Errorf("undeclared key not caught: %v", err)
+			}
+			for name, s := range b.scripts {
+				if hook.seen[s.Hash()] == 0 {
+					t.Errorf("script %s never ran under the check", name)
+				}
+			}
+		})
+	}
+}

@@ -92,7 +92,7 @@ type slotHook struct {
 	addSHA string
 	ours   map[string]bool
 	mu     sync.Mutex
-	seen map[string]int // sha -> calls
+	seen   map[string]int // sha -> calls
 }
 
 func (h *slotHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }

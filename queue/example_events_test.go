@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -70,4 +71,63 @@ func ExampleQueue_Subscribe() {
 	// waiting welcome
 	// added welcome
 	// waiting welcome
+}
+
+// WaitUntilFinished returns a job's result once a worker has completed it,
+// also when that happened before the call.
+func ExampleJob_WaitUntilFinished() {
+	dir, err := os.MkdirTemp("", "drover-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	store, err := bolt.Open(filepath.Join(dir, "queue.db"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	q, err := queue.New(store, "math", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+
+	w, err := queue.NewWorker(store, "math", func(ctx context.Context, j *queue.Job) ([]byte, error) {
+		var xs []int
+		if err := j.Decode(&xs); err != nil {
+			return nil, queue.Unrecoverable(err)
+		}
+		sum := 0
+		for _, x := range xs {
+			sum += x
+		}
+		return fmt.Appendf(nil, "%d", sum), nil
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer w.Stop(ctx)
+
+	job, err := q.Add(ctx, "sum", []byte(`[1,2,3]`), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := job.WaitUntilFinished(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("sum:", string(res))
+
+	bad, err := q.Add(ctx, "sum", []byte(`"not a list"`), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = bad.WaitUntilFinished(ctx)
+	fmt.Println("failed:", errors.Is(err, queue.ErrJobFailed))
+	// Output:
+	// sum: 6
+	// failed: true
 }

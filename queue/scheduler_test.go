@@ -309,7 +309,11 @@ func TestUpsertJobSchedulerRejectsBadInput(t *testing.T) {
 // pending iteration, carrying the data of one of them.
 func TestConcurrentUpsertsOfOneScheduler(t *testing.T) {
 	e := newSchedEnv(t, nil)
-	const workers, rounds = 50, 100
+	const workers = 50
+	rounds := 100
+	if testing.Short() {
+		rounds = 10
+	}
 	for r := range rounds {
 		var wg sync.WaitGroup
 		errs := make(chan error, workers)

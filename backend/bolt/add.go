@@ -1,0 +1,193 @@
+package bolt
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Add inserts jobs and flow trees in one transaction, all or nothing.
+func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest) (backend.AddResult, error) {
+	var res backend.AddResult
+	if req == nil {
+		return res, backend.Invalid("Jobs", "no job to add")
+	}
+	if err := backend.ValidateAdd(queue, req.Jobs, b.opts.MaxPayload); err != nil {
+		return res, err
+	}
+	err := b.update(ctx, func(t *txn) error {
+		res.Jobs = make([]backend.Added, len(req.Jobs))
+		// Check everything first: duplicates at the top, taken child IDs.
+		q, err := t.queue(queue, false)
+		if err != nil {
+			return err
+		}
+		dup := make([]bool, len(req.Jobs))
+		for i := range req.Jobs {
+			nj := &req.Jobs[i]
+			if nj.ID != "" && q != nil && q.exists(nj.ID) {
+				dup[i] = true
+				continue
+			}
+			for k := range nj.Children {
+				if err := t.checkChildIDs(queue, &nj.Children[k]); err != nil {
+					return &backend.ValidationError{Index: i, Field: "Children", Reason: err.Error(), Err: backend.ErrConflict}
+				}
+			}
+		}
+		// Then write.
+		if q, err = t.queue(queue, true); err != nil {
+			return err
+		}
+		for i := range req.Jobs {
+			nj := &req.Jobs[i]
+			if dup[i] {
+				res.Jobs[i] = backend.Added{Queue: queue, ID: nj.ID, Duplicate: true}
+				if err := q.event(backend.Event{Type: backend.EventDuplicated, JobID: nj.ID, Name: nj.Name}); err != nil {
+					return err
+				}
+				continue
+			}
+			if res.Jobs[i], err = t.insert(q, nj, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, err)
+	}
+	return res, nil
+}
+
+// checkChildIDs fails when a caller-chosen ID in the subtree of a flow
+// child is taken.
+func (t *txn) checkChildIDs(parentQueue string, nj *backend.NewJob) error {
+	queue := cmp.Or(nj.Queue, parentQueue)
+	if nj.ID != "" {
+		q, err := t.queue(queue, false)
+		if err != nil {
+			return err
+		}
+		if q != nil && q.exists(nj.ID) {
+			return fmt.Errorf("flow child %s/%s exists already", queue, nj.ID)
+		}
+	}
+	for k := range nj.Children {
+		if err := t.checkChildIDs(queue, &nj.Children[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insert writes a new job (and its flow subtree) to q with its events.
+func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backend.Added, error) {
+	seq := q.nextSeq()
+	id := nj.ID
+	if id == "" {
+		id = strconv.FormatUint(seq, 10)
+	}
+	j := newJobRecord(q.name, id, seq, nj, t)
+	j.Parent = parent
+	if parent != nil {
+		j.FailurePolicy = nj.FailurePolicy
+	}
+	added := backend.Added{Queue: q.name, ID: id}
+	var childQs []*qtx
+	if len(nj.Children) > 0 {
+		j.State = backend.StateWaitingChildren
+		j.Children = make([]backend.JobRef, len(nj.Children))
+		childQs = make([]*qtx, len(nj.Children))
+		for k := range nj.Children {
+			cq, err := t.queue(cmp.Or(nj.Children[k].Queue, q.name), true)
+			if err != nil {
+				return added, err
+			}
+			childQs[k] = cq
+			// The child's ID is known now only if the caller chose it; a
+			// store ID is the child queue's next sequence number, taken
+			// when the child is inserted below, so it is patched then.
+			j.Children[k] = backend.JobRef{Queue: cq.name, ID: nj.Children[k].ID}
+		}
+	}
+	if err := t.place(q, j); err != nil {
+		return added, err
+	}
+	if len(nj.Children) > 0 {
+		self := &backend.JobRef{Queue: q.name, ID: id}
+		added.Children = make([]backend.Added, len(nj.Children))
+		for k := range nj.Children {
+			c, err := t.insert(childQs[k], &nj.Children[k], self)
+			if err != nil {
+				return added, err
+			}
+			added.Children[k] = c
+			j.Children[k].ID = c.ID
+		}
+		if err := q.putJob(j); err != nil {
+			return added, err
+		}
+	}
+	return added, nil
+}
+
+// newJobRecord builds the record of a new job from its options.
+func newJobRecord(queue, id string, seq uint64, nj *backend.NewJob, t *txn) *backend.Job {
+	j := &backend.Job{
+		Queue:         queue,
+		ID:            id,
+		Name:          nj.Name,
+		Data:          nj.Data,
+		Seq:           seq,
+		Priority:      nj.Priority,
+		Attempts:      max(nj.Attempts, 1),
+		Backoff:       nj.Backoff,
+		Timeout:       nj.Timeout,
+		KeepCompleted: nj.KeepCompleted,
+		KeepFailed:    nj.KeepFailed,
+		CreatedAt:     t.now,
+		State:         backend.StateWaiting,
+	}
+	if nj.Delay > 0 {
+		j.RunAt = t.now.Add(nj.Delay)
+		j.State = backend.StateDelayed
+	}
+	return j
+}
+
+// place indexes and writes a new job in its first state, with the added
+// event and the event of that state.
+func (t *txn) place(q *qtx, j *backend.Job) error {
+	if err := q.index(j); err != nil {
+		return err
+	}
+	if err := q.putJob(j); err != nil {
+		return err
+	}
+	if err := q.jobEvent(backend.EventAdded, j); err != nil {
+		return err
+	}
+	return q.stateEvent(j)
+}
+
+// stateEvent appends the event that announces j's current state, and
+// counts a job made waiting for the wake-up of blocked Lease calls.
+func (q *qtx) stateEvent(j *backend.Job) error {
+	switch j.State {
+	case backend.StateWaiting:
+		q.t.addWake(q.name, 1)
+		if j.Priority > 0 {
+			return q.jobEvent(backend.EventPrioritized, j)
+		}
+		return q.jobEvent(backend.EventWaiting, j)
+	case backend.StateDelayed:
+		return q.event(backend.Event{Type: backend.EventDelayed, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, RunAt: j.RunAt})
+	case backend.StateWaitingChildren:
+		return q.jobEvent(backend.EventWaitingChildren, j)
+	}
+	return nil
+}

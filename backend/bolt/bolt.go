@@ -1,0 +1,221 @@
+package bolt
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+var _ backend.Full = (*Backend)(nil)
+
+// DefaultEventRetention is the event retention used when
+// Options.EventRetention is the zero value.
+var DefaultEventRetention = backend.EventRetention{Count: 100_000}
+
+// Options configure a store. The zero value is ready to use.
+type Options struct {
+	// Clock gives every time stamp and timed wait. Defaults to the system
+	// clock.
+	Clock backend.Clock
+	// EventRetention bounds each queue's event log; events are trimmed as
+	// new ones are appended. Defaults to keeping the last 100,000 events
+	// (DefaultEventRetention) when the zero value is given.
+	EventRetention backend.EventRetention
+	// LockTimeout is how long Open waits for another process to release the
+	// file before it fails with backend.ErrLocked. Defaults to 1s.
+	LockTimeout time.Duration
+	// Logger receives reports of storage trouble. Defaults to a logger that
+	// discards everything.
+	Logger *slog.Logger
+	// MaxPayload limits job data, results, progress and log lines, in
+	// bytes. Defaults to backend.DefaultMaxPayload.
+	MaxPayload int
+	// NoSync skips the fsync of each commit: faster, but a crash of the
+	// machine may lose writes that were acknowledged. Defaults to false
+	// (every write is durable before the call returns).
+	NoSync bool
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Clock == nil {
+		c.Clock = backend.SystemClock()
+	}
+	if c.EventRetention == (backend.EventRetention{}) {
+		c.EventRetention = DefaultEventRetention
+	}
+	c.LockTimeout = cmp.Or(c.LockTimeout, time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c.MaxPayload = cmp.Or(c.MaxPayload, backend.DefaultMaxPayload)
+	return c
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.LockTimeout < 0:
+		return backend.Invalid("LockTimeout", "lock timeout is negative")
+	case o.MaxPayload < 0:
+		return backend.Invalid("MaxPayload", "payload limit is negative")
+	case o.EventRetention.Count < 0 || o.EventRetention.Age < 0:
+		return backend.Invalid("EventRetention", "event retention count or age is negative")
+	}
+	return nil
+}
+
+// Backend is a store kept in one bbolt file. All methods are safe for
+// concurrent use.
+type Backend struct {
+	db   *bbolt.DB
+	opts Options
+	// tokenPrefix makes lease tokens unique across processes that open the
+	// file one after the other; tokenSeq makes them unique within one.
+	tokenPrefix string
+	tokenSeq    atomic.Uint64
+
+	// Group commit: pending requests, guarded by mu and signalled by cond.
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []*request
+	closed  bool
+	done    chan struct{} // closed by Close
+	stopped chan struct{} // closed when the committer has returned
+	commits atomic.Uint64 // committed write transactions
+
+	// Blocked Lease calls per queue (wake.go).
+	wmu     sync.Mutex
+	waiters map[string][]*waiter
+
+	// Blocked Events calls per queue: a channel closed on the next commit
+	// that appends an event to the queue.
+	emu      sync.Mutex
+	evNotify map[string]chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (or creates, with mode 0600) the store file at path. If
+// another process holds the file, Open fails with an error wrapping
+// backend.ErrLocked after opts.LockTimeout.
+func Open(path string, opts *Options) (*Backend, error) {
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        o.LockTimeout,
+		NoSync:         o.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drover: open %s: %w", path, translate(err))
+	}
+	var p [4]byte
+	_, _ = rand.Read(p[:])
+	b := &Backend{
+		db:          db,
+		opts:        o,
+		tokenPrefix: hex.EncodeToString(p[:]) + ".",
+		done:        make(chan struct{}),
+		stopped:     make(chan struct{}),
+		waiters:     make(map[string][]*waiter),
+		evNotify:    make(map[string]chan struct{}),
+	}
+	b.cond = sync.NewCond(&b.mu)
+	go b.commitLoop()
+	return b, nil
+}
+
+// Close stops the committer after it has applied every request queued,
+// ends blocked Lease and Events calls with backend.ErrClosed, and closes
+// the file. Calls after Close fail with backend.ErrClosed; a second Close
+// returns nil.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		close(b.done)
+		b.cond.Broadcast()
+		b.mu.Unlock()
+		<-b.stopped
+		if err := b.db.Close(); err != nil {
+			b.closeErr = translate(err)
+		}
+	})
+	return b.closeErr
+}
+
+// errClosed is returned by every call after Close.
+var errClosed = fmt.Errorf("%w: store is closed", backend.ErrClosed)
+
+func (b *Backend) isClosed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// view runs a read transaction.
+func (b *Backend) view(fn func(tx *bbolt.Tx) error) error {
+	if b.isClosed() {
+		return errClosed
+	}
+	return translate(b.db.View(fn))
+}
+
+// translate maps bbolt's errors to drover's sentinels, keeping the cause.
+// It is the one place where storage errors are interpreted.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isDroverError(err):
+		return err
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: %w", backend.ErrLocked, err)
+	case errors.Is(err, berrors.ErrDatabaseNotOpen), errors.Is(err, berrors.ErrTxClosed):
+		return fmt.Errorf("%w: %w", backend.ErrClosed, err)
+	case errors.Is(err, berrors.ErrKeyTooLarge), errors.Is(err, berrors.ErrValueTooLarge):
+		return fmt.Errorf("%w: %w", backend.ErrTooLarge, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
+}
+
+func isDroverError(err error) bool {
+	for _, s := range []error{
+		backend.ErrNotFound, backend.ErrLeaseLost, backend.ErrInvalid, backend.ErrClosed,
+		backend.ErrLocked, backend.ErrRevisionMismatch, backend.ErrJobActive, backend.ErrConflict,
+		backend.ErrEventsTrimmed, backend.ErrUnsupported, backend.ErrUnavailable,
+	} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func notFound(what string, args ...any) error {
+	return fmt.Errorf("%w: %s", backend.ErrNotFound, fmt.Sprintf(what, args...))
+}

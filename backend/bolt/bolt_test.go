@@ -1,0 +1,181 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/conformance"
+	"github.com/droverhq/drover/internal/fakeclock"
+	"go.etcd.io/bbolt"
+)
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, func(t testing.TB, o conformance.Options) backend.Full {
+		return openTest(t, &Options{Clock: o.Clock, MaxPayload: o.MaxPayload, EventRetention: o.EventRetention})
+	})
+}
+
+var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// openTest opens a fresh store in a temporary directory, and checks its
+// invariants and closes it when the test ends.
+func openTest(t testing.TB, o *Options) *Backend {
+	t.Helper()
+	b, err := Open(filepath.Join(t.TempDir(), "drover.db"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !b.isClosed() {
+			checkInvariants(t, b)
+		}
+		if err := b.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return b
+}
+
+// setup opens a store on a fake clock.
+func setup(t testing.TB) (*Backend, *fakeclock.Clock) {
+	t.Helper()
+	clock := fakeclock.New(epoch)
+	return openTest(t, &Options{Clock: clock}), clock
+}
+
+// checkInvariants checks every queue of the store: each job is in exactly
+// the index of its state under the right key, the counts match the
+// indexes, leases are held only by active jobs, and flow links agree.
+func checkInvariants(t testing.TB, b *Backend) {
+	t.Helper()
+	err := b.db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			queue := string(bytes.TrimPrefix(name, []byte("q:")))
+			q := readQueue(tx, queue)
+			jobs := 0
+			err := q.jobs.ForEach(func(k, v []byte) error {
+				jobs++
+				j, err := decodeJob(v)
+				if err != nil {
+					return fmt.Errorf("job %q: %w", k, err)
+				}
+				s := stateNum(j.State)
+				if got := q.idx[s].Get(indexKey(j, nil)); string(got) != j.ID {
+					return fmt.Errorf("job %s/%s (%s) not in its index (found %q)", queue, j.ID, j.State, got)
+				}
+				if (j.Lease.Token != "") != (j.State == backend.StateActive) {
+					return fmt.Errorf("job %s/%s in %s has lease %q", queue, j.ID, j.State, j.Lease.Token)
+				}
+				if j.State == backend.StateWaitingChildren && j.PendingChildren() == 0 {
+					return fmt.Errorf("job %s/%s waits for children but none is pending", queue, j.ID)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			total := int64(0)
+			for s := range numStates {
+				n := int64(q.idx[s].Stats().KeyN)
+				if n != q.m.counts[s] {
+					return fmt.Errorf("queue %s: %s index has %d keys, count says %d", queue, stateNames[s], n, q.m.counts[s])
+				}
+				total += n
+			}
+			if total != int64(jobs) {
+				return fmt.Errorf("queue %s: %d jobs, %d index entries", queue, jobs, total)
+			}
+			if k, _ := q.events.Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) != q.m.lastEvent {
+				return fmt.Errorf("queue %s: last event %d, meta says %d", queue, binary.BigEndian.Uint64(k), q.m.lastEvent)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Errorf("invariant: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met before the deadline")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var ctx = context.Background()
+
+func add(t testing.TB, b *Backend, queue string, jobs ...backend.NewJob) []backend.Added {
+	t.Helper()
+	res, err := b.Add(ctx, queue, &backend.AddRequest{Jobs: jobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Jobs
+}
+
+func lease(t testing.TB, b *Backend, queue string, max int) []*backend.Job {
+	t.Helper()
+	res, err := b.Lease(ctx, queue, &backend.LeaseRequest{Worker: "w", Max: max, TTL: time.Minute, MaxStalled: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Jobs
+}
+
+func settle(t testing.TB, b *Backend, queue string, s ...backend.Settlement) []error {
+	t.Helper()
+	res, err := b.Settle(ctx, queue, &backend.SettleRequest{Settlements: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Errs
+}
+
+func job(t testing.TB, b *Backend, queue, id string) *backend.Job {
+	t.Helper()
+	j, err := b.Job(ctx, queue, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func counts(t testing.TB, b *Backend, queue string) backend.Counts {
+	t.Helper()
+	c, err := b.Counts(ctx, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func events(t testing.TB, b *Backend, queue string, after uint64) []backend.Event {
+	t.Helper()
+	res, err := b.Events(ctx, queue, &backend.EventsRequest{After: after, Max: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Events
+}
+
+func eventTypes(evs []backend.Event) []string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, string(e.Type)+":"+e.JobID)
+	}
+	return s
+}
+
+func newClock() *fakeclock.Clock { return fakeclock.New(epoch) }

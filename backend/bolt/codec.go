@@ -1,0 +1,480 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// Records are encoded in a compact binary form: a version byte, then the
+// fields in a fixed order as varints, length-prefixed bytes and strings,
+// and times (0 for the zero time, else 1 and the Unix nanoseconds).
+// Decoders copy every slice out of the input, which bbolt owns.
+
+const codecVersion = 1
+
+var errCorrupt = errors.New("drover: bolt: corrupt record")
+
+type enc struct{ b []byte }
+
+func (e *enc) u(v uint64)        { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) i(v int64)         { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) n(v int)           { e.i(int64(v)) }
+func (e *enc) d(v time.Duration) { e.i(int64(v)) }
+func (e *enc) bytes(v []byte) {
+	e.u(uint64(len(v)))
+	e.b = append(e.b, v...)
+}
+func (e *enc) str(v string) {
+	e.u(uint64(len(v)))
+	e.b = append(e.b, v...)
+}
+func (e *enc) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+func (e *enc) time(t time.Time) {
+	if t.IsZero() {
+		e.b = append(e.b, 0)
+		return
+	}
+	e.b = append(e.b, 1)
+	e.i(t.UnixNano())
+}
+
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *dec) u() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) i() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) n() int {
+	v := d.i()
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *dec) dur() time.Duration { return time.Duration(d.i()) }
+
+// length reads a length or count that must fit in the rest of the input.
+func (d *dec) length() int {
+	v := d.u()
+	if v > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *dec) raw(n int) []byte {
+	if d.err != nil || n > len(d.b) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) bytes() []byte {
+	n := d.length()
+	if n == 0 {
+		return nil
+	}
+	return append([]byte(nil), d.raw(n)...)
+}
+
+func (d *dec) str() string { return string(d.raw(d.length())) }
+
+func (d *dec) byte1() byte {
+	b := d.raw(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (d *dec) bool() bool {
+	switch d.byte1() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail()
+	return false
+}
+
+func (d *dec) time() time.Time {
+	if !d.bool() {
+		return time.Time{}
+	}
+	return time.Unix(0, d.i()).UTC()
+}
+
+func (d *dec) version() {
+	if d.byte1() != codecVersion {
+		d.fail()
+	}
+}
+
+func (d *dec) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
+	return d.err
+}
+
+// ---- jobs
+
+func appendRetention(e *enc, r backend.Retention) {
+	e.bool(r.Remove)
+	e.n(r.Count)
+	e.d(r.Age)
+}
+
+func readRetention(d *dec) backend.Retention {
+	return backend.Retention{Remove: d.bool(), Count: d.n(), Age: d.dur()}
+}
+
+func appendBackoff(e *enc, b backend.Backoff) {
+	e.str(string(b.Type))
+	e.d(b.Delay)
+	e.u(math.Float64bits(b.Jitter))
+}
+
+func readBackoff(d *dec) backend.Backoff {
+	return backend.Backoff{Type: backend.BackoffType(d.str()), Delay: d.dur(), Jitter: math.Float64frombits(d.u())}
+}
+
+func appendJob(buf []byte, j *backend.Job) []byte {
+	e := enc{b: buf}
+	e.b = append(e.b, codecVersion)
+	e.str(j.ID)
+	e.str(j.Name)
+	e.bytes(j.Data)
+	e.b = append(e.b, byte(stateNum(j.State)))
+	e.u(j.Seq)
+	e.n(j.Priority)
+	e.n(j.Attempts)
+	e.n(j.AttemptsMade)
+	e.n(j.StalledCount)
+	appendBackoff(&e, j.Backoff)
+	e.d(j.Timeout)
+	appendRetention(&e, j.KeepCompleted)
+	appendRetention(&e, j.KeepFailed)
+	e.bytes(j.Progress)
+	e.bytes(j.Result)
+	e.str(j.FailedReason)
+	e.u(uint64(len(j.Stacktrace)))
+	for _, s := range j.Stacktrace {
+		e.str(s)
+	}
+	e.n(j.LogCount)
+	e.time(j.CreatedAt)
+	e.time(j.RunAt)
+	e.time(j.ProcessedAt)
+	e.time(j.FinishedAt)
+	e.str(j.Lease.Token)
+	e.time(j.LeaseExpiresAt)
+	e.str(j.Worker)
+	e.str(j.SchedulerID)
+	e.bool(j.Parent != nil)
+	if j.Parent != nil {
+		e.str(j.Parent.Queue)
+		e.str(j.Parent.ID)
+	}
+	e.str(string(j.FailurePolicy))
+	e.u(uint64(len(j.Children)))
+	for _, c := range j.Children {
+		e.str(c.Queue)
+		e.str(c.ID)
+	}
+	e.u(uint64(len(j.ChildOutcomes)))
+	for k, o := range j.ChildOutcomes {
+		e.str(k)
+		e.b = append(e.b, byte(stateNum(o.State)))
+		e.bytes(o.Result)
+		e.str(o.Reason)
+		e.bool(o.Ignored)
+	}
+	return e.b
+}
+
+func readState(d *dec) backend.JobState {
+	s := int(d.byte1())
+	if s >= numStates {
+		d.fail()
+		return ""
+	}
+	return stateNames[s]
+}
+
+// decodeJob decodes a job record; Queue is left for the caller to set.
+func decodeJob(v []byte) (*backend.Job, error) {
+	d := dec{b: v}
+	d.version()
+	j := &backend.Job{}
+	j.ID = d.str()
+	j.Name = d.str()
+	j.Data = d.bytes()
+	j.State = readState(&d)
+	j.Seq = d.u()
+	j.Priority = d.n()
+	j.Attempts = d.n()
+	j.AttemptsMade = d.n()
+	j.StalledCount = d.n()
+	j.Backoff = readBackoff(&d)
+	j.Timeout = d.dur()
+	j.KeepCompleted = readRetention(&d)
+	j.KeepFailed = readRetention(&d)
+	j.Progress = d.bytes()
+	j.Result = d.bytes()
+	j.FailedReason = d.str()
+	if n := d.length(); n > 0 {
+		j.Stacktrace = make([]string, n)
+		for i := range j.Stacktrace {
+			j.Stacktrace[i] = d.str()
+		}
+	}
+	j.LogCount = d.n()
+	j.CreatedAt = d.time()
+	j.RunAt = d.time()
+	j.ProcessedAt = d.time()
+	j.FinishedAt = d.time()
+	if tok := d.str(); tok != "" {
+		j.Lease = backend.Lease{JobID: j.ID, Token: tok}
+	}
+	j.LeaseExpiresAt = d.time()
+	j.Worker = d.str()
+	j.SchedulerID = d.str()
+	if d.bool() {
+		j.Parent = &backend.JobRef{Queue: d.str(), ID: d.str()}
+	}
+	j.FailurePolicy = backend.FailurePolicy(d.str())
+	if n := d.length(); n > 0 {
+		j.Children = make([]backend.JobRef, n)
+		for i := range j.Children {
+			j.Children[i] = backend.JobRef{Queue: d.str(), ID: d.str()}
+		}
+	}
+	if n := d.length(); n > 0 {
+		j.ChildOutcomes = make(map[string]backend.ChildOutcome, n)
+		for range n {
+			k := d.str()
+			j.ChildOutcomes[k] = backend.ChildOutcome{State: readState(&d), Result: d.bytes(), Reason: d.str(), Ignored: d.bool()}
+		}
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// encodeJob encodes j into memory that stays valid for the transaction.
+func encodeJob(t *txn, j *backend.Job) []byte {
+	return t.encode(func(b []byte) []byte { return appendJob(b, j) })
+}
+
+// ---- events
+
+// appendEvent encodes an event; the time comes first, at a fixed place, so
+// that trimming by age reads it without decoding the rest.
+func appendEvent(buf []byte, ev *backend.Event) []byte {
+	e := enc{b: buf}
+	e.b = append(e.b, codecVersion)
+	e.b = binary.BigEndian.AppendUint64(e.b, uint64(ev.Time.UnixNano()))
+	e.str(string(ev.Type))
+	e.str(ev.JobID)
+	e.str(ev.Name)
+	e.n(ev.AttemptsMade)
+	e.bytes(ev.Result)
+	e.str(ev.Reason)
+	e.bytes(ev.Progress)
+	e.time(ev.RunAt)
+	e.str(ev.SchedulerID)
+	e.n(ev.Count)
+	return e.b
+}
+
+// eventTime reads the time of an encoded event.
+func eventTime(v []byte) (time.Time, bool) {
+	if len(v) < 9 || v[0] != codecVersion {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC(), true
+}
+
+// decodeEvent decodes an event; ID is left for the caller to set.
+func decodeEvent(v []byte) (backend.Event, error) {
+	var ev backend.Event
+	tm, ok := eventTime(v)
+	if !ok {
+		return ev, errCorrupt
+	}
+	d := dec{b: v[9:]}
+	ev.Time = tm
+	ev.Type = backend.EventType(d.str())
+	ev.JobID = d.str()
+	ev.Name = d.str()
+	ev.AttemptsMade = d.n()
+	ev.Result = d.bytes()
+	ev.Reason = d.str()
+	ev.Progress = d.bytes()
+	ev.RunAt = d.time()
+	ev.SchedulerID = d.str()
+	ev.Count = d.n()
+	return ev, d.end()
+}
+
+// ---- schedulers
+
+func appendNewJob(e *enc, j *backend.NewJob) {
+	e.str(j.Name)
+	e.bytes(j.Data)
+	e.n(j.Priority)
+	e.n(j.Attempts)
+	appendBackoff(e, j.Backoff)
+	e.d(j.Timeout)
+	appendRetention(e, j.KeepCompleted)
+	appendRetention(e, j.KeepFailed)
+	e.str(string(j.FailurePolicy))
+}
+
+func readNewJob(d *dec) backend.NewJob {
+	return backend.NewJob{
+		Name: d.str(), Data: d.bytes(), Priority: d.n(), Attempts: d.n(), Backoff: readBackoff(d),
+		Timeout: d.dur(), KeepCompleted: readRetention(d), KeepFailed: readRetention(d),
+		FailurePolicy: backend.FailurePolicy(d.str()),
+	}
+}
+
+func appendScheduler(buf []byte, s *backend.Scheduler) []byte {
+	e := enc{b: buf}
+	e.b = append(e.b, codecVersion)
+	e.str(s.ID)
+	e.u(s.Revision)
+	e.bytes(s.Repeat)
+	appendNewJob(&e, &s.Template)
+	e.n(s.Limit)
+	e.n(s.Iterations)
+	e.time(s.Next)
+	e.u(uint64(len(s.Upcoming)))
+	for _, t := range s.Upcoming {
+		e.time(t)
+	}
+	e.bool(s.Final)
+	e.time(s.UpdatedAt)
+	return e.b
+}
+
+func decodeScheduler(v []byte) (*backend.Scheduler, error) {
+	d := dec{b: v}
+	d.version()
+	s := &backend.Scheduler{}
+	s.ID = d.str()
+	s.Revision = d.u()
+	s.Repeat = d.bytes()
+	s.Template = readNewJob(&d)
+	s.Limit = d.n()
+	s.Iterations = d.n()
+	s.Next = d.time()
+	if n := d.length(); n > 0 {
+		s.Upcoming = make([]time.Time, n)
+		for i := range s.Upcoming {
+			s.Upcoming[i] = d.time()
+		}
+	}
+	s.Final = d.bool()
+	s.UpdatedAt = d.time()
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ---- meta
+
+const metaSize = 1 + 8 + 8 + 1 + numStates*8
+
+func encodeMeta(b []byte, m *meta) []byte {
+	b = append(b[:0], codecVersion)
+	b = binary.BigEndian.AppendUint64(b, m.seq)
+	b = binary.BigEndian.AppendUint64(b, m.lastEvent)
+	if m.paused {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	for _, c := range m.counts {
+		b = binary.BigEndian.AppendUint64(b, uint64(c))
+	}
+	return b
+}
+
+// decodeMeta decodes a meta record; a missing or malformed one reads as
+// the zero meta.
+func decodeMeta(v []byte) meta {
+	var m meta
+	if len(v) != metaSize || v[0] != codecVersion {
+		return m
+	}
+	m.seq = binary.BigEndian.Uint64(v[1:])
+	m.lastEvent = binary.BigEndian.Uint64(v[9:])
+	m.paused = v[17] == 1
+	for i := range m.counts {
+		m.counts[i] = int64(binary.BigEndian.Uint64(v[18+8*i:]))
+	}
+	return m
+}
+
+// encode runs fn on the transaction's scratch buffer and copies the result
+// into transaction-lived memory.
+func (t *txn) encode(fn func([]byte) []byte) []byte {
+	t.scratch = fn(t.scratch[:0])
+	v := t.alloc(len(t.scratch))
+	copy(v, t.scratch)
+	return v
+}

@@ -1,0 +1,192 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// request is one write operation waiting for the committer.
+type request struct {
+	fn   func(t *txn) error
+	err  error
+	done chan struct{}
+}
+
+// txn is the state of one write transaction shared by a batch of requests.
+type txn struct {
+	b      *Backend
+	tx     *bbolt.Tx
+	now    time.Time
+	writes int // bumped by every write; see run
+	queues map[string]*qtx
+	// Effects applied after a successful commit.
+	wake    map[string]int      // queue → jobs made ready
+	notify  map[string]struct{} // queues with new events
+	arena   []byte
+	scratch []byte
+}
+
+// update queues fn for the committer and waits until its transaction is
+// durable (or failed). fn must read and check before it writes: see run.
+func (b *Backend) update(ctx context.Context, fn func(t *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request{fn: fn, done: make(chan struct{})}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return errClosed
+	}
+	b.pending = append(b.pending, r)
+	b.cond.Signal()
+	b.mu.Unlock()
+	// The request may be in a transaction already, so it is waited for
+	// even when ctx ends: its outcome is then known to the caller.
+	<-r.done
+	return r.err
+}
+
+// commitLoop is the committer: it takes every queued request, runs them in
+// one transaction, commits, answers, and starts over at once.
+func (b *Backend) commitLoop() {
+	defer close(b.stopped)
+	var batch []*request
+	for {
+		b.mu.Lock()
+		for len(b.pending) == 0 && !b.closed {
+			b.cond.Wait()
+		}
+		if len(b.pending) == 0 {
+			b.mu.Unlock()
+			return
+		}
+		batch, b.pending = b.pending, batch[:0]
+		b.mu.Unlock()
+		b.runBatch(batch)
+		clear(batch)
+	}
+}
+
+func (b *Backend) runBatch(batch []*request) {
+	if len(batch) > 1 && !b.runTx(batch, true) {
+		// One request failed after writing: run each alone so that it
+		// fails alone.
+		for _, r := range batch {
+			b.runTx([]*request{r}, false)
+		}
+		return
+	}
+	if len(batch) == 1 {
+		b.runTx(batch, false)
+	}
+}
+
+// runTx runs the requests in one transaction and answers them. With shared
+// set, it reports false without answering anyone when a request failed
+// after writing, having rolled the transaction back.
+func (b *Backend) runTx(batch []*request, shared bool) bool {
+	answer := func(err error) {
+		for _, r := range batch {
+			if err != nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+	}
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		answer(translate(err))
+		return true
+	}
+	t := &txn{b: b, tx: tx}
+	for _, r := range batch {
+		w := t.writes
+		r.err = t.run(r)
+		if r.err != nil && t.writes != w {
+			_ = tx.Rollback()
+			if shared {
+				return false
+			}
+			r.err = translate(r.err)
+			close(r.done)
+			return true
+		}
+		if r.err != nil {
+			r.err = translate(r.err)
+		}
+	}
+	if t.writes == 0 {
+		_ = tx.Rollback()
+		answer(nil)
+		return true
+	}
+	if err := tx.Commit(); err != nil {
+		b.opts.Logger.Error("drover: bolt: commit failed", "err", err)
+		answer(translate(err))
+		return true
+	}
+	b.commits.Add(1)
+	for q, n := range t.wake {
+		if n > 0 {
+			b.wake(q, n)
+		}
+	}
+	for q := range t.notify {
+		b.notifyEvents(q)
+	}
+	answer(nil)
+	return true
+}
+
+// run runs one request. A request that fails before its first write leaves
+// the transaction as it was; one that fails after (or panics) is reported
+// through the write count, and the caller rolls back.
+func (t *txn) run(r *request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.writes++
+			err = fmt.Errorf("drover: bolt: panic in write: %v", p)
+		}
+	}()
+	t.now = t.b.opts.Clock.Now()
+	if err := r.fn(t); err != nil {
+		return err
+	}
+	return t.endRequest()
+}
+
+// endRequest writes the queues' meta records changed by the request and
+// trims their event logs.
+func (t *txn) endRequest() error {
+	for _, q := range t.queues {
+		if err := q.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alloc returns n bytes that stay valid for the transaction (bbolt keeps
+// the slices given to Put until commit), carved from larger blocks.
+func (t *txn) alloc(n int) []byte {
+	if n > 4096 {
+		return make([]byte, n)
+	}
+	if cap(t.arena)-len(t.arena) < n {
+		t.arena = make([]byte, 0, 64<<10)
+	}
+	s := t.arena[len(t.arena) : len(t.arena)+n : len(t.arena)+n]
+	t.arena = t.arena[:len(t.arena)+n]
+	return s
+}
+
+func (t *txn) addWake(queue string, n int) {
+	if t.wake == nil {
+		t.wake = make(map[string]int)
+	}
+	t.wake[queue] += n
+}

@@ -1,0 +1,48 @@
+// Package bolt is drover's embedded store: a backend.Full kept in one bbolt
+// file that one process owns at a time.
+//
+// # Basics
+//
+// Open a file with [Open]; the file is created with mode 0600. A second
+// process that opens the same file gets an error wrapping backend.ErrLocked
+// once [Options.LockTimeout] has passed, never a hang.
+//
+// Every state change runs in a bbolt write transaction together with the
+// events that describe it, and is fsynced before the call returns (unless
+// [Options.NoSync] is set). Writes from many goroutines are group-committed:
+// one committer goroutine takes every request queued, runs them all in one
+// transaction, commits, answers them, and at once starts the next
+// transaction with whatever queued meanwhile. There is no timer wait.
+//
+// # Layout
+//
+// Each queue has a top-level bucket "q:<name>" holding:
+//
+//   - jobs: job ID → encoded record. IDs the store assigns (decimal, from the
+//     queue's sequence) are keyed as 0x00 followed by the big-endian number,
+//     so new jobs append; caller-chosen IDs (never all digits, never a
+//     control character) are keyed by their bytes.
+//   - one index per state, value the job ID: waiting (priority, seq),
+//     delayed (run time, seq), active (lease expiry, seq), waiting-children
+//     (seq), completed and failed (finish time, seq).
+//   - events (big-endian event ID → encoded event), logs (job key, 0x00,
+//     line number → line), schedulers (ID → encoded record) and meta (job
+//     sequence, last event ID, paused flag, count per state).
+//
+// No hot path scans a bucket: every step seeks in an index, so the cost per
+// job grows with the logarithm of the backlog.
+//
+// # Caveats
+//
+// A request is all or nothing even though it shares its transaction with
+// others. Each operation first reads and checks everything it needs and
+// returns its errors before it writes; after the first write it can fail
+// only on a storage error. The committer counts writes: if a request fails
+// after writing (or panics), the shared transaction is rolled back and every
+// request of the batch runs again alone in its own transaction, so the
+// failing one fails alone and the others are applied. Operations are
+// therefore pure functions of the stored state and may run twice.
+//
+// Wake-ups of blocked Lease and Events calls are in-process only: bbolt
+// allows one process per file.
+package bolt

@@ -1,0 +1,350 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"strconv"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+	"go.etcd.io/bbolt"
+)
+
+// Sub-bucket names of a queue bucket.
+var (
+	bucketJobs   = []byte("jobs")
+	bucketEvents = []byte("events")
+	bucketLogs   = []byte("logs")
+	bucketSched  = []byte("schedulers")
+	bucketMeta   = []byte("meta")
+	bucketIndex  = [numStates][]byte{
+		[]byte("waiting"), []byte("delayed"), []byte("active"),
+		[]byte("waiting-children"), []byte("completed"), []byte("failed"),
+	}
+	metaKey = []byte("m")
+)
+
+// State numbers, used for the index buckets and the counts in meta.
+const (
+	stWaiting = iota
+	stDelayed
+	stActive
+	stWaitingChildren
+	stCompleted
+	stFailed
+	numStates
+)
+
+var stateNames = [numStates]backend.JobState{
+	backend.StateWaiting, backend.StateDelayed, backend.StateActive,
+	backend.StateWaitingChildren, backend.StateCompleted, backend.StateFailed,
+}
+
+func stateNum(s backend.JobState) int {
+	for i, n := range stateNames {
+		if n == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func queueBucketName(queue string) []byte { return []byte("q:" + queue) }
+
+// meta is a queue's small mutable record.
+type meta struct {
+	seq       uint64 // last job sequence number given out
+	lastEvent uint64 // ID of the newest event ever appended
+	paused    bool
+	counts    [numStates]int64
+}
+
+// qtx is one queue's buckets within a write or read transaction.
+type qtx struct {
+	t      *txn // nil in read transactions
+	name   string
+	root   *bbolt.Bucket
+	jobs   *bbolt.Bucket
+	events *bbolt.Bucket
+	logs   *bbolt.Bucket
+	sched  *bbolt.Bucket
+	metaB  *bbolt.Bucket
+	idx    [numStates]*bbolt.Bucket
+
+	m          meta
+	metaDirty  bool
+	evAppended bool
+}
+
+// queue returns the queue's buckets in the write transaction, creating them
+// when create is set; without it a queue that does not exist yields nil.
+func (t *txn) queue(name string, create bool) (*qtx, error) {
+	if q := t.queues[name]; q != nil {
+		return q, nil
+	}
+	root := t.tx.Bucket(queueBucketName(name))
+	if root == nil {
+		if !create {
+			return nil, nil
+		}
+		if err := backend.ValidateQueueName(name); err != nil {
+			return nil, err
+		}
+		t.writes++
+		var err error
+		if root, err = createQueueBuckets(t.tx, name); err != nil {
+			return nil, err
+		}
+	}
+	q := openQueue(root, name)
+	q.t = t
+	for _, b := range []*bbolt.Bucket{q.jobs, q.events, q.logs} {
+		b.FillPercent = 0.9
+	}
+	for _, b := range q.idx {
+		b.FillPercent = 0.9
+	}
+	if t.queues == nil {
+		t.queues = make(map[string]*qtx)
+	}
+	t.queues[name] = q
+	return q, nil
+}
+
+func createQueueBuckets(tx *bbolt.Tx, name string) (*bbolt.Bucket, error) {
+	root, err := tx.CreateBucketIfNotExists(queueBucketName(name))
+	if err != nil {
+		return nil, err
+	}
+	names := append([][]byte{bucketJobs, bucketEvents, bucketLogs, bucketSched, bucketMeta}, bucketIndex[:]...)
+	for _, n := range names {
+		if _, err := root.CreateBucketIfNotExists(n); err != nil {
+			return nil, err
+		}
+	}
+	return root, nil
+}
+
+// openQueue wraps an existing queue bucket (read or write transaction).
+func openQueue(root *bbolt.Bucket, name string) *qtx {
+	q := &qtx{
+		name:   name,
+		root:   root,
+		jobs:   root.Bucket(bucketJobs),
+		events: root.Bucket(bucketEvents),
+		logs:   root.Bucket(bucketLogs),
+		sched:  root.Bucket(bucketSched),
+		metaB:  root.Bucket(bucketMeta),
+	}
+	for i := range q.idx {
+		q.idx[i] = root.Bucket(bucketIndex[i])
+	}
+	q.m = decodeMeta(q.metaB.Get(metaKey))
+	return q
+}
+
+// readQueue returns the queue's buckets in a read transaction, or nil.
+func readQueue(tx *bbolt.Tx, name string) *qtx {
+	root := tx.Bucket(queueBucketName(name))
+	if root == nil {
+		return nil
+	}
+	return openQueue(root, name)
+}
+
+func (q *qtx) dirty() {
+	q.metaDirty = true
+	q.t.writes++
+}
+
+// flush writes the meta record and trims the event log, at the end of each
+// request that changed them.
+func (q *qtx) flush() error {
+	if q.evAppended {
+		q.evAppended = false
+		if err := q.trimEvents(); err != nil {
+			return err
+		}
+		if q.t.notify == nil {
+			q.t.notify = make(map[string]struct{})
+		}
+		q.t.notify[q.name] = struct{}{}
+	}
+	if !q.metaDirty {
+		return nil
+	}
+	q.metaDirty = false
+	q.t.writes++
+	return q.metaB.Put(metaKey, encodeMeta(q.t.alloc(metaSize), &q.m))
+}
+
+func (q *qtx) put(b *bbolt.Bucket, k, v []byte) error {
+	q.t.writes++
+	return b.Put(k, v)
+}
+
+func (q *qtx) del(b *bbolt.Bucket, k []byte) error {
+	q.t.writes++
+	return b.Delete(k)
+}
+
+// nextSeq gives out the next job sequence number.
+func (q *qtx) nextSeq() uint64 {
+	q.m.seq++
+	q.dirty()
+	return q.m.seq
+}
+
+// ---- keys
+
+// jobKey is the key of a job in the jobs bucket: 0x00 + big-endian number
+// for the store's own decimal IDs, the ID's bytes otherwise.
+func jobKey(id string, buf []byte) []byte {
+	if n, ok := storeID(id); ok {
+		buf = append(buf[:0], 0)
+		return binary.BigEndian.AppendUint64(buf, n)
+	}
+	return append(buf[:0], id...)
+}
+
+// storeID reports whether id is in the form of the store's own IDs.
+func storeID(id string) (uint64, bool) {
+	if id == "" || len(id) > 20 || id[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	return n, err == nil
+}
+
+// timeKey orders times as unsigned big-endian numbers.
+func timeKey(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixNano()) ^ (1 << 63)
+}
+
+func timeFromKey(k uint64) time.Time {
+	return time.Unix(0, int64(k^(1<<63))).UTC()
+}
+
+// indexKey is the key of j in the index of its state.
+func indexKey(j *backend.Job, buf []byte) []byte {
+	buf = buf[:0]
+	switch j.State {
+	case backend.StateWaiting:
+		buf = binary.BigEndian.AppendUint32(buf, uint32(j.Priority))
+	case backend.StateDelayed:
+		buf = binary.BigEndian.AppendUint64(buf, timeKey(j.RunAt))
+	case backend.StateActive:
+		buf = binary.BigEndian.AppendUint64(buf, timeKey(j.LeaseExpiresAt))
+	case backend.StateCompleted, backend.StateFailed:
+		buf = binary.BigEndian.AppendUint64(buf, timeKey(j.FinishedAt))
+	}
+	return binary.BigEndian.AppendUint64(buf, j.Seq)
+}
+
+// logKey is the key of line n of a job's log.
+func logKey(jk []byte, n int, buf []byte) []byte {
+	buf = append(append(buf[:0], jk...), 0)
+	return binary.BigEndian.AppendUint32(buf, uint32(n))
+}
+
+// ---- jobs and indexes
+
+// job reads a job, or returns nil when there is none.
+func (q *qtx) job(id string) (*backend.Job, error) {
+	var kb [24]byte
+	v := q.jobs.Get(jobKey(id, kb[:0]))
+	if v == nil {
+		return nil, nil
+	}
+	j, err := decodeJob(v)
+	if err != nil {
+		return nil, err
+	}
+	j.Queue = q.name
+	return j, nil
+}
+
+func (q *qtx) exists(id string) bool {
+	var kb [24]byte
+	return q.jobs.Get(jobKey(id, kb[:0])) != nil
+}
+
+// putJob writes the record of j.
+func (q *qtx) putJob(j *backend.Job) error {
+	k := jobKey(j.ID, q.t.alloc(9)[:0]) // a longer caller ID reallocates
+	return q.put(q.jobs, k, encodeJob(q.t, j))
+}
+
+// index adds j to the index of its state.
+func (q *qtx) index(j *backend.Job) error {
+	s := stateNum(j.State)
+	q.m.counts[s]++
+	q.dirty()
+	return q.put(q.idx[s], indexKey(j, q.t.alloc(16)[:0]), q.idValue(j.ID))
+}
+
+// unindex removes j from the index of its state.
+func (q *qtx) unindex(j *backend.Job) error {
+	s := stateNum(j.State)
+	q.m.counts[s]--
+	q.dirty()
+	var kb [16]byte
+	return q.del(q.idx[s], indexKey(j, kb[:0]))
+}
+
+func (q *qtx) idValue(id string) []byte {
+	v := q.t.alloc(len(id))
+	copy(v, id)
+	return v
+}
+
+// move takes j out of its state's index, lets change edit it, puts it in
+// the index of its new state and writes the record.
+func (q *qtx) move(j *backend.Job, change func()) error {
+	if err := q.unindex(j); err != nil {
+		return err
+	}
+	change()
+	if err := q.index(j); err != nil {
+		return err
+	}
+	return q.putJob(j)
+}
+
+// deleteJob removes the record, index entry and log lines of j, and
+// appends a removed event.
+func (q *qtx) deleteJob(j *backend.Job) error {
+	if err := q.unindex(j); err != nil {
+		return err
+	}
+	var kb [24]byte
+	jk := jobKey(j.ID, kb[:0])
+	var lb [32]byte
+	for i := 0; i < j.LogCount; i++ {
+		if err := q.del(q.logs, logKey(jk, i, lb[:0])); err != nil {
+			return err
+		}
+	}
+	if err := q.del(q.jobs, jk); err != nil {
+		return err
+	}
+	return q.event(backend.Event{Type: backend.EventRemoved, JobID: j.ID, Name: j.Name})
+}
+
+// firstIndexTime returns the time of the first key of a time-ordered index.
+func firstIndexTime(b *bbolt.Bucket) (time.Time, bool) {
+	k, _ := b.Cursor().First()
+	if len(k) < 8 {
+		return time.Time{}, false
+	}
+	return timeFromKey(binary.BigEndian.Uint64(k)), true
+}
+
+func beUint64(k []byte) uint64 { return binary.BigEndian.Uint64(k) }

@@ -1,0 +1,149 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/droverhq/drover/backend"
+	"go.etcd.io/bbolt"
+)
+
+// Job returns one job, or an error wrapping backend.ErrNotFound.
+func (b *Backend) Job(ctx context.Context, queue, id string) (*backend.Job, error) {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	var j *backend.Job
+	err := b.view(func(tx *bbolt.Tx) error {
+		q := readQueue(tx, queue)
+		if q == nil {
+			return notFound("job %s in %s", id, queue)
+		}
+		var err error
+		if j, err = q.job(id); err != nil {
+			return err
+		}
+		if j == nil {
+			return notFound("job %s in %s", id, queue)
+		}
+		return nil
+	})
+	return j, err
+}
+
+// Jobs returns one page of the jobs in a state, in the state's order.
+func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsRequest) (backend.JobsResult, error) {
+	var res backend.JobsResult
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return res, err
+	}
+	if req == nil {
+		return res, backend.Invalid("State", "request is nil")
+	}
+	s := stateNum(req.State)
+	switch {
+	case s < 0:
+		return res, backend.Invalid("State", fmt.Sprintf("unknown state %q", req.State))
+	case req.Offset < 0 || req.Limit < 0:
+		return res, backend.Invalid("Offset", "offset or limit is negative")
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	err := b.view(func(tx *bbolt.Tx) error {
+		q := readQueue(tx, queue)
+		if q == nil {
+			return nil
+		}
+		var ids []string
+		c := q.idx[s].Cursor()
+		switch s {
+		case stActive:
+			// Indexed by lease expiry; shown by Seq. Active jobs are few
+			// (bounded by the workers' slots), so they are sorted here.
+			var all []*backend.Job
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				j, err := q.job(string(v))
+				if err != nil {
+					return err
+				}
+				if j != nil {
+					all = append(all, j)
+				}
+			}
+			slices.SortFunc(all, func(a, b *backend.Job) int { return cmpUint(a.Seq, b.Seq) })
+			if req.Offset < len(all) {
+				res.Jobs = all[req.Offset:min(len(all), req.Offset+limit)]
+			}
+			return nil
+		case stCompleted, stFailed:
+			skip := req.Offset
+			for k, v := c.Last(); k != nil && len(ids) < limit; k, v = c.Prev() {
+				if skip > 0 {
+					skip--
+					continue
+				}
+				ids = append(ids, string(v))
+			}
+		default:
+			skip := req.Offset
+			for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
+				if skip > 0 {
+					skip--
+					continue
+				}
+				ids = append(ids, string(v))
+			}
+		}
+		for _, id := range ids {
+			j, err := q.job(id)
+			if err != nil {
+				return err
+			}
+			if j != nil {
+				res.Jobs = append(res.Jobs, j)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Counts returns the number of jobs in each state, kept in the queue's
+// meta record.
+func (b *Backend) Counts(ctx context.Context, queue string) (backend.Counts, error) {
+	var c backend.Counts
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return c, err
+	}
+	err := b.view(func(tx *bbolt.Tx) error {
+		q := readQueue(tx, queue)
+		if q == nil {
+			return nil
+		}
+		m := &q.m
+		c = backend.Counts{
+			Waiting:         int(m.counts[stWaiting]),
+			Delayed:         int(m.counts[stDelayed]),
+			Active:          int(m.counts[stActive]),
+			WaitingChildren: int(m.counts[stWaitingChildren]),
+			Completed:       int(m.counts[stCompleted]),
+			Failed:          int(m.counts[stFailed]),
+			Paused:          m.paused,
+		}
+		return nil
+	})
+	return c, err
+}

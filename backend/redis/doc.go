@@ -23,6 +23,8 @@
 //	{p:q}:logs  hash: job ID "\n" line number -> log line
 //	{p:q}:o     list: outbox of notices to flow parents in other queues
 //	{p:q}:s     hash: scheduler ID -> scheduler record
+//	{p:q}:deps  hash: parent ID "\n" child queue "\n" child ID -> "1" while
+//	            that dependency is pending
 //
 // A job is one field of the j hash: a record of length-prefixed fields that
 // Lua and Go both read without another codec. There is no key per job.

@@ -96,7 +96,7 @@ func (b *Backend) Close() error {
 }
 
 // keySuffixes name the keys of a queue, in the order of lib.lua's keyset.
-var keySuffixes = [...]string{"meta", "j", "w", "d", "a", "c", "f", "wc", "e", "wake", "logs", "o", "s"}
+var keySuffixes = [...]string{"meta", "j", "w", "d", "a", "c", "f", "wc", "e", "wake", "logs", "o", "s", "deps"}
 
 // queueKeys returns the key set of a queue; every key has the hash tag
 // {prefix:queue}.
@@ -127,6 +127,7 @@ const (
 	kLogs
 	kOutbox
 	kSchedulers
+	kDeps
 )
 
 func (b *Backend) key(queue string, k int) string { return b.queueKeys(queue)[k] }

@@ -89,6 +89,9 @@ for i = 1, n do
       runat = NOW + nd.delay
     end
     local head = {state, nd.seq, NOW, runat, pq, pid, enclist(nd.kids), #nd.kids}
+    for _, k in ipairs(nd.kids) do
+      redis.call("HSET", Q.deps, nd.id .. "\n" .. k, "1")
+    end
     redis.call("HSET", Q.j, nd.id, enc(head, 8) .. nd.tail)
     local name = string.match(nd.tail, "^%d+:")
     name = string.sub(nd.tail, #name + 1, #name + tonumber(string.sub(name, 1, -2)))

@@ -9,7 +9,7 @@
 --   Most scripts then take ARGV[4] = the name of their queue.
 -- Returns: nothing; scripts return their own values.
 
-local NK = 13
+local NK = 14
 local NOW = tonumber(ARGV[1])
 local EVMAX = tonumber(ARGV[2])
 local EVAGE = tonumber(ARGV[3])
@@ -52,12 +52,18 @@ local function dec(s)
 end
 
 local function enc(t, n)
-  local p = {}
+  local p, out = {}, {}
   for i = 1, n do
     local v = istr(t[i])
-    p[i] = #v .. ":" .. v
+    p[#p + 1] = #v .. ":" .. v
+    -- Concatenate in chunks: some Lua runtimes cap table.concat's size.
+    if #p == 100 then
+      out[#out + 1] = table.concat(p)
+      p = {}
+    end
   end
-  return table.concat(p)
+  out[#out + 1] = table.concat(p)
+  return table.concat(out)
 end
 
 local function enclist(t)
@@ -71,7 +77,7 @@ local function keyset(set, name)
     meta = KEYS[b + 1], j = KEYS[b + 2], w = KEYS[b + 3], d = KEYS[b + 4],
     a = KEYS[b + 5], c = KEYS[b + 6], f = KEYS[b + 7], wc = KEYS[b + 8],
     e = KEYS[b + 9], wake = KEYS[b + 10], logs = KEYS[b + 11], o = KEYS[b + 12],
-    s = KEYS[b + 13],
+    s = KEYS[b + 13], deps = KEYS[b + 14],
   }
 end
 
@@ -161,6 +167,11 @@ end
 -- deljob removes a job record and its log lines (not its set entries).
 local function deljob(Q, id, r)
   redis.call("HDEL", Q.j, id)
+  if r[F_KIDS] ~= "" then
+    for _, k in ipairs(dec(r[F_KIDS])) do
+      redis.call("HDEL", Q.deps, id .. "\n" .. k)
+    end
+  end
   local n = num(r[F_LOGS])
   for i = 1, n do
     redis.call("HDEL", Q.logs, id .. "\n" .. i)
@@ -260,48 +271,41 @@ end
 -- child_ended applies a child's end to parent pid of this queue.
 -- state is "completed", "failed" or "removed" (the dependency is dropped).
 local function child_ended(Q, pid, cref, state, result, reason, policy)
+  -- deps holds one field per pending dependency: a notice for a child
+  -- that is not pending (ended, dropped, detached) changes nothing.
+  local dep = pid .. "\n" .. cref
+  if redis.call("HDEL", Q.deps, dep) == 0 then
+    return
+  end
   local p = getjob(Q, pid)
   if not p then
     return
   end
-  local kids = dec(p[F_KIDS])
-  local at = 0
-  for i, k in ipairs(kids) do
-    if k == cref then at = i end
-  end
-  if at == 0 then
-    return -- detached or dropped already
-  end
-  local outc = dec(p[F_OUTC])
-  for i = 1, #outc, 5 do
-    if outc[i] == cref then
-      return -- applied already
-    end
-  end
   local waiting = p[F_STATE] == "waiting-children"
   local ready = false
+  p[F_PEND] = num(p[F_PEND]) - 1
   if state == "removed" or (state == "failed" and policy == "remove") then
-    table.remove(kids, at)
+    local kids = dec(p[F_KIDS])
+    for i, k in ipairs(kids) do
+      if k == cref then
+        table.remove(kids, i)
+        break
+      end
+    end
     p[F_KIDS] = enclist(kids)
-    p[F_PEND] = num(p[F_PEND]) - 1
     ready = p[F_PEND] <= 0
   elseif state == "completed" then
-    outc[#outc + 1] = cref; outc[#outc + 1] = "completed"; outc[#outc + 1] = result
-    outc[#outc + 1] = ""; outc[#outc + 1] = ""
-    p[F_PEND] = num(p[F_PEND]) - 1
+    p[F_OUTC] = p[F_OUTC] .. enc({cref, "completed", result, "", ""}, 5)
     ready = p[F_PEND] <= 0
   else
     local ignored = ""
     if policy == "ignore" or policy == "continue" then ignored = "1" end
-    outc[#outc + 1] = cref; outc[#outc + 1] = "failed"; outc[#outc + 1] = ""
-    outc[#outc + 1] = reason; outc[#outc + 1] = ignored
-    p[F_PEND] = num(p[F_PEND]) - 1
+    p[F_OUTC] = p[F_OUTC] .. enc({cref, "failed", "", reason, ignored}, 5)
     if policy == "ignore" then
       ready = p[F_PEND] <= 0
     elseif policy == "continue" then
       ready = true
     else
-      p[F_OUTC] = enclist(outc)
       if waiting then
         local q, cid = string.match(cref, "^(.-)\n(.*)$")
         fail_job(Q, pid, p, "child " .. q .. "/" .. cid .. " failed: " .. reason, nil)
@@ -311,7 +315,6 @@ local function child_ended(Q, pid, cref, state, result, reason, policy)
       return
     end
   end
-  p[F_OUTC] = enclist(outc)
   if ready and waiting then
     redis.call("ZREM", Q.wc, pid)
     if make_ready(Q, pid, p, num(p[F_RUNAT])) == 1 then
@@ -346,6 +349,7 @@ local function remove_tree(Q, id, r, notify)
         if c[F_STATE] == "active" then
           c[F_PQ] = ""; c[F_PID] = ""
           putjob(Q, cid, c)
+          redis.call("HDEL", Q.deps, id .. "\n" .. k)
         else
           remove_tree(Q, cid, c, false)
         end

@@ -1,0 +1,113 @@
+package bolt
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
+
+func sampleJob() *backend.Job {
+	at := time.Unix(0, 1_900_000_000_123_456_789).UTC()
+	return &backend.Job{
+		ID: "mine", Name: "send", Data: []byte(`{"to":"x"}`), State: backend.StateActive, Seq: 7, Priority: 3,
+		Attempts: 5, AttemptsMade: 2, StalledCount: 1,
+		Backoff:       backend.Backoff{Type: backend.BackoffExponential, Delay: time.Second, Jitter: 0.5},
+		Timeout:       time.Minute,
+		KeepCompleted: backend.Retention{Count: 10, Age: time.Hour},
+		KeepFailed:    backend.Retention{Remove: true},
+		Progress:      []byte(`50`), Result: []byte(`"ok"`), FailedReason: "boom", Stacktrace: []string{"a", "b"},
+		LogCount: 3, CreatedAt: at, RunAt: at.Add(time.Second), ProcessedAt: at.Add(2 * time.Second),
+		FinishedAt: at.Add(3 * time.Second), Lease: backend.Lease{JobID: "mine", Token: "t.1"},
+		LeaseExpiresAt: at.Add(time.Minute), Worker: "w", SchedulerID: "s",
+		Parent: &backend.JobRef{Queue: "p", ID: "9"}, FailurePolicy: backend.PolicyIgnore,
+		Children:      []backend.JobRef{{Queue: "c", ID: "1"}, {Queue: "c", ID: "2"}},
+		ChildOutcomes: map[string]backend.ChildOutcome{"c/1": {State: backend.StateFailed, Reason: "r", Ignored: true}},
+	}
+}
+
+func TestJobRoundTrip(t *testing.T) {
+	j := sampleJob()
+	got, err := decodeJob(appendJob(nil, j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, j) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, j)
+	}
+}
+
+func TestSchedulerRoundTrip(t *testing.T) {
+	at := time.Unix(1_900_000_000, 0).UTC()
+	s := &backend.Scheduler{
+		ID: "tick", Revision: 4, Repeat: []byte(`{"every":"1m"}`),
+		Template: backend.NewJob{Name: "tick", Data: []byte("d"), Priority: 1, Attempts: 2, Timeout: time.Second},
+		Limit:    9, Iterations: 3, Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true, UpdatedAt: at,
+	}
+	got, err := decodeScheduler(appendScheduler(nil, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+	}
+}
+
+func FuzzDecodeJob(f *testing.F) {
+	f.Add(appendJob(nil, sampleJob()))
+	f.Add(appendJob(nil, &backend.Job{ID: "1", Name: "n", State: backend.StateWaiting}))
+	f.Add([]byte{codecVersion})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		j, err := decodeJob(v)
+		if err != nil {
+			return
+		}
+		// What decodes must encode back to an equal record.
+		again, err := decodeJob(appendJob(nil, j))
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if !reflect.DeepEqual(again, j) {
+			t.Fatalf("unstable round trip:\n%+v\n%+v", j, again)
+		}
+	})
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add(appendEvent(nil, &backend.Event{Type: backend.EventCompleted, Time: time.Unix(5, 0), JobID: "1", Result: []byte("r"), Count: 2}))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		ev, err := decodeEvent(v)
+		if err != nil {
+			return
+		}
+		again, err := decodeEvent(appendEvent(nil, &ev))
+		if err != nil || !reflect.DeepEqual(again, ev) {
+			t.Fatalf("unstable round trip: %v\n%+v\n%+v", err, ev, again)
+		}
+	})
+}
+
+func FuzzDecodeScheduler(f *testing.F) {
+	f.Add(appendScheduler(nil, &backend.Scheduler{ID: "s", Next: time.Unix(9, 0), Upcoming: []time.Time{time.Unix(10, 0)}}))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		s, err := decodeScheduler(v)
+		if err != nil {
+			return
+		}
+		again, err := decodeScheduler(appendScheduler(nil, s))
+		if err != nil || !reflect.DeepEqual(again, s) {
+			t.Fatalf("unstable round trip: %v\n%+v\n%+v", err, s, again)
+		}
+	})
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	f.Add(encodeMeta(nil, &meta{seq: 3, lastEvent: 9, paused: true, counts: [numStates]int64{1, 2, 3, 4, 5, 6}}))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		m := decodeMeta(v)
+		if got := decodeMeta(encodeMeta(nil, &m)); got != m {
+			t.Fatalf("unstable round trip %+v %+v", m, got)
+		}
+	})
+}

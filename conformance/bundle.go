@@ -216,6 +216,17 @@ func allSchedulers(ctx context.Context, store backend.SchedulerStore, q string) 
 	}
 }
 
+// heavySlot lets one heavy case (thousands of calls) run at a time, so
+// that heavy cases do not starve the others of a shared server.
+var heavySlot = make(chan struct{}, 1)
+
+// heavy marks the case as heavy: it waits for the heavy slot and holds it
+// until the case ends.
+func heavy(t *testing.T) {
+	heavySlot <- struct{}{}
+	t.Cleanup(func() { <-heavySlot })
+}
+
 // waitFor polls cond until it holds, failing the case if it still does not
 // after d of real time.
 func waitFor(t testing.TB, d time.Duration, cond func() bool) {

@@ -47,6 +47,7 @@ var areas = []area{
 	{"Dispatch", testDispatch},
 	{"Flow", testFlow},
 	{"Scheduler", testScheduler},
+	{"Property", testProperty},
 }
 
 // Run runs the whole suite against the stores newBackend makes.

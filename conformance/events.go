@@ -187,6 +187,7 @@ func testEvents(t *testing.T, f Factory) {
 
 	t.Run("reading after a pinned ID sees exactly the later events", func(t *testing.T) {
 		t.Parallel()
+		heavy(t)
 		b := setup(t, f)
 		rounds := 1000
 		if testing.Short() {

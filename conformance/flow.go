@@ -269,6 +269,7 @@ func testFlow(t *testing.T, f Factory) {
 
 	t.Run("a flow of a thousand children completes", func(t *testing.T) {
 		t.Parallel()
+		heavy(t)
 		b := setup(t, f)
 		const width = 1000
 		a := b.add(backend.NewJob{Name: "fan-out", Children: children(width, nil)})[0]

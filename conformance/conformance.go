@@ -48,6 +48,7 @@ var areas = []area{
 	{"Flow", testFlow},
 	{"Scheduler", testScheduler},
 	{"Property", testProperty},
+	{"Worker", testWorker},
 }
 
 // Run runs the whole suite against the stores newBackend makes.

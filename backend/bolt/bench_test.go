@@ -1,0 +1,90 @@
+package bolt
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
+
+func BenchmarkAddBulk(b *testing.B) {
+	s := openTest(b, nil)
+	jobs := make([]backend.NewJob, 1000)
+	for i := range jobs {
+		jobs[i] = backend.NewJob{Name: "bench", Data: []byte(`{"n":1}`)}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Add(ctx, "q", &backend.AddRequest{Jobs: jobs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
+}
+
+func BenchmarkAddConcurrent(b *testing.B) {
+	s := openTest(b, nil)
+	const writers = 50
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := b.N/writers + 1
+	for range writers {
+		wg.Go(func() {
+			for range per {
+				if _, err := s.Add(ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: "bench"}}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(per*writers)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(per*writers)/float64(s.commits.Load()), "jobs/commit")
+}
+
+func BenchmarkProcess(b *testing.B) {
+	s := openTest(b, nil)
+	jobs := make([]backend.NewJob, 1000)
+	for i := range jobs {
+		jobs[i] = backend.NewJob{Name: "bench"}
+	}
+	for done := 0; done < b.N; done += len(jobs) {
+		if _, err := s.Add(ctx, "q", &backend.AddRequest{Jobs: jobs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	left := b.N
+	for range 4 {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				n := min(left, 100)
+				left -= n
+				mu.Unlock()
+				if n == 0 {
+					return
+				}
+				res, err := s.Lease(ctx, "q", &backend.LeaseRequest{Max: n, TTL: time.Minute})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ss := make([]backend.Settlement, len(res.Jobs))
+				for i, j := range res.Jobs {
+					ss[i] = backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeComplete}
+				}
+				if _, err := s.Settle(ctx, "q", &backend.SettleRequest{Settlements: ss}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}

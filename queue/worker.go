@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,13 +271,19 @@ func (w *Worker) dispatch(ctx, base context.Context) error {
 				// hand the extra jobs back.
 				w.log.Error("drover: store leased more jobs than asked for; releasing the extra ones", "asked", req.Max, "got", len(res.Jobs))
 				for _, extra := range res.Jobs[k:] {
-					w.settler.Enqueue(settler.Item{Settlement: backend.Settlement{Lease: extra.Lease, Outcome: backend.OutcomeRelease}, Name: extra.Name})
+					w.settler.Enqueue(&settler.Item{Settlement: backend.Settlement{Lease: extra.Lease, Outcome: backend.OutcomeRelease}, Name: extra.Name})
 				}
 				break
 			}
 			slot := idle[len(idle)-1]
 			idle = idle[:len(idle)-1]
 			w.start(base, slot, rec)
+		}
+		if len(res.Jobs) > 0 {
+			// Let the handlers just started run before counting free
+			// slots: short jobs then hand theirs back, and the next lease
+			// fills more slots in one call.
+			runtime.Gosched()
 		}
 	}
 }
@@ -318,17 +325,24 @@ func (w *Worker) start(base context.Context, slot int, rec *backend.Job) {
 	go r.execute()
 }
 
-// finish ends r's hold on its slot, after queueing its settlement unless
+// finish ends r's hold on its slot, after queueing r.item.Settlement unless
 // the lease was lost. Exactly one of the handler's return, the grace timer
 // and the shutdown calls it, whichever moved r out of stateRunning.
-func (w *Worker) finish(r *run, s backend.Settlement) {
+func (w *Worker) finish(r *run) {
 	if r.lost.Load() {
-		w.log.Warn("drover: lease was lost; the attempt is not settled", "job", r.lease.JobID, "name", r.job.Name, "outcome", s.Outcome)
+		w.logLost(r)
 	} else {
-		w.settler.Enqueue(settler.Item{Settlement: s, Expires: time.Unix(0, r.expires.Load()), Name: r.job.Name})
+		r.item.Expires = time.Unix(0, r.expires.Load())
+		r.item.Name = r.job.Name
+		w.settler.Enqueue(&r.item)
 	}
 	w.slots[r.slot].Store(nil)
 	w.free <- r.slot
+}
+
+//go:noinline
+func (w *Worker) logLost(r *run) {
+	w.log.Warn("drover: lease was lost; the attempt is not settled", "job", r.lease.JobID, "name", r.job.Name, "outcome", r.item.Settlement.Outcome)
 }
 
 // drain waits for every slot to be free, up to ShutdownTimeout; then it
@@ -362,7 +376,8 @@ func (w *Worker) releaseAll() {
 		}
 		r.cancel(ErrWorkerStopped)
 		w.log.Warn("drover: shutdown timeout passed; releasing running job", "job", r.lease.JobID, "name", r.job.Name)
-		w.finish(r, backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeRelease})
+		r.item.Settlement = backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeRelease}
+		w.finish(r)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/internal/deadline"
+	"github.com/droverhq/drover/internal/settler"
 )
 
 // States of a run. A run leaves stateRunning once, by a compare-and-swap;
@@ -40,6 +41,8 @@ type run struct {
 	lost     atomic.Bool
 	lostTmr  atomic.Pointer[deadline.Entry]
 	expires  atomic.Int64 // lease deadline as last known, UnixNano
+
+	item settler.Item // the settlement, once queued
 }
 
 // Lease, Renewed and Lost make a run a renewer.Held.
@@ -71,8 +74,7 @@ type handlerReturn struct {
 func (r *run) execute() {
 	ret := r.call()
 	if !r.state.CompareAndSwap(stateRunning, stateDone) {
-		r.w.log.Warn("drover: handler returned after its job was given up; its result is discarded",
-			"job", r.lease.JobID, "name", r.job.Name, "err", ret.err)
+		r.discard(&ret)
 		return
 	}
 	if r.timer != nil {
@@ -81,18 +83,30 @@ func (r *run) execute() {
 	if e := r.lostTmr.Load(); e != nil {
 		r.w.timers.Remove(e)
 	}
-	var s backend.Settlement
 	if ret.err == nil {
-		s = backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeComplete, Result: ret.result}
+		r.item.Settlement = backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeComplete, Result: ret.result}
 	} else {
-		err := ret.err
-		if r.timedOut.Load() && !errors.Is(err, ErrTimeout) {
-			err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.job.Timeout, err)
-		}
-		s = r.w.failure(r, err, ret.stack)
+		r.failed(&ret)
 	}
 	r.cancel(nil)
-	r.w.finish(r, s)
+	r.w.finish(r)
+}
+
+// failed sets the settlement of an attempt whose handler returned an error.
+//
+//go:noinline
+func (r *run) failed(ret *handlerReturn) {
+	err := ret.err
+	if r.timedOut.Load() && !errors.Is(err, ErrTimeout) {
+		err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.job.Timeout, err)
+	}
+	r.item.Settlement = r.w.failure(r, err, ret.stack)
+}
+
+//go:noinline
+func (r *run) discard(ret *handlerReturn) {
+	r.w.log.Warn("drover: handler returned after its job was given up; its result is discarded",
+		"job", r.lease.JobID, "name", r.job.Name, "err", ret.err)
 }
 
 // call runs the handler, turning a panic into an error with its stack.
@@ -127,7 +141,8 @@ func (r *run) onTimer(now time.Time) {
 		"job", r.lease.JobID, "name", r.job.Name, "timeout", r.job.Timeout, "grace", r.w.o.TimeoutGrace, "lease_lost", r.lost.Load())
 	err := fmt.Errorf("%w after %s; the handler did not return within the %s grace period and was abandoned",
 		ErrTimeout, r.job.Timeout, r.w.o.TimeoutGrace)
-	r.w.finish(r, r.w.failure(r, err, nil))
+	r.item.Settlement = r.w.failure(r, err, nil)
+	r.w.finish(r)
 }
 
 // failure builds the settlement of a failed attempt: a retry with backoff

@@ -54,7 +54,7 @@ type Config struct {
 // Settler batches settlements into Settle calls.
 type Settler struct {
 	cfg  Config
-	in   chan Item
+	in   chan *Item
 	done chan struct{}
 }
 
@@ -66,13 +66,14 @@ func New(cfg Config) *Settler {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = 1024
 	}
-	return &Settler{cfg: cfg, in: make(chan Item, cfg.Capacity)}
+	return &Settler{cfg: cfg, in: make(chan *Item, cfg.Capacity)}
 }
 
-// Enqueue queues one settlement. It blocks while the queue is full, which
-// holds back the caller (and so the leasing of new jobs) while the store is
-// slow. It must not be called after Close.
-func (s *Settler) Enqueue(it Item) { s.in <- it }
+// Enqueue queues one settlement; the settler owns it until Settled reports
+// its fate. Enqueue blocks while the queue is full, which holds back the
+// caller (and so the leasing of new jobs) while the store is slow. It must
+// not be called after Close.
+func (s *Settler) Enqueue(it *Item) { s.in <- it }
 
 // Start runs the settler on its own goroutine. ctx gives the values of each
 // call; cancelling it does not stop the settler: Close does.
@@ -96,7 +97,7 @@ func (s *Settler) Close() {
 }
 
 func (s *Settler) loop(ctx context.Context) {
-	batch := make([]Item, 0, s.cfg.MaxBatch)
+	batch := make([]*Item, 0, s.cfg.MaxBatch)
 	for {
 		it, ok := <-s.in
 		if !ok {
@@ -122,12 +123,12 @@ func (s *Settler) loop(ctx context.Context) {
 
 // send settles batch, retrying the call until it lands or every lease in it
 // has expired.
-func (s *Settler) send(ctx context.Context, batch []Item) {
+func (s *Settler) send(ctx context.Context, batch []*Item) {
 	req := &backend.SettleRequest{Settlements: make([]backend.Settlement, 0, len(batch))}
 	for n := 1; len(batch) > 0; n++ {
 		req.Settlements = req.Settlements[:0]
-		for i := range batch {
-			req.Settlements = append(req.Settlements, batch[i].Settlement)
+		for _, it := range batch {
+			req.Settlements = append(req.Settlements, it.Settlement)
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 		res, err := s.cfg.Backend.Settle(cctx, s.cfg.Queue, req)
@@ -139,8 +140,8 @@ func (s *Settler) send(ctx context.Context, batch []Item) {
 		}
 		if !retriable(err) {
 			s.cfg.Logger.Error("drover: settle failed; the jobs will be recovered as stalled", "jobs", len(batch), "err", err)
-			for i := range batch {
-				s.settled(&batch[i], err)
+			for _, it := range batch {
+				s.settled(it, err)
 			}
 			return
 		}
@@ -153,20 +154,19 @@ func (s *Settler) send(ctx context.Context, batch []Item) {
 }
 
 // results handles per-item errors and returns the items to send again.
-func (s *Settler) results(batch []Item, res backend.SettleResult) []Item {
+func (s *Settler) results(batch []*Item, res backend.SettleResult) []*Item {
 	again := batch[:0]
-	for i := range batch {
-		it := batch[i]
+	for i, it := range batch {
 		var err error
 		if i < len(res.Errs) {
 			err = res.Errs[i]
 		}
 		switch {
 		case err == nil:
-			s.settled(&it, nil)
+			s.settled(it, nil)
 		case errors.Is(err, backend.ErrLeaseLost):
 			s.cfg.Logger.Warn("drover: lease lost before the attempt was settled", "job", it.Settlement.Lease.JobID, "name", it.Name, "outcome", it.Settlement.Outcome)
-			s.settled(&it, err)
+			s.settled(it, err)
 		case errors.Is(err, backend.ErrTooLarge) && it.Settlement.Outcome == backend.OutcomeComplete:
 			// The result cannot be stored: record the attempt as failed
 			// for good rather than leave the job to stall.
@@ -179,21 +179,20 @@ func (s *Settler) results(batch []Item, res backend.SettleResult) []Item {
 			again = append(again, it)
 		default:
 			s.cfg.Logger.Error("drover: settle rejected", "job", it.Settlement.Lease.JobID, "name", it.Name, "outcome", it.Settlement.Outcome, "err", err)
-			s.settled(&it, err)
+			s.settled(it, err)
 		}
 	}
 	clear(batch[len(again):])
 	return again
 }
 
-func (s *Settler) dropExpired(batch []Item) []Item {
+func (s *Settler) dropExpired(batch []*Item) []*Item {
 	now := s.cfg.Clock.Now()
 	keep := batch[:0]
-	for i := range batch {
-		it := batch[i]
+	for _, it := range batch {
 		if !it.Expires.IsZero() && !now.Before(it.Expires) {
 			s.cfg.Logger.Warn("drover: lease expired before the attempt could be settled; the job will be recovered as stalled", "job", it.Settlement.Lease.JobID, "name", it.Name)
-			s.settled(&it, backend.ErrLeaseLost)
+			s.settled(it, backend.ErrLeaseLost)
 			continue
 		}
 		keep = append(keep, it)

@@ -205,8 +205,8 @@ func (w *Worker) run(base, leaseCtx context.Context) {
 	w.drain()
 	// Every slot is free: no handler the worker still owns is running, and
 	// every settlement has been queued.
-	w.timers.Stop()
 	w.renewer.Stop()
+	w.timers.Stop()
 	w.settler.Close()
 	stopMaint()
 	<-maintDone

@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover/queue"
+)
+
+const (
+	// dispatchWorkers is K, the idle workers of concurrency 1.
+	dispatchWorkers = 4
+	// dispatchJobTime is how long each dispatch job runs, so that a worker
+	// that finished its job cannot also take a second one of the bulk.
+	dispatchJobTime = 20 * time.Millisecond
+
+	// Environment of a worker process of the dispatch benchmark.
+	workerAddrEnv  = "DROVER_BENCH_WORKER_REDIS"
+	workerQueueEnv = "DROVER_BENCH_WORKER_QUEUE"
+)
+
+// dispatchEvent is a handler start or end seen by the benchmark.
+type dispatchEvent struct {
+	worker int
+	start  bool
+	job    string
+	at     time.Time
+}
+
+// BenchmarkDispatch measures how fast a bulk reaches idle workers: K
+// workers of concurrency 1 wait on an empty queue, a bulk of K jobs is
+// added, and each job's latency runs from AddBulk returning to its
+// handler's start. On bolt the workers are goroutines sharing the store; on
+// Redis each is a process of its own (this test binary, re-executed). One
+// op is one bulk; the metrics are the latency percentiles and the number of
+// distinct workers that took the bulk's jobs.
+func BenchmarkDispatch(b *testing.B) {
+	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
+		b.Run(fmt.Sprintf("workers=%d", dispatchWorkers), func(b *testing.B) {
+			e := open(b, nil)
+			q := e.queue(b, "dispatch")
+			events := make(chan dispatchEvent, 256*dispatchWorkers)
+			if e.kind == "redis" {
+				startWorkerProcesses(b, e, q.Name(), events)
+			} else {
+				startWorkerGoroutines(b, e, q, events)
+			}
+			ctx := context.Background()
+			jobs := make([]queue.BulkJob, dispatchWorkers)
+			var lats []float64
+			used := 0
+			time.Sleep(100 * time.Millisecond) // every worker into its idle wait
+			b.ReportAllocs()
+			b.ResetTimer()
+			for round := range b.N {
+				for i := range jobs {
+					jobs[i] = queue.BulkJob{Name: "dispatch", Data: fmt.Appendf(nil, "%d-%d", round, i)}
+				}
+				if _, err := q.AddBulk(ctx, jobs); err != nil {
+					b.Fatal(err)
+				}
+				added := time.Now()
+				workers := map[int]bool{}
+				for range 2 * dispatchWorkers { // K starts and K ends
+					select {
+					case ev := <-events:
+						if ev.start {
+							lats = append(lats, float64(ev.at.Sub(added))/float64(time.Millisecond))
+							workers[ev.worker] = true
+						}
+					case <-time.After(30 * time.Second):
+						b.Fatalf("round %d: jobs not run after 30s", round)
+					}
+				}
+				used += len(workers)
+				b.StopTimer()
+				time.Sleep(10 * time.Millisecond) // idle again before the next bulk
+				b.StartTimer()
+			}
+			b.StopTimer()
+			b.ReportMetric(percentile(lats, 50), "p50-ms")
+			b.ReportMetric(percentile(lats, 99), "p99-ms")
+			b.ReportMetric(percentile(lats, 100), "max-ms")
+			b.ReportMetric(float64(used)/float64(b.N), "workers/round")
+		})
+	})
+}
+
+// dispatchHandler reports its start and end and runs for dispatchJobTime.
+func dispatchHandler(report func(start bool, job string)) queue.Handler {
+	return func(ctx context.Context, j *queue.Job) ([]byte, error) {
+		report(true, string(j.Data))
+		time.Sleep(dispatchJobTime)
+		report(false, string(j.Data))
+		return nil, nil
+	}
+}
+
+func startWorkerGoroutines(b *testing.B, e *env, q *queue.Queue, events chan<- dispatchEvent) {
+	for i := range dispatchWorkers {
+		h := dispatchHandler(func(start bool, job string) {
+			events <- dispatchEvent{worker: i, start: start, job: job, at: time.Now()}
+		})
+		stop := startWorkers(b, e, q, 1, 1, h)
+		b.Cleanup(stop)
+	}
+}
+
+// startWorkerProcesses runs each worker in a process of its own and turns
+// their reports into events.
+func startWorkerProcesses(b *testing.B, e *env, queueName string, events chan<- dispatchEvent) {
+	ready := make(chan int, dispatchWorkers)
+	var readers sync.WaitGroup
+	b.Cleanup(readers.Wait) // last: after every worker process has ended
+	for i := range dispatchWorkers {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDispatchWorkerProcess$")
+		cmd.Env = append(os.Environ(), workerAddrEnv+"="+e.addr, workerQueueEnv+"="+queueName)
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			stdin.Close() // the worker stops when its stdin closes
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				<-done
+			}
+		})
+		readers.Go(func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				f := strings.Fields(sc.Text())
+				switch {
+				case len(f) == 1 && f[0] == "drover-bench-ready":
+					ready <- i
+				case len(f) == 4 && f[0] == "drover-bench":
+					ns, _ := strconv.ParseInt(f[3], 10, 64)
+					events <- dispatchEvent{worker: i, start: f[1] == "start", job: f[2], at: time.Unix(0, ns)}
+				}
+			}
+		})
+	}
+	for range dispatchWorkers {
+		select {
+		case <-ready:
+		case <-time.After(time.Minute):
+			b.Fatal("worker processes not ready after a minute")
+		}
+	}
+}
+
+// TestDispatchWorkerProcess is the worker process of BenchmarkDispatch on
+// Redis; it is skipped unless that benchmark started it.
+func TestDispatchWorkerProcess(t *testing.T) {
+	addr := os.Getenv(workerAddrEnv)
+	if addr == "" {
+		t.Skip("runs only as a worker process of BenchmarkDispatch")
+	}
+	e := openRedis(t, addr, false, nil)
+	q := e.queue(t, os.Getenv(workerQueueEnv))
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	say := func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		out.WriteString(line + "\n")
+		out.Flush()
+	}
+	h := dispatchHandler(func(start bool, job string) {
+		kind := "end"
+		if start {
+			kind = "start"
+		}
+		say(fmt.Sprintf("drover-bench %s %s %d", kind, job, time.Now().UnixNano()))
+	})
+	stop := startWorkers(t, e, q, 1, 1, h)
+	say("drover-bench-ready")
+	io.Copy(io.Discard, os.Stdin)
+	stop()
+}

@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/bolt"
+	"github.com/droverhq/drover/backend/redis"
+	"github.com/droverhq/drover/internal/redistest"
+	"github.com/droverhq/drover/queue"
+)
+
+// quiet discards the logs of stores, queues and workers.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// env is one open store of a benchmark.
+type env struct {
+	kind  string // "bolt" or "redis"
+	store backend.Full
+	path  string          // bolt: the file
+	addr  string          // redis: the server's address
+	rdb   *goredis.Client // redis: the store's client
+}
+
+// storeOptions tunes a store for one benchmark.
+type storeOptions struct {
+	// keepEvents keeps this many events per queue instead of the default.
+	keepEvents int
+}
+
+// server starts redis-server for the sub-benchmarks of one store.
+type server struct {
+	once sync.Once
+	srv  *redistest.Server
+}
+
+// forStores runs f once for each store, as sub-benchmarks "bolt" and
+// "redis". f opens stores with open; it should run its measurements as
+// sub-benchmarks of its own, so that one redis-server serves them all.
+func forStores(b *testing.B, f func(b *testing.B, open func(tb testing.TB, o *storeOptions) *env)) {
+	b.Run("bolt", func(b *testing.B) {
+		f(b, func(tb testing.TB, o *storeOptions) *env { return openBolt(tb, o) })
+	})
+	b.Run("redis", func(b *testing.B) {
+		if _, err := exec.LookPath("redis-server"); err != nil {
+			b.Skip("redis-server not found on PATH; install it to benchmark the Redis store (Debian: apt-get install redis-server)")
+		}
+		srv := redistest.Start(b, nil)
+		f(b, func(tb testing.TB, o *storeOptions) *env { return openRedis(tb, srv.Addr, true, o) })
+	})
+}
+
+func openBolt(tb testing.TB, o *storeOptions) *env {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "drover.db")
+	opts := &bolt.Options{Logger: quiet}
+	if o != nil && o.keepEvents > 0 {
+		opts.EventRetention.Count = o.keepEvents
+	}
+	st, err := bolt.Open(path, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return &env{kind: "bolt", store: st, path: path}
+}
+
+// openRedis opens a store on the server at addr, emptied first if flush
+// is set.
+func openRedis(tb testing.TB, addr string, flush bool, o *storeOptions) *env {
+	tb.Helper()
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 128, MinIdleConns: 8})
+	tb.Cleanup(func() { rdb.Close() })
+	if flush {
+		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	opts := &redis.Options{Logger: quiet}
+	if o != nil && o.keepEvents > 0 {
+		opts.EventRetention.Count = o.keepEvents
+	}
+	st, err := redis.New(rdb, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return &env{kind: "redis", store: st, addr: addr, rdb: rdb}
+}
+
+// queue returns a handle on the queue called name.
+func (e *env) queue(tb testing.TB, name string) *queue.Queue {
+	tb.Helper()
+	q, err := queue.New(e.store, name, &queue.Options{Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return q
+}
+
+// usedMemory is the Redis server's INFO memory used_memory.
+func (e *env) usedMemory(tb testing.TB) int64 {
+	tb.Helper()
+	v, err := e.rdb.InfoMap(context.Background(), "memory").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	if _, err := fmt.Sscan(v["Memory"]["used_memory"], &n); err != nil {
+		tb.Fatalf("INFO memory used_memory: %v", err)
+	}
+	return n
+}
+
+// fileSize is the size of the bbolt file.
+func (e *env) fileSize(tb testing.TB) int64 {
+	tb.Helper()
+	fi, err := os.Stat(e.path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// payload is the data of a benchmark job, a small JSON object.
+func payload(i int) []byte { return fmt.Appendf(nil, `{"n":%d}`, i) }
+
+// fill adds n waiting jobs in bulks of 1,000.
+func fill(tb testing.TB, q *queue.Queue, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	const chunk = 1000
+	jobs := make([]queue.BulkJob, 0, chunk)
+	for i := 0; i < n; i += chunk {
+		jobs = jobs[:0]
+		for j := i; j < min(i+chunk, n); j++ {
+			jobs = append(jobs, queue.BulkJob{Name: "noop", Data: payload(j)})
+		}
+		if _, err := q.AddBulk(ctx, jobs); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// startWorkers starts n workers of the given concurrency on q's queue,
+// each calling h. stop stops them all and waits.
+func startWorkers(tb testing.TB, e *env, q *queue.Queue, n, concurrency int, h queue.Handler) (stop func()) {
+	tb.Helper()
+	ws := make([]*queue.Worker, n)
+	for i := range ws {
+		w, err := queue.NewWorker(e.store, q.Name(), h, &queue.WorkerOptions{
+			Concurrency: concurrency,
+			Logger:      quiet,
+			Name:        fmt.Sprintf("bench-%d", i),
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := w.Start(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+		ws[i] = w
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, w := range ws {
+			if err := w.Stop(ctx); err != nil {
+				tb.Errorf("stop worker: %v", err)
+			}
+		}
+	}
+}
+
+// counter counts handler calls and closes done at the nth.
+type counter struct {
+	n    int64
+	seen atomic.Int64
+	done chan struct{}
+}
+
+func newCounter(n int) *counter { return &counter{n: int64(n), done: make(chan struct{})} }
+
+func (c *counter) handle(context.Context, *queue.Job) ([]byte, error) {
+	if c.seen.Add(1) == c.n {
+		close(c.done)
+	}
+	return nil, nil
+}
+
+// wait waits for the nth call, failing after timeout.
+func (c *counter) wait(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+		tb.Fatalf("%d of %d jobs handled after %v", c.seen.Load(), c.n, timeout)
+	}
+}
+
+// reportRate reports n units of work per second of the benchmark's timer.
+func reportRate(b *testing.B, n int, unit string) {
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(n)/s, unit)
+	}
+}
+
+// percentile returns the p-th percentile (0–100) of xs by nearest rank.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	k := int(p/100*float64(len(s))+0.999999) - 1
+	return s[max(0, min(k, len(s)-1))]
+}

@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// BenchmarkProcess runs no-op jobs that are already waiting: one worker of
+// concurrency 50, and two. One op is one job, from the workers' start to
+// the last handler's return.
+func BenchmarkProcess(b *testing.B) {
+	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("workers=%dx50", workers), func(b *testing.B) {
+				e := open(b, nil)
+				q := e.queue(b, "process")
+				fill(b, q, b.N)
+				c := newCounter(b.N)
+				b.ReportAllocs()
+				b.ResetTimer()
+				stop := startWorkers(b, e, q, workers, 50, c.handle)
+				c.wait(b, 10*time.Minute)
+				b.StopTimer()
+				stop()
+				reportRate(b, b.N, "jobs/s")
+			})
+		}
+	})
+}
+
+// BenchmarkBacklog runs no-op jobs (one worker of concurrency 50) from the
+// head of a queue that holds a backlog of waiting jobs behind them, to show
+// how the cost of a job grows with the backlog. The backlog is filled once
+// per size and topped up before each round. 1,000,000 runs only with
+// DROVER_BENCH_LARGE=1.
+func BenchmarkBacklog(b *testing.B) {
+	forStores(b, func(sb *testing.B, open func(testing.TB, *storeOptions) *env) {
+		for _, backlog := range []int{10_000, 1_000_000} {
+			var e *env // lives as long as the store's benchmark, across rounds
+			sb.Run(fmt.Sprintf("waiting=%d", backlog), func(b *testing.B) {
+				if backlog > 100_000 && os.Getenv("DROVER_BENCH_LARGE") != "1" {
+					b.Skip("set DROVER_BENCH_LARGE=1 to fill a backlog of", backlog)
+				}
+				if e == nil {
+					e = open(sb, nil)
+					fill(b, e.queue(b, "backlog"), backlog)
+				}
+				q := e.queue(b, "backlog")
+				fill(b, q, b.N) // top up: the round takes b.N from the head
+				c := newCounter(b.N)
+				b.ReportAllocs()
+				b.ResetTimer()
+				stop := startWorkers(b, e, q, 1, 50, c.handle)
+				c.wait(b, 10*time.Minute)
+				b.StopTimer()
+				stop()
+				reportRate(b, b.N, "jobs/s")
+			})
+		}
+	})
+}

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,7 +100,64 @@ func openRedis(tb testing.TB, addr string, flush bool, o *storeOptions) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	if flush && os.Getenv(redisStatsEnv) == "1" {
+		logCommandStats(tb, rdb)
+	}
 	return &env{kind: "redis", store: st, addr: addr, rdb: rdb}
+}
+
+// redisStatsEnv, set to 1, logs the server's per-command statistics (calls,
+// microseconds per call) and its slowest commands (over 1ms) at the end of
+// each Redis benchmark, to see where the server's time goes; run with -v to
+// see them.
+const redisStatsEnv = "DROVER_BENCH_REDIS_STATS"
+
+// logCommandStats resets the server's statistics now and logs them when tb
+// ends, busiest command first.
+func logCommandStats(tb testing.TB, rdb *goredis.Client) {
+	ctx := context.Background()
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		tb.Fatal(err)
+	}
+	rdb.ConfigSet(ctx, "slowlog-log-slower-than", "1000")
+	rdb.SlowLogReset(ctx)
+	tb.Cleanup(func() {
+		if slow, err := rdb.SlowLogGet(ctx, 5).Result(); err == nil {
+			for _, e := range slow {
+				tb.Logf("redis slowlog: %v %q", e.Duration, slowArgs(e.Args))
+			}
+		}
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			tb.Log(err)
+			return
+		}
+		var lines []string
+		for _, l := range strings.Split(info, "\n") {
+			if strings.HasPrefix(l, "cmdstat_") {
+				lines = append(lines, strings.TrimSpace(l))
+			}
+		}
+		usec := func(l string) int64 {
+			_, v, _ := strings.Cut(l, "usec=")
+			v, _, _ = strings.Cut(v, ",")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+		sort.Slice(lines, func(i, j int) bool { return usec(lines[i]) > usec(lines[j]) })
+		tb.Logf("redis commandstats:\n%s", strings.Join(lines, "\n"))
+	})
+}
+
+// slowArgs shortens a slow command for the log: a script's SHA and its
+// arguments without the keys, at most eight of them.
+func slowArgs(args []string) []string {
+	if len(args) > 2 && strings.HasPrefix(strings.ToLower(args[0]), "eval") {
+		if n, err := strconv.Atoi(args[2]); err == nil && 3+n <= len(args) {
+			args = append([]string{args[1][:min(8, len(args[1]))]}, args[3+n:]...)
+		}
+	}
+	return args[:min(len(args), 8)]
 }
 
 // queue returns a handle on the queue called name.

@@ -91,8 +91,24 @@ func checkInvariants(t testing.TB, b *Backend) {
 			if total != int64(jobs) {
 				return fmt.Errorf("queue %s: %d jobs, %d index entries", queue, jobs, total)
 			}
-			if k, _ := q.events.Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) != q.m.lastEvent {
-				return fmt.Errorf("queue %s: last event %d, meta says %d", queue, binary.BigEndian.Uint64(k), q.m.lastEvent)
+			next := uint64(0)
+			err = q.events.ForEach(func(k, v []byte) error {
+				base := binary.BigEndian.Uint64(k)
+				n, err := segmentLen(v)
+				if err != nil || n == 0 {
+					return fmt.Errorf("queue %s: event segment %d: %d events, %v", queue, base, n, err)
+				}
+				if next != 0 && base != next {
+					return fmt.Errorf("queue %s: event segment %d follows one that ends before %d", queue, base, next)
+				}
+				next = base + uint64(n)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if next != 0 && next-1 != q.m.lastEvent {
+				return fmt.Errorf("queue %s: last event %d, meta says %d", queue, next-1, q.m.lastEvent)
 			}
 			return nil
 		})

@@ -9,16 +9,32 @@ import (
 	"go.etcd.io/bbolt"
 )
 
+// The event log is kept in segments: the key is the big-endian ID of the
+// segment's first event, the value the segment's events one after the
+// other, each as a uvarint length and an encoded event. IDs are contiguous
+// within and across segments (trimming only removes the oldest), so the
+// ID of an event is its segment's key plus its position. A request's events
+// go into the last segment while it has room, which makes an append one
+// Put however many events a request makes, and trimming drops whole
+// segments and rewrites at most one.
+const (
+	segMaxBytes  = 4000
+	segMaxEvents = 256
+)
+
 // event appends ev to the queue's log with the next ID and the request's
-// time. Retention is applied when the request ends (qtx.flush).
+// time. The events of a request are written, and retention applied, when
+// the request ends (qtx.flush).
 func (q *qtx) event(ev backend.Event) error {
 	q.m.lastEvent++
 	q.dirty()
 	ev.ID = q.m.lastEvent
 	ev.Time = q.t.now
-	q.evAppended = true
-	k := binary.BigEndian.AppendUint64(q.t.alloc(8)[:0], ev.ID)
-	return q.put(q.events, k, q.t.encode(func(b []byte) []byte { return appendEvent(b, &ev) }))
+	q.t.scratch = appendEvent(q.t.scratch[:0], &ev)
+	q.evBuf = binary.AppendUvarint(q.evBuf, uint64(len(q.t.scratch)))
+	q.evBuf = append(q.evBuf, q.t.scratch...)
+	q.evCount++
+	return nil
 }
 
 // jobEvent appends an event about j.
@@ -26,9 +42,71 @@ func (q *qtx) jobEvent(typ backend.EventType, j *backend.Job) error {
 	return q.event(backend.Event{Type: typ, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade})
 }
 
+// segment walks the events of a segment value; fn gets each encoded event
+// with its position and may stop the walk by returning false.
+func segment(v []byte, fn func(i int, rec []byte) bool) error {
+	for i := 0; len(v) > 0; i++ {
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
+			return errCorrupt
+		}
+		if !fn(i, v[w:w+int(n)]) {
+			return nil
+		}
+		v = v[w+int(n):]
+	}
+	return nil
+}
+
+// segmentLen returns the number of events in a segment value.
+func segmentLen(v []byte) (int, error) {
+	n := 0
+	err := segment(v, func(int, []byte) bool { n++; return true })
+	return n, err
+}
+
+// writeEvents writes the events appended by the request.
+func (q *qtx) writeEvents() error {
+	if q.evCount == 0 {
+		return nil
+	}
+	buf, count := q.evBuf, q.evCount
+	q.evBuf, q.evCount = q.evBuf[:0], 0
+	first := q.m.lastEvent - uint64(count) + 1
+	if k, v := q.events.Cursor().Last(); k != nil && len(v)+len(buf) <= segMaxBytes {
+		n, err := segmentLen(v)
+		if err != nil {
+			return err
+		}
+		if n+count <= segMaxEvents {
+			nv := q.t.alloc(len(v) + len(buf))
+			copy(nv[copy(nv, v):], buf)
+			return q.put(q.events, q.t.copyBytes(k), nv)
+		}
+	}
+	// New segments, cut at record boundaries.
+	for len(buf) > 0 {
+		size, n := 0, 0
+		for size < len(buf) && n < segMaxEvents {
+			l, w := binary.Uvarint(buf[size:])
+			if n > 0 && size+w+int(l) > segMaxBytes {
+				break
+			}
+			size += w + int(l)
+			n++
+		}
+		k := binary.BigEndian.AppendUint64(q.t.alloc(8)[:0], first)
+		if err := q.put(q.events, k, q.t.copyBytes(buf[:size])); err != nil {
+			return err
+		}
+		buf = buf[size:]
+		first += uint64(n)
+	}
+	return nil
+}
+
 // firstEventID returns the ID of the oldest event kept, or the ID the next
-// event will get when the log is empty. Event IDs in the log are
-// contiguous: trimming only removes the oldest.
+// event will get when the log is empty.
 func (q *qtx) firstEventID() uint64 {
 	k, _ := q.events.Cursor().First()
 	if len(k) != 8 {
@@ -40,32 +118,131 @@ func (q *qtx) firstEventID() uint64 {
 // trimEvents applies the event retention.
 func (q *qtx) trimEvents() error {
 	r := q.t.b.opts.EventRetention
-	first := q.firstEventID()
-	last := q.m.lastEvent
-	var kb [8]byte
-	if r.Count > 0 && last >= first && last-first+1 > uint64(r.Count) {
-		end := last - uint64(r.Count) + 1 // first ID kept
-		for id := first; id < end; id++ {
-			if err := q.del(q.events, binary.BigEndian.AppendUint64(kb[:0], id)); err != nil {
-				return err
-			}
-		}
-		first = end
+	keep := q.firstEventID() // the first ID to keep
+	if r.Count > 0 && q.m.lastEvent >= uint64(r.Count) {
+		keep = max(keep, q.m.lastEvent-uint64(r.Count)+1)
 	}
 	if r.Age > 0 {
 		cutoff := q.t.now.Add(-r.Age)
-		for id := first; id <= last; id++ {
-			k := binary.BigEndian.AppendUint64(kb[:0], id)
-			tm, ok := eventTime(q.events.Get(k))
-			if ok && !tm.Before(cutoff) {
-				break
-			}
-			if err := q.del(q.events, k); err != nil {
+		c := q.events.Cursor()
+		var err error
+		found := false
+		for k, v := c.First(); k != nil && !found; k, v = c.Next() {
+			base := binary.BigEndian.Uint64(k)
+			err = segment(v, func(i int, rec []byte) bool {
+				if tm, ok := eventTime(rec); ok && !tm.Before(cutoff) {
+					keep, found = max(keep, base+uint64(i)), true
+					return false
+				}
+				return true
+			})
+			if err != nil {
 				return err
 			}
 		}
+		if !found {
+			keep = q.m.lastEvent + 1
+		}
 	}
-	return nil
+	return q.trimTo(keep)
+}
+
+// trimTo removes the events before ID keep.
+func (q *qtx) trimTo(keep uint64) error {
+	for {
+		k, v := q.events.Cursor().First()
+		if k == nil || binary.BigEndian.Uint64(k) >= keep {
+			return nil
+		}
+		base := binary.BigEndian.Uint64(k)
+		n, err := segmentLen(v)
+		if err != nil {
+			return err
+		}
+		var old [8]byte
+		copy(old[:], k)
+		if base+uint64(n) <= keep {
+			if err := q.del(q.events, old[:]); err != nil {
+				return err
+			}
+			continue
+		}
+		// Keep the tail of this segment under a new key.
+		var rest []byte
+		_ = segment(v, func(i int, rec []byte) bool {
+			if base+uint64(i) == keep {
+				rest = v[len(v)-restLen(v, i):]
+				return false
+			}
+			return true
+		})
+		nv := q.t.copyBytes(rest)
+		if err := q.del(q.events, old[:]); err != nil {
+			return err
+		}
+		return q.put(q.events, binary.BigEndian.AppendUint64(q.t.alloc(8)[:0], keep), nv)
+	}
+}
+
+// restLen returns the length of a segment value from its event i on.
+func restLen(v []byte, i int) int {
+	off := 0
+	for range i {
+		n, w := binary.Uvarint(v[off:])
+		off += w + int(n)
+	}
+	return len(v) - off
+}
+
+// copyBytes copies b into memory that stays valid for the transaction.
+func (t *txn) copyBytes(b []byte) []byte {
+	v := t.alloc(len(b))
+	copy(v, b)
+	return v
+}
+
+// readEvents appends to out the events after ID after, at most limit.
+func (q *qtx) readEvents(after uint64, limit int, out []backend.Event) ([]backend.Event, error) {
+	c := q.events.Cursor()
+	var kb [8]byte
+	want := after + 1
+	k, v := c.Seek(binary.BigEndian.AppendUint64(kb[:0], want))
+	if k == nil || binary.BigEndian.Uint64(k) > want {
+		// want is inside the segment before, if any.
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		if k == nil {
+			k, v = c.First()
+		}
+	}
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		base := binary.BigEndian.Uint64(k)
+		var derr error
+		err := segment(v, func(i int, rec []byte) bool {
+			id := base + uint64(i)
+			if id < want {
+				return true
+			}
+			ev, err := decodeEvent(rec)
+			if err != nil {
+				derr = fmt.Errorf("drover: bolt: event %d of queue %s: %w", id, q.name, err)
+				return false
+			}
+			ev.ID = id
+			out = append(out, ev)
+			return len(out) < limit
+		})
+		if err != nil {
+			return out, err
+		}
+		if derr != nil {
+			return out, derr
+		}
+	}
+	return out, nil
 }
 
 // Events reads the queue's event log after req.After, blocking up to
@@ -94,21 +271,12 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 			if q == nil {
 				return nil
 			}
-			first := q.firstEventID()
-			if req.After+1 < first {
+			if first := q.firstEventID(); req.After+1 < first {
 				return &backend.EventsTrimmedError{After: req.After, FirstAvailable: first}
 			}
-			c := q.events.Cursor()
-			var kb [8]byte
-			for k, v := c.Seek(binary.BigEndian.AppendUint64(kb[:0], req.After+1)); k != nil && len(res.Events) < limit; k, v = c.Next() {
-				ev, err := decodeEvent(v)
-				if err != nil {
-					return fmt.Errorf("drover: bolt: event %d of queue %s: %w", binary.BigEndian.Uint64(k), queue, err)
-				}
-				ev.ID = binary.BigEndian.Uint64(k)
-				res.Events = append(res.Events, ev)
-			}
-			return nil
+			var err error
+			res.Events, err = q.readEvents(req.After, limit, res.Events[:0])
+			return err
 		})
 		if err != nil || len(res.Events) > 0 {
 			return res, err

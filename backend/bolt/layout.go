@@ -70,9 +70,11 @@ type qtx struct {
 	metaB  *bbolt.Bucket
 	idx    [numStates]*bbolt.Bucket
 
-	m          meta
-	metaDirty  bool
-	evAppended bool
+	m         meta
+	metaDirty bool
+	// Events appended by the current request, written by flush.
+	evBuf   []byte
+	evCount int
 }
 
 // queue returns the queue's buckets in the write transaction, creating them
@@ -159,8 +161,10 @@ func (q *qtx) dirty() {
 // flush writes the meta record and trims the event log, at the end of each
 // request that changed them.
 func (q *qtx) flush() error {
-	if q.evAppended {
-		q.evAppended = false
+	if q.evCount > 0 {
+		if err := q.writeEvents(); err != nil {
+			return err
+		}
 		if err := q.trimEvents(); err != nil {
 			return err
 		}

@@ -357,3 +357,54 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("counts: %v", err)
 	}
 }
+
+func TestEventSegmentsReadAndTrim(t *testing.T) {
+	clock := newClock()
+	b := openTest(t, &Options{Clock: clock, EventRetention: backend.EventRetention{Count: 700, Age: time.Hour}})
+	sizes := []int{1, 3, 200, 1, 1, 400, 7, 90, 1}
+	for _, n := range sizes {
+		jobs := make([]backend.NewJob, n)
+		for i := range jobs {
+			jobs[i] = backend.NewJob{Name: strings.Repeat("n", i%40+1)}
+		}
+		add(t, b, "q", jobs...)
+		clock.Advance(time.Minute)
+	}
+	last, _ := b.LastEventID(ctx, "q")
+	total := 0
+	for _, n := range sizes {
+		total += 2 * n
+	}
+	if last != uint64(total) {
+		t.Fatalf("last %d, want %d", last, total)
+	}
+	first := last - 700 + 1
+	for after := first - 1; after <= last; after += 13 {
+		res, err := b.Events(ctx, "q", &backend.EventsRequest{After: after, Max: 50})
+		if err != nil {
+			t.Fatalf("after %d: %v", after, err)
+		}
+		for i, e := range res.Events {
+			if e.ID != after+1+uint64(i) {
+				t.Fatalf("after %d: event %d has ID %d", after, i, e.ID)
+			}
+		}
+		if want := min(50, int(last-after)); len(res.Events) != want {
+			t.Fatalf("after %d: %d events, want %d", after, len(res.Events), want)
+		}
+	}
+	if _, err := b.Events(ctx, "q", &backend.EventsRequest{After: first - 2}); !errors.Is(err, backend.ErrEventsTrimmed) {
+		t.Fatalf("before the first kept: %v", err)
+	}
+	// Age: an hour later, the next append drops everything older.
+	clock.Advance(time.Hour)
+	add(t, b, "q", backend.NewJob{Name: "late"})
+	evs := events(t, b, "q", last)
+	if len(evs) != 2 {
+		t.Fatalf("after age trim: %d events", len(evs))
+	}
+	var te *backend.EventsTrimmedError
+	if _, err := b.Events(ctx, "q", &backend.EventsRequest{After: last - 1}); !errors.As(err, &te) || te.FirstAvailable != last+1 {
+		t.Fatalf("age-trimmed read: %v", err)
+	}
+}

@@ -25,9 +25,10 @@
 //   - one index per state, value the job ID: waiting (priority, seq),
 //     delayed (run time, seq), active (lease expiry, seq), waiting-children
 //     (seq), completed and failed (finish time, seq).
-//   - events (big-endian event ID → encoded event), logs (job key, 0x00,
-//     line number → line), schedulers (ID → encoded record) and meta (job
-//     sequence, last event ID, paused flag, count per state).
+//   - events in segments (big-endian ID of a segment's first event → its
+//     encoded events; see events.go), logs (job key, 0x00, line number →
+//     line), schedulers (ID → encoded record) and meta (job sequence, last
+//     event ID, paused flag, count per state).
 //
 // No hot path scans a bucket: every step seeks in an index, so the cost per
 // job grows with the logarithm of the backlog.

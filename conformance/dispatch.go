@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -110,6 +111,38 @@ func testDispatch(t *testing.T, f Factory) {
 		r := receive(t, ch, deadline, "waiting Lease")
 		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
 			t.Fatalf("waiting Lease = %v, %v; want %s of its own queue", ids(r.jobs), r.err, id)
+		}
+	})
+
+	t.Run("a waiting lease takes a delayed job added after it began waiting, once the job falls due", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		id := b.addOne(backend.NewJob{Name: "later", Delay: 5 * time.Second})
+		// The lease may have re-armed its wait for the new due time or not
+		// yet; either way, moving the clock past it must hand it the job.
+		b.awaitWaiters(1)
+		b.clock.Advance(5 * time.Second)
+		r := receive(t, ch, deadline, "waiting Lease after the delayed job fell due")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
+		}
+	})
+
+	t.Run("a waiting lease takes a job retried with a delay, once the delay has passed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		id := b.addOne(backend.NewJob{Name: "n", Attempts: 2})
+		j := b.leaseOne()
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRetry, Reason: "again", RetryDelay: 3 * time.Second})
+		b.awaitWaiters(1)
+		b.clock.Advance(3 * time.Second)
+		r := receive(t, ch, deadline, "waiting Lease after the retry delay")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
 		}
 	})
 }

@@ -23,8 +23,9 @@ type txn struct {
 	writes int // bumped by every write; see run
 	queues map[string]*qtx
 	// Effects applied after a successful commit.
-	wake    map[string]int      // queue → jobs made ready
-	notify  map[string]struct{} // queues with new events
+	wake    map[string]int       // queue → jobs made ready
+	notify  map[string]struct{}  // queues with new events
+	due     map[string]time.Time // queue → earliest due time or lease expiry made
 	arena   []byte
 	scratch []byte
 }
@@ -135,6 +136,9 @@ func (b *Backend) runTx(batch []*request, shared bool) bool {
 			b.wake(q, n)
 		}
 	}
+	for q, tm := range t.due {
+		b.rearm(q, tm)
+	}
 	for q := range t.notify {
 		b.notifyEvents(q)
 	}
@@ -189,4 +193,15 @@ func (t *txn) addWake(queue string, n int) {
 		t.wake = make(map[string]int)
 	}
 	t.wake[queue] += n
+}
+
+// noteDue records a due time or lease expiry made by the transaction, so
+// that blocked Lease calls sleeping past it re-arm.
+func (t *txn) noteDue(queue string, tm time.Time) {
+	if t.due == nil {
+		t.due = make(map[string]time.Time)
+	}
+	if old, ok := t.due[queue]; !ok || tm.Before(old) {
+		t.due[queue] = tm
+	}
 }

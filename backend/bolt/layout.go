@@ -291,6 +291,12 @@ func (q *qtx) index(j *backend.Job) error {
 	s := stateNum(j.State)
 	q.m.counts[s]++
 	q.dirty()
+	switch s {
+	case stDelayed:
+		q.t.noteDue(q.name, j.RunAt)
+	case stActive:
+		q.t.noteDue(q.name, j.LeaseExpiresAt)
+	}
 	return q.put(q.idx[s], indexKey(j, q.t.alloc(16)[:0]), q.idValue(j.ID))
 }
 

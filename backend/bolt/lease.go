@@ -78,6 +78,7 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 		if !next.IsZero() {
 			d = min(d, max(next.Sub(now), 0))
 		}
+		b.arm(w, now.Add(d))
 		timer := clock.NewTimer(d)
 		select {
 		case <-w.ch:

@@ -1,5 +1,7 @@
 package bolt
 
+import "time"
+
 // Wake-ups of blocked Lease calls.
 //
 // A blocked Lease call registers a waiter on its queue before it looks for
@@ -12,11 +14,19 @@ package bolt
 // take is ready. A pass-on may be spurious; the waiter it wakes looks,
 // finds nothing, and waits again.
 
+//
+// A waiter also sleeps on a timer until the earliest time a delayed job of
+// its queue falls due or a lease expires, as it saw them. A commit that
+// brings in an earlier such time (a delayed job, a retry with a delay, a
+// new lease) wakes the waiters armed for later, and those not armed yet,
+// so that they look again and re-arm.
+
 // waiter is one blocked Lease call.
 type waiter struct {
 	max    int
 	ch     chan struct{} // capacity 1
 	queued bool          // in the list; guarded by Backend.wmu
+	until  time.Time     // when its timer fires; zero while not armed; guarded by Backend.wmu
 }
 
 func newWaiter(max int) *waiter {
@@ -27,9 +37,42 @@ func newWaiter(max int) *waiter {
 func (b *Backend) register(queue string, w *waiter) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	w.until = time.Time{}
 	if !w.queued {
 		w.queued = true
 		b.waiters[queue] = append(b.waiters[queue], w)
+	}
+}
+
+// arm records when w's timer fires.
+func (b *Backend) arm(w *waiter, until time.Time) {
+	b.wmu.Lock()
+	w.until = until
+	b.wmu.Unlock()
+}
+
+// rearm wakes the waiters of the queue that would sleep past due.
+func (b *Backend) rearm(queue string, due time.Time) {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	list := b.waiters[queue]
+	keep := list[:0]
+	for _, w := range list {
+		if !w.until.IsZero() && !w.until.After(due) {
+			keep = append(keep, w)
+			continue
+		}
+		w.queued = false
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+	clear(list[len(keep):])
+	if len(keep) == 0 {
+		delete(b.waiters, queue)
+	} else {
+		b.waiters[queue] = keep
 	}
 }
 

@@ -408,3 +408,28 @@ func TestEventSegmentsReadAndTrim(t *testing.T) {
 		t.Fatalf("age-trimmed read: %v", err)
 	}
 }
+
+func TestBlockedLeaseRearmsForDelayedJobAddedWhileWaiting(t *testing.T) {
+	b, clock := setup(t)
+	got := make(chan []*backend.Job, 1)
+	go func() {
+		res, err := b.Lease(ctx, "q", &backend.LeaseRequest{Max: 1, TTL: time.Minute, Wait: time.Hour})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- res.Jobs
+	}()
+	waitFor(t, deadlineReal, func() bool { return clock.Timers() == 1 }) // armed for the whole hour
+	add(t, b, "q", backend.NewJob{Name: "soon", Delay: 5 * time.Second})
+	// The waiter re-arms for the due time: its timer is replaced.
+	waitFor(t, deadlineReal, func() bool {
+		b.wmu.Lock()
+		defer b.wmu.Unlock()
+		ws := b.waiters["q"]
+		return clock.Timers() == 1 && len(ws) == 1 && ws[0].until.Equal(epoch.Add(5*time.Second))
+	})
+	clock.Advance(5 * time.Second)
+	if jobs := <-got; len(jobs) != 1 || jobs[0].Name != "soon" {
+		t.Fatalf("leased %v", jobs)
+	}
+}

@@ -217,10 +217,15 @@ func fill(tb testing.TB, q *queue.Queue, n int) {
 // startWorkers starts n workers of the given concurrency on q's queue,
 // each calling h. stop stops them all and waits.
 func startWorkers(tb testing.TB, e *env, q *queue.Queue, n, concurrency int, h queue.Handler) (stop func()) {
+	return startWorkersOn(tb, e.store, q, n, concurrency, h)
+}
+
+// startWorkersOn is startWorkers on store st.
+func startWorkersOn(tb testing.TB, st backend.Backend, q *queue.Queue, n, concurrency int, h queue.Handler) (stop func()) {
 	tb.Helper()
 	ws := make([]*queue.Worker, n)
 	for i := range ws {
-		w, err := queue.NewWorker(e.store, q.Name(), h, &queue.WorkerOptions{
+		w, err := queue.NewWorker(st, q.Name(), h, &queue.WorkerOptions{
 			Concurrency: concurrency,
 			Logger:      quiet,
 			Name:        fmt.Sprintf("bench-%d", i),

@@ -9,7 +9,8 @@ import (
 
 // BenchmarkProcess runs no-op jobs that are already waiting: one worker of
 // concurrency 50, and two. One op is one job, from the workers' start to
-// the last handler's return.
+// the last handler's return. jobs/lease and jobs/settle tell how well the
+// worker batches its store calls.
 func BenchmarkProcess(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		for _, workers := range []int{1, 2} {
@@ -18,13 +19,15 @@ func BenchmarkProcess(b *testing.B) {
 				q := e.queue(b, "process")
 				fill(b, q, b.N)
 				c := newCounter(b.N)
+				cs := &countingStore{Backend: e.store}
 				b.ReportAllocs()
 				b.ResetTimer()
-				stop := startWorkers(b, e, q, workers, 50, c.handle)
+				stop := startWorkersOn(b, cs, q, workers, 50, c.handle)
 				c.wait(b, 10*time.Minute)
 				b.StopTimer()
 				stop()
 				reportRate(b, b.N, "jobs/s")
+				cs.report(b)
 			})
 		}
 	})

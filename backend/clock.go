@@ -33,3 +33,18 @@ type systemTimer struct{ t *time.Timer }
 
 func (t systemTimer) C() <-chan time.Time { return t.t.C }
 func (t systemTimer) Stop() bool          { return t.t.Stop() }
+
+// NewTimerAt returns a timer of c that fires once c reads target or later.
+// Reading the clock and making a timer are two steps; if the clock moves in
+// between, a timer made from a duration would fire late by that much, so
+// NewTimerAt makes it again until the clock stood (nearly) still.
+func NewTimerAt(c Clock, target time.Time) Timer {
+	for {
+		t0 := c.Now()
+		t := c.NewTimer(target.Sub(t0))
+		if c.Now().Sub(t0) < time.Millisecond {
+			return t
+		}
+		t.Stop()
+	}
+}

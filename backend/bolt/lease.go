@@ -79,7 +79,7 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 			d = min(d, max(next.Sub(now), 0))
 		}
 		b.arm(w, now.Add(d))
-		timer := clock.NewTimer(d)
+		timer := backend.NewTimerAt(clock, now.Add(d))
 		select {
 		case <-w.ch:
 			timer.Stop()

@@ -119,7 +119,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 		var timer backend.Timer
 		var fire <-chan time.Time
 		if ok {
-			timer = s.clock.NewTimer(next.Sub(s.clock.Now()))
+			timer = backend.NewTimerAt(s.clock, next)
 			fire = timer.C()
 		}
 		select {

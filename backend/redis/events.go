@@ -84,9 +84,7 @@ func (b *Backend) waitEvents(ctx context.Context, queue string, after uint64, wa
 	defer timer.Stop()
 	done := make(chan error, 1)
 	var once sync.Once
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	started := b.spawn(func() {
 		block := min(wait, maxBlock)
 		if block < time.Millisecond {
 			block = time.Millisecond
@@ -97,7 +95,10 @@ func (b *Backend) waitEvents(ctx context.Context, queue string, after uint64, wa
 			Block:   block,
 		}).Err()
 		once.Do(func() { done <- err })
-	}()
+	})
+	if !started {
+		return backend.ErrClosed
+	}
 	select {
 	case err := <-done:
 		if err != nil && !errors.Is(err, goredis.Nil) {

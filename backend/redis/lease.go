@@ -106,9 +106,7 @@ func (b *Backend) waitWake(ctx context.Context, queue string, wait time.Duration
 	var mu sync.Mutex
 	abandoned := false
 	done := make(chan error, 1)
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	started := b.spawn(func() {
 		err := b.blpop(key, min(wait, maxBlock))
 		mu.Lock()
 		defer mu.Unlock()
@@ -119,7 +117,10 @@ func (b *Backend) waitWake(ctx context.Context, queue string, wait time.Duration
 			return
 		}
 		done <- err
-	}()
+	})
+	if !started {
+		return backend.ErrClosed
+	}
 	giveUp := func() {
 		mu.Lock()
 		abandoned = true

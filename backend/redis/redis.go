@@ -35,6 +35,7 @@ type Backend struct {
 
 	closed  atomic.Bool
 	closing chan struct{}
+	mu      sync.Mutex     // orders wg.Add against Close's wg.Wait
 	wg      sync.WaitGroup // background waits
 }
 
@@ -87,12 +88,31 @@ func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
 // Close marks the store closed and waits for its background waits to end.
 // It does not close the Redis client.
 func (b *Backend) Close() error {
+	b.mu.Lock()
 	if b.closed.Swap(true) {
+		b.mu.Unlock()
 		return nil
 	}
 	close(b.closing)
+	b.mu.Unlock()
 	b.wg.Wait()
 	return nil
+}
+
+// spawn runs fn on a goroutine that Close waits for. It reports false,
+// and does not run fn, once the store is closed.
+func (b *Backend) spawn(fn func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // keySuffixes name the keys of a queue, in the order of lib.lua's keyset.

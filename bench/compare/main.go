@@ -182,16 +182,28 @@ func printTable(w io.Writer, rows []result, cfg config, redisVersion string) {
 			}
 			ratio := ""
 			if s != "drover" && haveDrover && d.Value != 0 && r.Value != 0 {
-				ratio = fmt.Sprintf("%.2f×", d.Value/r.Value)
-				if higherIsBetter[m] == (d.Value > r.Value) {
-					ratio += " (better)"
-				} else {
-					ratio += " (worse)"
-				}
+				ratio = formatRatio(d.Value/r.Value, higherIsBetter[m])
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", s, m, value, ratio, r.Note)
 		}
 	}
+}
+
+// formatRatio prints drover/peer and says which side it favours; within
+// 2% it is a tie.
+func formatRatio(x float64, higherIsBetter bool) string {
+	digits := "%.2f×"
+	if x < 0.1 {
+		digits = "%.3f×"
+	}
+	out := fmt.Sprintf(digits, x)
+	switch {
+	case x > 0.98 && x < 1.02:
+		return out + " (same)"
+	case (x > 1) == higherIsBetter:
+		return out + " (drover better)"
+	}
+	return out + " (drover worse)"
 }
 
 func formatValue(v float64) string {

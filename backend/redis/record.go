@@ -93,7 +93,7 @@ func decode(s string) ([]string, error) {
 			return nil, fmt.Errorf("drover: corrupt record: no length")
 		}
 		n, err := strconv.Atoi(s[:c])
-		if err != nil || n < 0 || n > len(s)-c-1 {
+		if err != nil || n < 0 || n > len(s)-c-1 || strconv.Itoa(n) != s[:c] {
 			return nil, fmt.Errorf("drover: corrupt record: bad length %q", s[:c])
 		}
 		out = append(out, s[c+1:c+1+n])

@@ -1,0 +1,42 @@
+package redis
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encode("a", "", "xyz:1"))
+	f.Add("3:ab")
+	f.Add("-1:")
+	f.Fuzz(func(t *testing.T, s string) {
+		fields, err := decode(s)
+		if err != nil {
+			return
+		}
+		if got := encode(fields...); got != s {
+			t.Fatalf("re-encoded %q as %q", s, got)
+		}
+		_, _ = decodeJob("q", "id", s)
+		_, _ = decodeScheduler(s)
+		_, _ = decodeEvent(1, s)
+	})
+}
+
+func TestSchedulerRecordRoundTrip(t *testing.T) {
+	at := time.UnixMilli(1_900_000_000_000)
+	s := &backend.Scheduler{ID: "s", Repeat: []byte("r"), Limit: 4, Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true,
+		Template: backend.NewJob{Name: "n", Data: []byte("d\x00\xff"), Priority: 3, Attempts: 2, Timeout: time.Second,
+			Backoff: backend.Backoff{Type: backend.BackoffExponential, Delay: time.Second, Jitter: 0.5}, KeepCompleted: backend.Retention{Count: 3}}}
+	got, err := decodeScheduler(encodeScheduler(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != s.ID || !got.Next.Equal(at) || !slices.EqualFunc(got.Upcoming, s.Upcoming, time.Time.Equal) || !got.Final ||
+		string(got.Template.Data) != string(s.Template.Data) || got.Template.Backoff != s.Template.Backoff || got.Template.KeepCompleted != s.Template.KeepCompleted {
+		t.Fatalf("round trip: %+v", got)
+	}
+}

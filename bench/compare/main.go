@@ -29,6 +29,7 @@ func main() {
 		addr     string
 		jobTime  time.Duration
 		timeouts time.Duration
+		runs     int
 	)
 	flag.IntVar(&cfg.Jobs, "jobs", 100_000, "jobs added by each add workload (and measured for memory)")
 	flag.IntVar(&cfg.ProcessJobs, "process-jobs", 50_000, "jobs waiting before the processing run")
@@ -45,7 +46,8 @@ func main() {
 	flag.StringVar(&worker, "worker", "", "internal: run as a dispatch worker process of this system")
 	flag.StringVar(&addr, "addr", "", "internal: Redis address of a worker process")
 	flag.DurationVar(&jobTime, "jobtime", 0, "internal: job duration of a worker process")
-	flag.DurationVar(&timeouts, "timeout", 10*time.Minute, "give up after this long")
+	flag.DurationVar(&timeouts, "timeout", 30*time.Minute, "give up after this long")
+	flag.IntVar(&runs, "runs", 1, "run every system this many times, in rotating order, and report the median")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -60,13 +62,13 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeouts)
 	defer cancel()
-	if err := run(ctx, cfg, strings.Split(systems, ","), nodeBin, script, jsonOut); err != nil {
+	if err := run(ctx, cfg, strings.Split(systems, ","), runs, nodeBin, script, jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg config, systems []string, nodeBin, script, jsonOut string) error {
+func run(ctx context.Context, cfg config, systems []string, runs int, nodeBin, script, jsonOut string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -79,28 +81,33 @@ func run(ctx context.Context, cfg config, systems []string, nodeBin, script, jso
 	cfg.Addr = srv.Addr
 	fmt.Fprintf(os.Stderr, "redis-server %s on %s\n", srv.Version, srv.Addr)
 
-	var rows []result
-	for _, name := range systems {
-		name = strings.TrimSpace(name)
-		start := time.Now()
-		fmt.Fprintf(os.Stderr, "%s: running…\n", name)
-		var got []result
-		if name == "bullmq" {
-			got, err = runBullMQ(ctx, cfg, nodeBin, script)
-		} else {
-			var s system
-			s, err = newSystem(name, cfg.Addr)
-			if err == nil {
-				got, err = runSystem(ctx, s, cfg, exe)
-				s.Close()
+	var all []result
+	for r := range max(runs, 1) {
+		for i := range systems {
+			// Rotate the order so that no system always runs first or
+			// last on a machine whose load changes.
+			name := strings.TrimSpace(systems[(i+r)%len(systems)])
+			start := time.Now()
+			fmt.Fprintf(os.Stderr, "%s (run %d of %d): running…\n", name, r+1, max(runs, 1))
+			var got []result
+			if name == "bullmq" {
+				got, err = runBullMQ(ctx, cfg, nodeBin, script)
+			} else {
+				var s system
+				s, err = newSystem(name, cfg.Addr)
+				if err == nil {
+					got, err = runSystem(ctx, s, cfg, exe)
+					s.Close()
+				}
 			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s: done in %v\n", name, time.Since(start).Round(time.Second))
+			all = append(all, got...)
 		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "%s: done in %v\n", name, time.Since(start).Round(time.Second))
-		rows = append(rows, got...)
 	}
+	rows := medians(all, systems)
 	printTable(os.Stdout, rows, cfg, srv.Version)
 	if jsonOut != "" {
 		b, err := json.MarshalIndent(rows, "", "  ")
@@ -110,6 +117,48 @@ func run(ctx context.Context, cfg config, systems []string, nodeBin, script, jso
 		return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
 	}
 	return nil
+}
+
+// medians folds the rows of several runs into one row per system and
+// measurement, with the median value, in the order of systems.
+func medians(all []result, systems []string) []result {
+	values := map[string][]float64{}
+	first := map[string]result{}
+	for _, r := range all {
+		k := r.System + "\x00" + r.Measurement
+		if _, ok := first[k]; !ok {
+			first[k] = r
+		}
+		values[k] = append(values[k], r.Value)
+	}
+	order := []string{"drover"} // drover's row first, then the peers
+	for _, name := range systems {
+		if name = strings.TrimSpace(name); name != "drover" {
+			order = append(order, name)
+		}
+	}
+	var out []result
+	for _, name := range order {
+		for _, m := range measurements {
+			k := name + "\x00" + m
+			r, ok := first[k]
+			if !ok {
+				continue
+			}
+			vs := sortedCopy(values[k])
+			n := len(vs)
+			r.Value = vs[n/2]
+			if n%2 == 0 {
+				r.Value = (vs[n/2-1] + vs[n/2]) / 2
+			}
+			if n > 1 {
+				r.Note = strings.TrimSpace(fmt.Sprintf("%s; median of %d runs", r.Note, n))
+				r.Note = strings.TrimPrefix(r.Note, "; ")
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func newSystem(name, addr string) (system, error) {

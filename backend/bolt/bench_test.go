@@ -1,11 +1,14 @@
 package bolt
 
 import (
+	"encoding/binary"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/droverhq/drover/backend"
+	"go.etcd.io/bbolt"
 )
 
 func BenchmarkAddBulk(b *testing.B) {
@@ -88,3 +91,45 @@ func BenchmarkProcess(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
+
+// The raw bbolt benchmarks measure what the disk allows, to compare the
+// store with: commits of one put each, and puts in batches, with fsync and
+// the options Open uses.
+func benchRawBolt(b *testing.B, batch int) {
+	db, err := bbolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, &bbolt.Options{
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	name := []byte("b")
+	val := make([]byte, 64)
+	var seq uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		err := db.Update(func(tx *bbolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			bk.FillPercent = 1
+			for range min(batch, b.N-i) {
+				seq++
+				if err := bk.Put(binary.BigEndian.AppendUint64(nil, seq), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+}
+
+func BenchmarkRawBoltCommit(b *testing.B)    { benchRawBolt(b, 1) }
+func BenchmarkRawBoltBatch50(b *testing.B)   { benchRawBolt(b, 50) }
+func BenchmarkRawBoltBatch1000(b *testing.B) { benchRawBolt(b, 1000) }

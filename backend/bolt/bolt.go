@@ -94,9 +94,13 @@ type Backend struct {
 	cond    *sync.Cond
 	pending []*request
 	closed  bool
-	done    chan struct{} // closed by Close
-	stopped chan struct{} // closed when the committer has returned
-	commits atomic.Uint64 // committed write transactions
+	// gather is the batch size the committer waits for while it gathers
+	// (0 when it does not); update signals gathered when it is reached.
+	gather   int
+	gathered chan struct{}
+	done     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the committer has returned
+	commits  atomic.Uint64 // committed write transactions
 
 	// Blocked Lease calls per queue (wake.go).
 	wmu     sync.Mutex
@@ -136,6 +140,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 		tokenPrefix: hex.EncodeToString(p[:]) + ".",
 		done:        make(chan struct{}),
 		stopped:     make(chan struct{}),
+		gathered:    make(chan struct{}, 1),
 		waiters:     make(map[string][]*waiter),
 		evNotify:    make(map[string]chan struct{}),
 	}
@@ -154,6 +159,10 @@ func (b *Backend) Close() error {
 		b.closed = true
 		close(b.done)
 		b.cond.Broadcast()
+		select {
+		case b.gathered <- struct{}{}:
+		default:
+		}
 		b.mu.Unlock()
 		<-b.stopped
 		if err := b.db.Close(); err != nil {

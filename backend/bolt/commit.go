@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -44,6 +45,13 @@ func (b *Backend) update(ctx context.Context, fn func(t *txn) error) error {
 	}
 	b.pending = append(b.pending, r)
 	b.cond.Signal()
+	if b.gather > 0 && len(b.pending) >= b.gather {
+		b.gather = 0
+		select {
+		case b.gathered <- struct{}{}:
+		default:
+		}
+	}
 	b.mu.Unlock()
 	// The request may be in a transaction already, so it is waited for
 	// even when ctx ends: its outcome is then known to the caller.
@@ -53,9 +61,24 @@ func (b *Backend) update(ctx context.Context, fn func(t *txn) error) error {
 
 // commitLoop is the committer: it takes every queued request, runs them in
 // one transaction, commits, answers, and starts over at once.
+//
+// Starting at once splits steady concurrent callers into cohorts: those
+// answered by one commit call again while the next is being written, so
+// each transaction holds only part of them (with a worker, its Lease and
+// its Settle alternate, one per commit). So the committer remembers how
+// many requests recent commits saw (those of the batch and those that
+// queued while it was written), and before it starts a transaction with
+// fewer it gathers briefly: until that many have queued, or a quarter of
+// the last commit's duration (at most maxGather) has passed. A lone caller
+// never waits: its count is one.
 func (b *Backend) commitLoop() {
 	defer close(b.stopped)
 	var batch []*request
+	var recent [8]int // requests seen by the last commits, a ring
+	var ri int
+	var lastCommit time.Duration
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		b.mu.Lock()
 		for len(b.pending) == 0 && !b.closed {
@@ -65,12 +88,40 @@ func (b *Backend) commitLoop() {
 			b.mu.Unlock()
 			return
 		}
+		if want := slices.Max(recent[:]); len(b.pending) < want && !b.closed {
+			deadline := time.Now().Add(min(lastCommit/4, maxGather))
+			b.gather = want
+			for len(b.pending) < want && !b.closed {
+				d := time.Until(deadline)
+				if d <= 0 {
+					break
+				}
+				b.mu.Unlock()
+				timer.Reset(d)
+				select {
+				case <-b.gathered:
+				case <-timer.C:
+				}
+				timer.Stop()
+				b.mu.Lock()
+			}
+			b.gather = 0
+		}
 		batch, b.pending = b.pending, batch[:0]
 		b.mu.Unlock()
+		start := time.Now()
 		b.runBatch(batch)
+		lastCommit = time.Since(start)
+		b.mu.Lock()
+		recent[ri%len(recent)] = len(batch) + len(b.pending)
+		ri++
+		b.mu.Unlock()
 		clear(batch)
 	}
 }
+
+// maxGather bounds the committer's wait for requests to join a batch.
+const maxGather = 500 * time.Microsecond
 
 func (b *Backend) runBatch(batch []*request) {
 	if len(batch) > 1 && !b.runTx(batch, true) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/queue"
 )
 
@@ -28,12 +29,29 @@ const (
 	workerQueueEnv = "DROVER_BENCH_WORKER_QUEUE"
 )
 
-// dispatchEvent is a handler start or end seen by the benchmark.
+// dispatchEvent is a job's lease, handler start or handler end.
 type dispatchEvent struct {
 	worker int
-	start  bool
+	kind   string // "leased", "start" or "end"
 	job    string
 	at     time.Time
+}
+
+// leaseWatch is a store that reports when Lease hands out each job, to
+// split the dispatch latency into the store's part (add to lease) and the
+// worker's (lease to handler start).
+type leaseWatch struct {
+	backend.Backend
+	leased func(job string, at time.Time)
+}
+
+func (w *leaseWatch) Lease(ctx context.Context, queue string, req *backend.LeaseRequest) (backend.LeaseResult, error) {
+	res, err := w.Backend.Lease(ctx, queue, req)
+	now := time.Now()
+	for _, j := range res.Jobs {
+		w.leased(string(j.Data), now)
+	}
+	return res, err
 }
 
 // BenchmarkDispatch measures how fast a bulk reaches idle workers: K
@@ -41,8 +59,10 @@ type dispatchEvent struct {
 // added, and each job's latency runs from AddBulk returning to its
 // handler's start. On bolt the workers are goroutines sharing the store; on
 // Redis each is a process of its own (this test binary, re-executed). One
-// op is one bulk; the metrics are the latency percentiles and the number of
-// distinct workers that took the bulk's jobs.
+// op is one bulk; the metrics are the latency percentiles, the number of
+// distinct workers that took the bulk's jobs, and the percentiles of the
+// time from AddBulk returning to Lease returning each job (the store's part
+// of the latency; the rest is the worker's).
 func BenchmarkDispatch(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		b.Run(fmt.Sprintf("workers=%d", dispatchWorkers), func(b *testing.B) {
@@ -56,7 +76,7 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 			ctx := context.Background()
 			jobs := make([]queue.BulkJob, dispatchWorkers)
-			var lats []float64
+			var lats, leaseLats []float64
 			used := 0
 			time.Sleep(100 * time.Millisecond) // every worker into its idle wait
 			b.ReportAllocs()
@@ -70,12 +90,16 @@ func BenchmarkDispatch(b *testing.B) {
 				}
 				added := time.Now()
 				workers := map[int]bool{}
-				for range 2 * dispatchWorkers { // K starts and K ends
+				for range 3 * dispatchWorkers { // K leases, K starts and K ends
 					select {
 					case ev := <-events:
-						if ev.start {
-							lats = append(lats, float64(ev.at.Sub(added))/float64(time.Millisecond))
+						ms := float64(ev.at.Sub(added)) / float64(time.Millisecond)
+						switch ev.kind {
+						case "start":
+							lats = append(lats, ms)
 							workers[ev.worker] = true
+						case "leased":
+							leaseLats = append(leaseLats, ms)
 						}
 					case <-time.After(30 * time.Second):
 						b.Fatalf("round %d: jobs not run after 30s", round)
@@ -91,26 +115,31 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ReportMetric(percentile(lats, 99), "p99-ms")
 			b.ReportMetric(percentile(lats, 100), "max-ms")
 			b.ReportMetric(float64(used)/float64(b.N), "workers/round")
+			b.ReportMetric(percentile(leaseLats, 50), "lease-p50-ms")
+			b.ReportMetric(percentile(leaseLats, 99), "lease-p99-ms")
 		})
 	})
 }
 
 // dispatchHandler reports its start and end and runs for dispatchJobTime.
-func dispatchHandler(report func(start bool, job string)) queue.Handler {
+func dispatchHandler(report func(kind, job string)) queue.Handler {
 	return func(ctx context.Context, j *queue.Job) ([]byte, error) {
-		report(true, string(j.Data))
+		report("start", string(j.Data))
 		time.Sleep(dispatchJobTime)
-		report(false, string(j.Data))
+		report("end", string(j.Data))
 		return nil, nil
 	}
 }
 
 func startWorkerGoroutines(b *testing.B, e *env, q *queue.Queue, events chan<- dispatchEvent) {
 	for i := range dispatchWorkers {
-		h := dispatchHandler(func(start bool, job string) {
-			events <- dispatchEvent{worker: i, start: start, job: job, at: time.Now()}
+		h := dispatchHandler(func(kind, job string) {
+			events <- dispatchEvent{worker: i, kind: kind, job: job, at: time.Now()}
 		})
-		stop := startWorkers(b, e, q, 1, 1, h)
+		st := &leaseWatch{Backend: e.store, leased: func(job string, at time.Time) {
+			events <- dispatchEvent{worker: i, kind: "leased", job: job, at: at}
+		}}
+		stop := startWorkersOn(b, st, q, 1, 1, h)
 		b.Cleanup(stop)
 	}
 }
@@ -156,7 +185,7 @@ func startWorkerProcesses(b *testing.B, e *env, queueName string, events chan<- 
 					ready <- i
 				case len(f) == 4 && f[0] == "drover-bench":
 					ns, _ := strconv.ParseInt(f[3], 10, 64)
-					events <- dispatchEvent{worker: i, start: f[1] == "start", job: f[2], at: time.Unix(0, ns)}
+					events <- dispatchEvent{worker: i, kind: f[1], job: f[2], at: time.Unix(0, ns)}
 				}
 			}
 		})
@@ -187,14 +216,12 @@ func TestDispatchWorkerProcess(t *testing.T) {
 		out.WriteString(line + "\n")
 		out.Flush()
 	}
-	h := dispatchHandler(func(start bool, job string) {
-		kind := "end"
-		if start {
-			kind = "start"
-		}
-		say(fmt.Sprintf("drover-bench %s %s %d", kind, job, time.Now().UnixNano()))
-	})
-	stop := startWorkers(t, e, q, 1, 1, h)
+	report := func(kind, job string, at time.Time) {
+		say(fmt.Sprintf("drover-bench %s %s %d", kind, job, at.UnixNano()))
+	}
+	h := dispatchHandler(func(kind, job string) { report(kind, job, time.Now()) })
+	st := &leaseWatch{Backend: e.store, leased: func(job string, at time.Time) { report("leased", job, at) }}
+	stop := startWorkersOn(t, st, q, 1, 1, h)
 	say("drover-bench-ready")
 	io.Copy(io.Discard, os.Stdin)
 	stop()

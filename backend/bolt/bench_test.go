@@ -11,8 +11,15 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-func BenchmarkAddBulk(b *testing.B) {
-	s := openTest(b, nil)
+// syncModes runs f with fsync on and off; off shows the CPU cost alone.
+func syncModes(b *testing.B, f func(b *testing.B, s *Backend)) {
+	b.Run("fsync", func(b *testing.B) { f(b, openTest(b, nil)) })
+	b.Run("nosync", func(b *testing.B) { f(b, openTest(b, &Options{NoSync: true})) })
+}
+
+func BenchmarkAddBulk(b *testing.B) { syncModes(b, benchAddBulk) }
+
+func benchAddBulk(b *testing.B, s *Backend) {
 	jobs := make([]backend.NewJob, 1000)
 	for i := range jobs {
 		jobs[i] = backend.NewJob{Name: "bench", Data: []byte(`{"n":1}`)}
@@ -26,8 +33,9 @@ func BenchmarkAddBulk(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
 }
 
-func BenchmarkAddConcurrent(b *testing.B) {
-	s := openTest(b, nil)
+func BenchmarkAddConcurrent(b *testing.B) { syncModes(b, benchAddConcurrent) }
+
+func benchAddConcurrent(b *testing.B, s *Backend) {
 	const writers = 50
 	b.ResetTimer()
 	var wg sync.WaitGroup
@@ -47,8 +55,9 @@ func BenchmarkAddConcurrent(b *testing.B) {
 	b.ReportMetric(float64(per*writers)/float64(s.commits.Load()), "jobs/commit")
 }
 
-func BenchmarkProcess(b *testing.B) {
-	s := openTest(b, nil)
+func BenchmarkProcess(b *testing.B) { syncModes(b, benchProcess) }
+
+func benchProcess(b *testing.B, s *Backend) {
 	jobs := make([]backend.NewJob, 1000)
 	for i := range jobs {
 		jobs[i] = backend.NewJob{Name: "bench"}

@@ -73,7 +73,7 @@ func (q *qtx) writeEvents() error {
 	buf, count := q.evBuf, q.evCount
 	q.evBuf, q.evCount = q.evBuf[:0], 0
 	first := q.m.lastEvent - uint64(count) + 1
-	if k, v := q.events.Cursor().Last(); k != nil && len(v)+len(buf) <= segMaxBytes {
+	if k, v := q.eventCursor().Last(); k != nil && len(v)+len(buf) <= segMaxBytes {
 		n, err := segmentLen(v)
 		if err != nil {
 			return err
@@ -108,7 +108,7 @@ func (q *qtx) writeEvents() error {
 // firstEventID returns the ID of the oldest event kept, or the ID the next
 // event will get when the log is empty.
 func (q *qtx) firstEventID() uint64 {
-	k, _ := q.events.Cursor().First()
+	k, _ := q.eventCursor().First()
 	if len(k) != 8 {
 		return q.m.lastEvent + 1
 	}
@@ -150,7 +150,7 @@ func (q *qtx) trimEvents() error {
 // trimTo removes the events before ID keep.
 func (q *qtx) trimTo(keep uint64) error {
 	for {
-		k, v := q.events.Cursor().First()
+		k, v := q.eventCursor().First()
 		if k == nil || binary.BigEndian.Uint64(k) >= keep {
 			return nil
 		}

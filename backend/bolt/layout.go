@@ -70,6 +70,12 @@ type qtx struct {
 	metaB  *bbolt.Bucket
 	idx    [numStates]*bbolt.Bucket
 
+	// Cursors reused by the lookups of hot paths (a bbolt Get or Cursor
+	// call allocates a fresh cursor each time); each use repositions.
+	jobCur *bbolt.Cursor
+	evCur  *bbolt.Cursor
+	idxCur [numStates]*bbolt.Cursor
+
 	m         meta
 	metaDirty bool
 	// Events appended by the current request, written by flush.
@@ -99,11 +105,15 @@ func (t *txn) queue(name string, create bool) (*qtx, error) {
 	}
 	q := openQueue(root, name)
 	q.t = t
-	for _, b := range []*bbolt.Bucket{q.jobs, q.events, q.logs} {
-		b.FillPercent = 0.9
+	// Keys mostly append (event IDs, sequence numbers and times), so
+	// pages split full; job records grow when they are rewritten, so
+	// their pages keep some room.
+	q.jobs.FillPercent = 0.9
+	for _, b := range []*bbolt.Bucket{q.events, q.logs} {
+		b.FillPercent = 1
 	}
 	for _, b := range q.idx {
-		b.FillPercent = 0.9
+		b.FillPercent = 1
 	}
 	if t.queues == nil {
 		t.queues = make(map[string]*qtx)
@@ -263,7 +273,7 @@ func logKey(jk []byte, n int, buf []byte) []byte {
 // job reads a job, or returns nil when there is none.
 func (q *qtx) job(id string) (*backend.Job, error) {
 	var kb [24]byte
-	v := q.jobs.Get(jobKey(id, kb[:0]))
+	v := q.getJob(jobKey(id, kb[:0]))
 	if v == nil {
 		return nil, nil
 	}
@@ -277,7 +287,35 @@ func (q *qtx) job(id string) (*backend.Job, error) {
 
 func (q *qtx) exists(id string) bool {
 	var kb [24]byte
-	return q.jobs.Get(jobKey(id, kb[:0])) != nil
+	return q.getJob(jobKey(id, kb[:0])) != nil
+}
+
+// getJob returns the record under key k of the jobs bucket, or nil.
+func (q *qtx) getJob(k []byte) []byte {
+	if q.jobCur == nil {
+		q.jobCur = q.jobs.Cursor()
+	}
+	ck, v := q.jobCur.Seek(k)
+	if ck == nil || string(ck) != string(k) {
+		return nil
+	}
+	return v
+}
+
+// first returns the first entry of the index of state s.
+func (q *qtx) first(s int) (k, v []byte) {
+	if q.idxCur[s] == nil {
+		q.idxCur[s] = q.idx[s].Cursor()
+	}
+	return q.idxCur[s].First()
+}
+
+// eventCursor returns the reused cursor of the events bucket.
+func (q *qtx) eventCursor() *bbolt.Cursor {
+	if q.evCur == nil {
+		q.evCur = q.events.Cursor()
+	}
+	return q.evCur
 }
 
 // putJob writes the record of j.
@@ -349,8 +387,8 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 }
 
 // firstIndexTime returns the time of the first key of a time-ordered index.
-func firstIndexTime(b *bbolt.Bucket) (time.Time, bool) {
-	k, _ := b.Cursor().First()
+func (q *qtx) firstIndexTime(s int) (time.Time, bool) {
+	k, _ := q.first(s)
 	if len(k) < 8 {
 		return time.Time{}, false
 	}

@@ -116,7 +116,7 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 		made += n
 		if !q.m.paused {
 			for len(res.Jobs) < req.Max {
-				k, v := q.idx[stWaiting].Cursor().First()
+				k, v := q.first(stWaiting)
 				if k == nil {
 					break
 				}
@@ -138,10 +138,10 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 		if k := min(len(res.Jobs), made); k > 0 {
 			t.wake[queue] -= k
 		}
-		if tm, ok := firstIndexTime(q.idx[stDelayed]); ok {
+		if tm, ok := q.firstIndexTime(stDelayed); ok {
 			next = tm
 		}
-		if tm, ok := firstIndexTime(q.idx[stActive]); ok && (next.IsZero() || tm.Before(next)) {
+		if tm, ok := q.firstIndexTime(stActive); ok && (next.IsZero() || tm.Before(next)) {
 			next = tm
 		}
 		return nil
@@ -153,7 +153,7 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 func (t *txn) promote(q *qtx) (int, error) {
 	n := 0
 	for ; n < maxPromote; n++ {
-		k, v := q.idx[stDelayed].Cursor().First()
+		k, v := q.first(stDelayed)
 		if k == nil || timeFromKey(beUint64(k)).After(t.now) {
 			break
 		}
@@ -180,7 +180,7 @@ func (t *txn) promote(q *qtx) (int, error) {
 func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 	made := 0
 	for range maxPromote {
-		k, v := q.idx[stActive].Cursor().First()
+		k, v := q.first(stActive)
 		if k == nil || timeFromKey(beUint64(k)).After(t.now) {
 			break
 		}

@@ -177,7 +177,7 @@ func (t *txn) retain(q *qtx, j *backend.Job, r backend.Retention) error {
 	}
 	if r.Count > 0 {
 		for q.m.counts[s] > int64(r.Count) {
-			k, v := q.idx[s].Cursor().First()
+			k, v := q.first(s)
 			if k == nil {
 				break
 			}
@@ -189,7 +189,7 @@ func (t *txn) retain(q *qtx, j *backend.Job, r backend.Retention) error {
 	if r.Age > 0 {
 		cutoff := t.now.Add(-r.Age)
 		for {
-			k, v := q.idx[s].Cursor().First()
+			k, v := q.first(s)
 			if k == nil || !timeFromKey(beUint64(k)).Before(cutoff) {
 				break
 			}

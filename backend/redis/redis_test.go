@@ -50,7 +50,7 @@ func miniFactory(t *testing.T) storeFactory {
 
 func realFactory(t *testing.T) storeFactory {
 	s := redistest.Start(t, nil)
-	return factory(s.Client(t, &goredis.Options{PoolSize: 64}), nil)
+	return factory(s.Client(t, &goredis.Options{PoolSize: 64, ReadTimeout: time.Minute}), nil)
 }
 
 func TestSPIMiniredis(t *testing.T) { runSPI(t, miniFactory(t)) }

@@ -165,7 +165,10 @@ func (s *Server) String() string { return fmt.Sprintf("redis-server at %s", s.Ad
 func Mini(t testing.TB) (*miniredis.Miniredis, *goredis.Client) {
 	t.Helper()
 	m := miniredis.RunT(t)
-	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	// miniredis runs scripts in Go, slowly under the race detector and a
+	// full parallel suite: a generous read timeout keeps a slow reply from
+	// being taken for a lost connection.
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr(), ReadTimeout: time.Minute, PoolSize: 64})
 	t.Cleanup(func() { _ = c.Close() })
 	return m, c
 }

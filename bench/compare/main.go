@@ -30,6 +30,7 @@ func main() {
 		jobTime  time.Duration
 		timeouts time.Duration
 		runs     int
+		fromJSON string
 	)
 	flag.IntVar(&cfg.Jobs, "jobs", 100_000, "jobs added by each add workload (and measured for memory)")
 	flag.IntVar(&cfg.ProcessJobs, "process-jobs", 50_000, "jobs waiting before the processing run")
@@ -47,6 +48,7 @@ func main() {
 	flag.StringVar(&addr, "addr", "", "internal: Redis address of a worker process")
 	flag.DurationVar(&jobTime, "jobtime", 0, "internal: job duration of a worker process")
 	flag.DurationVar(&timeouts, "timeout", 30*time.Minute, "give up after this long")
+	flag.StringVar(&fromJSON, "table", "", "print the table of rows saved earlier with -json, and run nothing")
 	flag.IntVar(&runs, "runs", 1, "run every system this many times, in rotating order, and report the median")
 	flag.Parse()
 
@@ -56,6 +58,13 @@ func main() {
 	if worker != "" {
 		if err := runWorker(ctx, worker, addr, jobTime); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if fromJSON != "" {
+		if err := reprint(fromJSON, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
 			os.Exit(1)
 		}
 		return
@@ -116,6 +125,20 @@ func run(ctx context.Context, cfg config, systems []string, runs int, nodeBin, s
 		}
 		return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
 	}
+	return nil
+}
+
+// reprint prints the table of a -json file.
+func reprint(path string, cfg config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rows []result
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	printTable(os.Stdout, rows, cfg, "(as saved)")
 	return nil
 }
 

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestDemoThenEventsAndCounts(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var out bytes.Buffer
+	args := []string{"demo", "-dir", dir, "-single", "5", "-bulk", "40", "-workers", "2", "-concurrency", "4"}
+	if err := run(ctx, args, &out, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "done in") {
+		t.Fatalf("demo printed no summary:\n%s", out.String())
+	}
+	store := filepath.Join(dir, "demo.db")
+
+	out.Reset()
+	if err := run(ctx, []string{"counts", "-store", store, "-queue", "demo"}, &out, &out); err != nil {
+		t.Fatalf("counts: %v", err)
+	}
+	// 5 + 40 + 10 delayed + 5 alerts complete; the 5 card charges fail.
+	for _, want := range []string{"completed         60", "failed            5", "waiting           0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("counts output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"events", "-store", store, "-queue", "demo", "-from", "start", "-follow=false"}, &out, &out); err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	perType := map[string]int{}
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			t.Fatalf("event line %d is malformed: %q", i, l)
+		}
+		if want := strings.TrimSpace(f[0]); want != strconv.Itoa(i+1) {
+			t.Fatalf("event line %d has ID %s, want %d (gap or disorder)", i, f[0], i+1)
+		}
+		perType[f[2]]++
+	}
+	if perType["added"] != 65 || perType["completed"] != 60 || perType["failed"] != 5 {
+		t.Errorf("events per type = %v; want 65 added, 60 completed, 5 failed", perType)
+	}
+}
+
+func TestEventsRejectsABadFrom(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"events", "-store", filepath.Join(t.TempDir(), "x.db"), "-queue", "q", "-from", "yesterday"}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "yesterday") {
+		t.Fatalf("events -from yesterday = %v; want an error naming it", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); err == nil {
+		t.Fatal("unknown command gave no error")
+	}
+}

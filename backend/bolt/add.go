@@ -91,7 +91,7 @@ func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backen
 	if id == "" {
 		id = strconv.FormatUint(seq, 10)
 	}
-	j := newJobRecord(q.name, id, seq, nj, t)
+	j := newJobRecord(q.name, id, seq, nj, t, len(nj.Children) == 0)
 	j.Parent = parent
 	if parent != nil {
 		j.FailurePolicy = nj.FailurePolicy
@@ -135,9 +135,20 @@ func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backen
 	return added, nil
 }
 
-// newJobRecord builds the record of a new job from its options.
-func newJobRecord(queue, id string, seq uint64, nj *backend.NewJob, t *txn) *backend.Job {
-	j := &backend.Job{
+// newJobRecord builds the record of a new job from its options. With
+// reuse set, the record is the transaction's scratch job, valid until the
+// next call: for a job that is written once and not kept.
+func newJobRecord(queue, id string, seq uint64, nj *backend.NewJob, t *txn, reuse bool) *backend.Job {
+	var j *backend.Job
+	if reuse {
+		if t.tmpJob == nil {
+			t.tmpJob = new(backend.Job)
+		}
+		j = t.tmpJob
+	} else {
+		j = new(backend.Job)
+	}
+	*j = backend.Job{
 		Queue:         queue,
 		ID:            id,
 		Name:          nj.Name,

@@ -101,6 +101,10 @@ type Backend struct {
 	done     chan struct{} // closed by Close
 	stopped  chan struct{} // closed when the committer has returned
 	commits  atomic.Uint64 // committed write transactions
+	// Memory reused by the committer\'s transactions (commit.go).
+	spare   [][]byte
+	scratch []byte
+	evBuf   []byte
 
 	// Blocked Lease calls per queue (wake.go).
 	wmu     sync.Mutex

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/droverhq/drover/backend"
 	"go.etcd.io/bbolt"
 )
 
@@ -27,8 +28,11 @@ type txn struct {
 	wake    map[string]int       // queue → jobs made ready
 	notify  map[string]struct{}  // queues with new events
 	due     map[string]time.Time // queue → earliest due time or lease expiry made
-	arena   []byte
+	arena   []byte               // the block alloc carves from
+	blocks  [][]byte             // every block taken, handed back by release
 	scratch []byte
+	tmpJob  *backend.Job // see newJobRecord
+	evBuf   []byte       // reused by the first queue that appends events
 }
 
 // update queues fn for the committer and waits until its transaction is
@@ -154,7 +158,9 @@ func (b *Backend) runTx(batch []*request, shared bool) bool {
 		answer(translate(err))
 		return true
 	}
-	t := &txn{b: b, tx: tx}
+	t := &txn{b: b, tx: tx, scratch: b.scratch, evBuf: b.evBuf}
+	b.evBuf = nil
+	defer t.release()
 	for _, r := range batch {
 		w := t.writes
 		r.err = t.run(r)
@@ -226,17 +232,55 @@ func (t *txn) endRequest() error {
 }
 
 // alloc returns n bytes that stay valid for the transaction (bbolt keeps
-// the slices given to Put until commit), carved from larger blocks.
+// the slices given to Put until commit), carved from larger blocks. The
+// blocks are reused by later transactions (see release), so a commit does
+// not leave its encoded records to the garbage collector.
 func (t *txn) alloc(n int) []byte {
-	if n > 4096 {
+	if n > arenaBlock/16 {
 		return make([]byte, n)
 	}
 	if cap(t.arena)-len(t.arena) < n {
-		t.arena = make([]byte, 0, 64<<10)
+		t.arena = t.b.block()
+		t.blocks = append(t.blocks, t.arena)
 	}
 	s := t.arena[len(t.arena) : len(t.arena)+n : len(t.arena)+n]
 	t.arena = t.arena[:len(t.arena)+n]
 	return s
+}
+
+// arenaBlock is the size of the blocks alloc carves from; maxSpare bounds
+// the blocks kept between transactions.
+const (
+	arenaBlock = 64 << 10
+	maxSpare   = 64
+)
+
+// block returns an empty block for alloc. Only the committer calls it.
+func (b *Backend) block() []byte {
+	if n := len(b.spare); n > 0 {
+		blk := b.spare[n-1]
+		b.spare = b.spare[:n-1]
+		return blk[:0]
+	}
+	return make([]byte, 0, arenaBlock)
+}
+
+// release hands the transaction's blocks and scratch buffer back for
+// reuse; the transaction must be over (committed or rolled back).
+func (t *txn) release() {
+	for _, blk := range t.blocks {
+		if len(t.b.spare) < maxSpare {
+			t.b.spare = append(t.b.spare, blk)
+		}
+	}
+	clear(t.blocks)
+	t.blocks, t.arena = t.blocks[:0], nil
+	t.b.scratch = t.scratch
+	for _, q := range t.queues {
+		if cap(q.evBuf) > cap(t.b.evBuf) {
+			t.b.evBuf = q.evBuf[:0]
+		}
+	}
 }
 
 func (t *txn) addWake(queue string, n int) {

@@ -105,6 +105,7 @@ func (t *txn) queue(name string, create bool) (*qtx, error) {
 	}
 	q := openQueue(root, name)
 	q.t = t
+	q.evBuf, t.evBuf = t.evBuf, nil
 	// Keys mostly append (event IDs, sequence numbers and times), so
 	// pages split full; job records grow when they are rewritten, so
 	// their pages keep some room.

@@ -185,7 +185,7 @@ func (t *txn) placeIteration(q *qtx, s *backend.Scheduler, cands []time.Time) er
 			continue // the slot ran before: move on to the next free one
 		}
 		nj := s.Template
-		j := newJobRecord(q.name, id, q.nextSeq(), &nj, t)
+		j := newJobRecord(q.name, id, q.nextSeq(), &nj, t, false)
 		j.SchedulerID = s.ID
 		j.RunAt = at
 		if at.After(t.now) {

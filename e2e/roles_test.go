@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/bolt"
+	"github.com/droverhq/drover/backend/redis"
+	"github.com/droverhq/drover/queue"
+)
+
+// schedulerID is the job scheduler the upsert processes write.
+const schedulerID = "report"
+
+// schedulerRepeat is the rule every upsert writes, so that each keeps the
+// cadence and only the template changes.
+var schedulerRepeat = queue.Repeat{Every: time.Hour}
+
+// sayMu serialises the lines a child reports to its parent.
+var sayMu sync.Mutex
+
+func say(format string, args ...any) {
+	sayMu.Lock()
+	defer sayMu.Unlock()
+	fmt.Fprintf(os.Stdout, format+"\n", args...)
+}
+
+// runRole runs a child process's role and returns its exit code.
+func runRole(role string, a *procArgs) int {
+	ctx := context.Background()
+	store, closeStore, err := openStore(a)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open store:", err)
+		return 1
+	}
+	defer closeStore()
+	switch role {
+	case "worker":
+		err = runWorker(ctx, store, a)
+	case "upsert":
+		err = runUpsert(ctx, store, a)
+	case "events":
+		err = runEvents(ctx, store, a)
+	default:
+		err = fmt.Errorf("unknown role %q", role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, role+":", err)
+		return 1
+	}
+	return 0
+}
+
+// openStore opens the bbolt file a.Path, or the Redis store at a.Addr.
+func openStore(a *procArgs) (backend.Backend, func(), error) {
+	if a.Path != "" {
+		b, err := bolt.Open(a.Path, &bolt.Options{LockTimeout: 10 * time.Second})
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() { b.Close() }, nil
+	}
+	client := goredis.NewClient(&goredis.Options{Addr: a.Addr, PoolSize: 16})
+	b, err := redis.New(client, &redis.Options{Prefix: a.Prefix})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return b, func() { b.Close(); client.Close() }, nil
+}
+
+// handler is the job handler of worker processes, and of the workers the
+// tests run themselves. It prints "start <job> <worker> <stalled> <unix
+// nanos>" as it starts and "end <job> <worker> <unix nanos>" as it ends,
+// and returns "done by <worker>".
+func handler(a *procArgs, report func(format string, args ...any)) queue.Handler {
+	return func(ctx context.Context, job *queue.Job) ([]byte, error) {
+		report("start %s %d %d %d", job.ID, a.Index, job.StalledCount, time.Now().UnixNano())
+		if job.StalledCount == 0 && (a.Block == "*" || a.Block == job.Name) {
+			<-ctx.Done()
+			return nil, context.Cause(ctx)
+		}
+		if d := a.Sleep + randDuration(a.SleepRandom); d > 0 {
+			time.Sleep(d) // the job's work
+		}
+		if a.Flaky != "" && job.Name == a.Flaky && job.AttemptsMade == 0 {
+			report("end %s %d %d", job.ID, a.Index, time.Now().UnixNano())
+			return nil, fmt.Errorf("first attempt of %s fails", job.ID)
+		}
+		report("end %s %d %d", job.ID, a.Index, time.Now().UnixNano())
+		return []byte("done by " + strconv.Itoa(a.Index)), nil
+	}
+}
+
+func randDuration(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return rand.N(max)
+}
+
+// runWorker runs a worker with handler until its standard input ends.
+func runWorker(ctx context.Context, store backend.Backend, a *procArgs) error {
+	w, err := queue.NewWorker(store, a.Queue, handler(a, say), &queue.WorkerOptions{
+		Concurrency: a.Concurrency,
+		LeaseTTL:    a.LeaseTTL,
+		LeaseWait:   a.LeaseWait,
+		Name:        "worker-" + strconv.Itoa(a.Index),
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	say("ready")
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return w.Stop(ctx)
+}
+
+// runUpsert upserts the scheduler each time a line "go <round>" comes on
+// standard input, with data "p<index>-r<round>", and prints "done <round>
+// <revision> <data>".
+func runUpsert(ctx context.Context, store backend.Backend, a *procArgs) error {
+	q, err := queue.New(store, a.Queue, nil)
+	if err != nil {
+		return err
+	}
+	say("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		round, ok := strings.CutPrefix(sc.Text(), "go ")
+		if !ok {
+			return fmt.Errorf("unexpected input %q", sc.Text())
+		}
+		data := fmt.Sprintf("p%d-r%s", a.Index, round)
+		js, err := q.UpsertJobScheduler(ctx, schedulerID, schedulerRepeat, queue.JobTemplate{Name: "report", Data: []byte(data)})
+		if err != nil {
+			return err
+		}
+		say("done %s %d %s", round, js.Revision, data)
+	}
+	return sc.Err()
+}
+
+// runEvents reads the queue's events, from the start or after a.After,
+// and prints "ev <id> <type> <job>" for each, until it has read a.Count
+// events or the event a.Until; then it prints "cursor <id>".
+func runEvents(ctx context.Context, store backend.Backend, a *procArgs) error {
+	q, err := queue.New(store, a.Queue, nil)
+	if err != nil {
+		return err
+	}
+	from := queue.FromStart()
+	if a.After > 0 {
+		from = queue.FromID(a.After)
+	}
+	sub, err := q.Subscribe(ctx, from, &queue.SubscribeOptions{Batch: 100, Wait: time.Second})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for n := 0; (a.Count == 0 || n < a.Count) && (a.Until == 0 || sub.Cursor() < a.Until); n++ {
+		ctx, cancel := context.WithTimeout(ctx, deadline)
+		e, err := sub.Next(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		say("ev %d %s %s", e.ID, e.Type, e.JobID)
+	}
+	say("cursor %d", sub.Cursor())
+	return nil
+}

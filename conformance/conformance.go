@@ -49,6 +49,10 @@ var areas = []area{
 	{"Scheduler", testScheduler},
 	{"Property", testProperty},
 	{"Worker", testWorker},
+	{"FlowWorker", testFlowWorker},
+	{"PropertyFlow", testPropertyFlow},
+	{"EventsWorkload", testEventsWorkload},
+	{"DispatchWorker", testDispatchWorker},
 }
 
 // Run runs the whole suite against the stores newBackend makes.

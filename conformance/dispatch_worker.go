@@ -1,0 +1,5 @@
+package conformance
+
+import "testing"
+
+func testDispatchWorker(t *testing.T, f Factory) {}

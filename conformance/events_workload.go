@@ -1,0 +1,5 @@
+package conformance
+
+import "testing"
+
+func testEventsWorkload(t *testing.T, f Factory) {}

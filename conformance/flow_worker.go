@@ -1,0 +1,5 @@
+package conformance
+
+import "testing"
+
+func testFlowWorker(t *testing.T, f Factory) {}

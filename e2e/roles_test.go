@@ -3,14 +3,17 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -158,7 +161,9 @@ func runUpsert(ctx context.Context, store backend.Backend, a *procArgs) error {
 
 // runEvents reads the queue's events, from the start or after a.After,
 // and prints "ev <id> <type> <job>" for each, until it has read a.Count
-// events or the event a.Until; then it prints "cursor <id>".
+// events or the event a.Until; then it prints "cursor <id>". With neither
+// set, it stops after the event that a line "until <id>" on standard input
+// names.
 func runEvents(ctx context.Context, store backend.Backend, a *procArgs) error {
 	q, err := queue.New(store, a.Queue, nil)
 	if err != nil {
@@ -173,10 +178,30 @@ func runEvents(ctx context.Context, store backend.Backend, a *procArgs) error {
 		return err
 	}
 	defer sub.Close()
-	for n := 0; (a.Count == 0 || n < a.Count) && (a.Until == 0 || sub.Cursor() < a.Until); n++ {
-		ctx, cancel := context.WithTimeout(ctx, deadline)
+	var until atomic.Uint64
+	until.Store(a.Until)
+	if a.Count == 0 && a.Until == 0 {
+		until.Store(math.MaxUint64)
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				if s, ok := strings.CutPrefix(sc.Text(), "until "); ok {
+					if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+						until.Store(n)
+					}
+				}
+			}
+		}()
+	}
+	say("ready")
+	for n := 0; (a.Count == 0 || n < a.Count) && (until.Load() == 0 || sub.Cursor() < until.Load()); n++ {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		e, err := sub.Next(ctx)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			n-- // nothing new yet: look at until again
+			continue
+		}
 		if err != nil {
 			return err
 		}

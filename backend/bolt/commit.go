@@ -182,6 +182,14 @@ func (b *Backend) runTx(batch []*request, shared bool) bool {
 		answer(nil)
 		return true
 	}
+	if err := t.end(); err != nil {
+		_ = tx.Rollback()
+		if shared {
+			return false
+		}
+		answer(translate(err))
+		return true
+	}
 	if err := tx.Commit(); err != nil {
 		b.opts.Logger.Error("drover: bolt: commit failed", "err", err)
 		answer(translate(err))
@@ -214,15 +222,17 @@ func (t *txn) run(r *request) (err error) {
 		}
 	}()
 	t.now = t.b.opts.Clock.Now()
-	if err := r.fn(t); err != nil {
-		return err
-	}
-	return t.endRequest()
+	return r.fn(t)
 }
 
-// endRequest writes the queues' meta records changed by the request and
-// trims their event logs.
-func (t *txn) endRequest() error {
+// end writes the meta records and events of the queues changed by the
+// transaction's requests, once for all of them, and trims the event logs.
+func (t *txn) end() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("drover: bolt: panic in write: %v", p)
+		}
+	}()
 	for _, q := range t.queues {
 		if err := q.flush(); err != nil {
 			return err

@@ -13,9 +13,9 @@ import (
 // segment's first event, the value the segment's events one after the
 // other, each as a uvarint length and an encoded event. IDs are contiguous
 // within and across segments (trimming only removes the oldest), so the
-// ID of an event is its segment's key plus its position. A request's events
-// go into the last segment while it has room, which makes an append one
-// Put however many events a request makes, and trimming drops whole
+// ID of an event is its segment's key plus its position. A transaction's
+// events go into the last segment while it has room, which makes an append
+// one Put however many events its requests make, and trimming drops whole
 // segments and rewrites at most one.
 const (
 	segMaxBytes  = 4000
@@ -23,8 +23,8 @@ const (
 )
 
 // event appends ev to the queue's log with the next ID and the request's
-// time. The events of a request are written, and retention applied, when
-// the request ends (qtx.flush).
+// time. The events of a transaction are written, and retention applied,
+// when its last request has run (qtx.flush).
 func (q *qtx) event(ev backend.Event) error {
 	q.m.lastEvent++
 	q.dirty()

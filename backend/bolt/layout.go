@@ -78,7 +78,7 @@ type qtx struct {
 
 	m         meta
 	metaDirty bool
-	// Events appended by the current request, written by flush.
+	// Events appended by the transaction, written by flush.
 	evBuf   []byte
 	evCount int
 }
@@ -169,8 +169,8 @@ func (q *qtx) dirty() {
 	q.t.writes++
 }
 
-// flush writes the meta record and trims the event log, at the end of each
-// request that changed them.
+// flush writes the meta record and the events appended, and trims the
+// event log, at the end of a transaction that changed them.
 func (q *qtx) flush() error {
 	if q.evCount > 0 {
 		if err := q.writeEvents(); err != nil {

@@ -67,8 +67,8 @@ func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n 
 	var evs []backend.Event
 	for i := 2; i+1 < len(a); i += 2 {
 		id, _ := a[i].(int64)
-		body, _ := a[i+1].(string)
-		e, err := decodeEvent(uint64(id), body)
+		fields, _ := a[i+1].([]any)
+		e, err := decodeEvent(uint64(id), fields)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -22,7 +22,7 @@ local __redis = redis
 local __declared = {}
 for _, k in ipairs(KEYS) do __declared[k] = true end
 local __first = {}
-for _, c in ipairs({"HGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
+for _, c in ipairs({"HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
   "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZPOPMIN", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
   "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM"}) do __first[c] = true end
 local __all = {DEL = true, UNLINK = true, EXISTS = true}

@@ -47,10 +47,6 @@ const (
 	numJobFields
 )
 
-// headFields is the number of leading job fields that scripts set when
-// they create a job; the rest (the tail) come from the Go side.
-const headFields = fName
-
 const (
 	sID = iota
 	sRevision
@@ -156,39 +152,106 @@ func parseRef(s string) backend.JobRef {
 	return backend.JobRef{Queue: q, ID: id}
 }
 
+// A job record is a fixed-width header followed by length-prefixed body
+// fields, so that the lease and settle scripts rewrite the fields that
+// change on every attempt by splicing strings instead of decoding the whole
+// record. The header: a state code, a flags digit (1 scheduler, 2 parent,
+// 4 retention other than keep all: jobs without flags take the scripts'
+// fast paths), attempts made and stalled count (10 digits each), then run
+// at, processed at, finished at and lease expiry (14 digits each, ms).
+const hdrLen = 2 + 2*10 + 4*14
+
+// bodyOrder lists the body fields in stored order.
+var bodyOrder = [...]int{fToken, fWorker, fName, fResult, fSeq, fCreated, fParentQueue, fParentID, fKids, fPending,
+	fData, fPriority, fAttempts, fBackoff, fTimeout, fKeepCompleted, fKeepFailed, fProgress, fReason, fStack, fLogs,
+	fScheduler, fPolicy, fOutcomes}
+
+// tailOrder lists the fields of a job tail after its flags digit: the
+// body fields that the Go side sets for a new job, name first.
+var tailOrder = [...]int{fName, fData, fPriority, fAttempts, fBackoff, fTimeout, fKeepCompleted, fKeepFailed,
+	fProgress, fReason, fStack, fLogs, fScheduler, fPolicy, fOutcomes}
+
+var stateCodes = map[byte]backend.JobState{
+	'w': backend.StateWaiting, 'd': backend.StateDelayed, 'a': backend.StateActive,
+	'c': backend.StateCompleted, 'f': backend.StateFailed, 'p': backend.StateWaitingChildren,
+}
+
+var keepAll = encodeRetention(backend.Retention{})
+
 // jobTail encodes the fields of a new job that its add script does not
-// set.
+// set: a flags digit, then the fields of tailOrder.
 func jobTail(j *backend.NewJob, schedulerID string) string {
-	f := make([]string, numJobFields-headFields)
-	set := func(i int, v string) { f[i-headFields] = v }
-	set(fName, j.Name)
-	set(fData, string(j.Data))
-	set(fPriority, itoa(int64(j.Priority)))
-	set(fAttempts, itoa(int64(j.Attempts)))
-	set(fMade, "0")
-	set(fStalled, "0")
-	set(fBackoff, encode(string(j.Backoff.Type), itoa(j.Backoff.Delay.Milliseconds()), strconv.FormatFloat(j.Backoff.Jitter, 'g', -1, 64)))
-	set(fTimeout, itoa(j.Timeout.Milliseconds()))
-	set(fKeepCompleted, encodeRetention(j.KeepCompleted))
-	set(fKeepFailed, encodeRetention(j.KeepFailed))
-	set(fLogs, "0")
-	set(fProcessed, "0")
-	set(fFinished, "0")
-	set(fLeaseExp, "0")
-	set(fScheduler, schedulerID)
-	set(fPolicy, string(j.FailurePolicy))
-	return encode(f...)
+	var f [numJobFields]string
+	f[fName] = j.Name
+	f[fData] = string(j.Data)
+	f[fPriority] = itoa(int64(j.Priority))
+	f[fAttempts] = itoa(int64(j.Attempts))
+	f[fBackoff] = encode(string(j.Backoff.Type), itoa(j.Backoff.Delay.Milliseconds()), strconv.FormatFloat(j.Backoff.Jitter, 'g', -1, 64))
+	f[fTimeout] = itoa(j.Timeout.Milliseconds())
+	f[fKeepCompleted] = encodeRetention(j.KeepCompleted)
+	f[fKeepFailed] = encodeRetention(j.KeepFailed)
+	f[fLogs] = "0"
+	f[fScheduler] = schedulerID
+	f[fPolicy] = string(j.FailurePolicy)
+	flags := byte('0')
+	if schedulerID != "" {
+		flags++
+	}
+	if f[fKeepCompleted] != keepAll || f[fKeepFailed] != keepAll {
+		flags += 4
+	}
+	b := make([]byte, 0, 64+len(j.Data)+len(j.Name))
+	b = append(b, flags)
+	for _, k := range tailOrder {
+		b = appendField(b, f[k])
+	}
+	return string(b)
+}
+
+// splitJob splits a stored record into its fields, numbers as decimals.
+func splitJob(rec string) ([numJobFields]string, error) {
+	var f [numJobFields]string
+	if len(rec) < hdrLen {
+		return f, fmt.Errorf("drover: corrupt record: short header")
+	}
+	st, ok := stateCodes[rec[0]]
+	if !ok {
+		return f, fmt.Errorf("drover: corrupt record: state %q", rec[0])
+	}
+	f[fState] = string(st)
+	pos := 2
+	for _, h := range [...]struct{ field, width int }{{fMade, 10}, {fStalled, 10}, {fRunAt, 14}, {fProcessed, 14}, {fFinished, 14}, {fLeaseExp, 14}} {
+		n, err := strconv.ParseInt(rec[pos:pos+h.width], 10, 64)
+		if err != nil {
+			return f, fmt.Errorf("drover: corrupt record: header: %w", err)
+		}
+		f[h.field] = itoa(n)
+		pos += h.width
+	}
+	body, err := decode(rec[hdrLen:])
+	if err != nil {
+		return f, err
+	}
+	if len(body) != len(bodyOrder) {
+		return f, fmt.Errorf("drover: corrupt record: %d body fields", len(body))
+	}
+	for i, k := range bodyOrder {
+		f[k] = body[i]
+	}
+	return f, nil
 }
 
 // decodeJob turns a stored record into a Job.
 func decodeJob(queue, id, rec string) (*backend.Job, error) {
-	f, err := decode(rec)
+	f, err := splitJob(rec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (job %s)", err, id)
 	}
-	if len(f) != numJobFields {
-		return nil, fmt.Errorf("drover: corrupt record of job %s: %d fields", id, len(f))
-	}
+	return jobOf(queue, id, &f), nil
+}
+
+// jobOf builds a Job from its fields.
+func jobOf(queue, id string, f *[numJobFields]string) *backend.Job {
 	j := &backend.Job{
 		Queue:         queue,
 		ID:            id,
@@ -246,7 +309,7 @@ func decodeJob(queue, id, rec string) (*backend.Job, error) {
 			Ignored: outc[i+4] == "1",
 		}
 	}
-	return j, nil
+	return j
 }
 
 // encodeScheduler encodes a scheduler record for the upsert script, which
@@ -283,14 +346,22 @@ func decodeScheduler(rec string) (*backend.Scheduler, error) {
 	if len(f) != numSchedFields {
 		return nil, fmt.Errorf("drover: corrupt scheduler record: %d fields", len(f))
 	}
-	head := make([]string, headFields)
-	for i := range head {
-		head[i] = ""
+	tail := f[sTail]
+	if tail == "" {
+		return nil, fmt.Errorf("drover: corrupt scheduler record: no template")
 	}
-	tj, err := decodeJob("", "", encode(head...)+f[sTail])
+	tf, err := decode(tail[1:])
 	if err != nil {
 		return nil, err
 	}
+	if len(tf) != len(tailOrder) {
+		return nil, fmt.Errorf("drover: corrupt scheduler template: %d fields", len(tf))
+	}
+	var jf [numJobFields]string
+	for i, k := range tailOrder {
+		jf[k] = tf[i]
+	}
+	tj := jobOf("", "", &jf)
 	s := &backend.Scheduler{
 		ID:         f[sID],
 		Revision:   uint64(atoi(f[sRevision])),
@@ -319,27 +390,40 @@ func decodeScheduler(rec string) (*backend.Scheduler, error) {
 	return s, nil
 }
 
-// decodeEvent turns a stream entry body into an Event.
-func decodeEvent(id uint64, body string) (backend.Event, error) {
-	f, err := decode(body)
-	if err != nil {
-		return backend.Event{}, err
+// decodeEvent turns the fields of a stream entry into an Event: t type,
+// ts time, j job ID, n name, m attempts made, and optionally x, the list
+// of result, reason, progress, run at, scheduler ID and count.
+func decodeEvent(id uint64, fields []any) (backend.Event, error) {
+	e := backend.Event{ID: id}
+	for i := 0; i+1 < len(fields); i += 2 {
+		k, _ := fields[i].(string)
+		v, _ := fields[i+1].(string)
+		switch k {
+		case "t":
+			e.Type = backend.EventType(v)
+		case "ts":
+			e.Time = fromMs(v)
+		case "j":
+			e.JobID = v
+		case "n":
+			e.Name = v
+		case "m":
+			e.AttemptsMade = int(atoi(v))
+		case "x":
+			f, err := decode(v)
+			if err != nil || len(f) != 6 {
+				return backend.Event{}, fmt.Errorf("drover: corrupt event %d", id)
+			}
+			e.Result = bytesOf(f[0])
+			e.Reason = f[1]
+			e.Progress = bytesOf(f[2])
+			e.RunAt = fromMs(f[3])
+			e.SchedulerID = f[4]
+			e.Count = int(atoi(f[5]))
+		}
 	}
-	if len(f) != 11 {
-		return backend.Event{}, fmt.Errorf("drover: corrupt event %d: %d fields", id, len(f))
+	if e.Type == "" {
+		return backend.Event{}, fmt.Errorf("drover: corrupt event %d: no type", id)
 	}
-	return backend.Event{
-		ID:           id,
-		Type:         backend.EventType(f[0]),
-		Time:         fromMs(f[1]),
-		JobID:        f[2],
-		Name:         f[3],
-		AttemptsMade: int(atoi(f[4])),
-		Result:       bytesOf(f[5]),
-		Reason:       f[6],
-		Progress:     bytesOf(f[7]),
-		RunAt:        fromMs(f[8]),
-		SchedulerID:  f[9],
-		Count:        int(atoi(f[10])),
-	}, nil
+	return e, nil
 }

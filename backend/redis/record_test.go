@@ -22,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, _ = decodeJob("q", "id", s)
 		_, _ = decodeScheduler(s)
-		_, _ = decodeEvent(1, s)
+		_, _ = decodeEvent(1, []any{"t", s, "x", s})
 	})
 }
 

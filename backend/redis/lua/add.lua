@@ -6,7 +6,7 @@
 --   the queue names of the key sets; then N, then N nodes in preorder of 6
 --   arguments each: key set index, parent node index (0: top level), job
 --   id ("" assigns the next number), delay ms, priority, record tail
---   (fields F_NAME.. encoded by the Go side).
+--   (a flags digit and the fields from F_NAME on, encoded by the Go side).
 -- Returns: 2N values: for each node its job id and "1" if it was a
 --   duplicate of an existing job ("0" otherwise); the nodes under a
 --   duplicate get "" and "1". Error "DROVER_CONFLICT ..." if a flow child's
@@ -88,13 +88,11 @@ for i = 1, n do
     if #nd.kids > 0 and nd.delay > 0 then
       runat = NOW + nd.delay
     end
-    local head = {state, nd.seq, NOW, runat, pq, pid, enclist(nd.kids), #nd.kids}
     for _, k in ipairs(nd.kids) do
       redis.call("HSET", Q.deps, nd.id .. "\n" .. k, "1")
     end
-    redis.call("HSET", Q.j, nd.id, enc(head, 8) .. nd.tail)
-    local name = string.match(nd.tail, "^%d+:")
-    name = string.sub(nd.tail, #name + 1, #name + tonumber(string.sub(name, 1, -2)))
+    local rec, name = newjob(state, nd.seq, runat, pq, pid, enclist(nd.kids), #nd.kids, nd.tail)
+    redis.call("HSET", Q.j, nd.id, rec)
     emit(Q, "added", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
     if state == "waiting" then
       redis.call("ZADD", Q.w, score(nd.prio, nd.seq), nd.id)

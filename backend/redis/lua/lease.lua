@@ -50,47 +50,83 @@ end
 
 local out = {0, 0}
 if redis.call("HGET", Q.meta, "paused") ~= "1" then
-  local ids = redis.call("ZPOPMIN", Q.w, max)
+  local popped = redis.call("ZPOPMIN", Q.w, max)
+  local ids = {}
+  for i = 1, #popped, 2 do
+    ids[#ids + 1] = popped[i]
+  end
+  local recs = {}
+  if #ids > 0 then
+    recs = redis.call("HMGET", Q.j, unpack(ids))
+  end
+  local exp = NOW + ttl
+  local pnow, pexp, wfield = t14(NOW), t14(exp), lp(worker)
+  local hset, zadd = batch("HSET", Q.j), batch("ZADD", Q.a)
   local k = 0
-  for i = 1, #ids, 2 do
-    local id = ids[i]
-    local r = getjob(Q, id)
-    if r then
+  for i, id in ipairs(ids) do
+    local s = recs[i]
+    if s then
       k = k + 1
-      r[F_STATE] = "active"
-      r[F_TOKEN] = prefix .. k
-      r[F_LEXP] = NOW + ttl
-      r[F_WORKER] = worker
-      r[F_PROC] = NOW
-      redis.call("ZADD", Q.a, NOW + ttl, id)
-      putjob(Q, id, r)
-      emitjob(Q, "active", id, r)
-      out[#out + 1] = id
-      out[#out + 1] = enc(r, NF)
-      -- The current iteration of a scheduler creates the next one.
-      local sid = r[F_SCHED]
-      if sid ~= "" then
-        local raw = redis.call("HGET", Q.s, sid)
+      local tok = prefix .. k
+      if (string.byte(s, 2) - 48) % 2 == 0 then
+        -- No scheduler: splice the header and the token and worker
+        -- fields, which lead the body.
+        local c = string.find(s, ":", HDR + 1, true)
+        local e = c + tonumber(string.sub(s, HDR + 1, c - 1))
+        c = string.find(s, ":", e + 1, true)
+        local e2 = c + tonumber(string.sub(s, e + 1, c - 1))
+        c = string.find(s, ":", e2 + 1, true)
+        local name = string.sub(s, c + 1, c + tonumber(string.sub(s, e2 + 1, c - 1)))
+        local ns = "a" .. string.sub(s, 2, 36) .. pnow .. string.sub(s, 51, 64) .. pexp .. #tok .. ":" .. tok .. wfield ..
+          string.sub(s, e2 + 1)
+        local a = hset.args
+        a[#a + 1] = id
+        a[#a + 1] = ns
+        a = zadd.args
+        a[#a + 1] = exp
+        a[#a + 1] = id
+        emit(Q, "active", id, name, tonumber(string.sub(s, 3, 12)))
+        out[#out + 1] = id
+        out[#out + 1] = ns
+      else
+        flush(hset)
+        flush(zadd)
+        local r = decjob(s)
+        r[F_STATE] = "active"
+        r[F_TOKEN] = tok
+        r[F_LEXP] = exp
+        r[F_WORKER] = worker
+        r[F_PROC] = NOW
+        redis.call("ZADD", Q.a, exp, id)
+        putjob(Q, id, r)
+        emitjob(Q, "active", id, r)
+        out[#out + 1] = id
+        out[#out + 1] = encjob(r)
+        -- The current iteration of a scheduler creates the next one.
+        local sid = r[F_SCHED]
+        local raw = sid ~= "" and redis.call("HGET", Q.s, sid)
         if raw then
-          local s = dec(raw)
-          if "repeat:" .. sid .. ":" .. s[S_NEXT] == id then
-            local up = dec(s[S_UPCOMING])
-            s[S_NEXT] = table.remove(up, 1) or "0"
-            s[S_UPCOMING] = enclist(up)
-            s = iteration(Q, s)
-            s[S_REV] = num(s[S_REV]) + 1
-            s[S_UPDATED] = NOW
-            if sched_done(s) then
+          local sc = dec(raw)
+          if "repeat:" .. sid .. ":" .. sc[S_NEXT] == id then
+            local up = dec(sc[S_UPCOMING])
+            sc[S_NEXT] = table.remove(up, 1) or "0"
+            sc[S_UPCOMING] = enclist(up)
+            sc = iteration(Q, sc)
+            sc[S_REV] = num(sc[S_REV]) + 1
+            sc[S_UPDATED] = NOW
+            if sched_done(sc) then
               redis.call("HDEL", Q.s, sid)
               emit(Q, "scheduler-removed", nil, nil, nil, nil, nil, nil, nil, sid, nil)
             else
-              redis.call("HSET", Q.s, sid, enc(s, NS))
+              redis.call("HSET", Q.s, sid, enc(sc, NS))
             end
           end
         end
       end
     end
   end
+  flush(hset)
+  flush(zadd)
 end
 
 if woke > 0 then

@@ -85,15 +85,29 @@ local function score(prio, seq)
   return prio * SEQ_MUL + seq
 end
 
--- emit appends one event. Fields: type, time, job id, name, attempts
--- made, result, reason, progress, run at, scheduler id, count.
+-- emit appends one event as stream fields: t type, ts time, j job id,
+-- n name, m attempts made, and x (only when one of them is set) the
+-- encoded list of result, reason, progress, run at, scheduler id, count.
+-- The log is trimmed approximately here; readers hide events beyond the
+-- retention count, so at most that many are ever visible.
 local function emit(Q, typ, id, name, made, result, reason, progress, runat, sched, count)
   local n = redis.call("HINCRBY", Q.meta, "ev", 1)
-  local body = enc({typ, NOW, id or "", name or "", made or 0, result or "", reason or "", progress or "", runat or 0, sched or "", count or 0}, 11)
+  local eid = n .. "-0"
+  local m = made or 0
+  if (result or "") == "" and (reason or "") == "" and (progress or "") == "" and num(runat) == 0 and
+    (sched or "") == "" and num(count) == 0 then
+    if EVMAX > 0 then
+      redis.call("XADD", Q.e, "MAXLEN", "~", EVMAX, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m)
+    else
+      redis.call("XADD", Q.e, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m)
+    end
+    return
+  end
+  local x = enc({result or "", reason or "", progress or "", runat or 0, sched or "", count or 0}, 6)
   if EVMAX > 0 then
-    redis.call("XADD", Q.e, "MAXLEN", EVMAX, n .. "-0", "e", body)
+    redis.call("XADD", Q.e, "MAXLEN", "~", EVMAX, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m, "x", x)
   else
-    redis.call("XADD", Q.e, n .. "-0", "e", body)
+    redis.call("XADD", Q.e, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m, "x", x)
   end
 end
 
@@ -108,14 +122,17 @@ local function trim_events(Q)
     return
   end
   local cutoff = NOW - EVAGE
+  local es = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
+  if #es == 0 or num(es[1][2][4]) >= cutoff then
+    return
+  end
   for _ = 1, 10 do
-    local es = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 50)
+    es = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 50)
     if #es == 0 then
       return
     end
     for _, e in ipairs(es) do
-      local f = dec(e[2][2])
-      if num(f[2]) >= cutoff then
+      if num(e[2][4]) >= cutoff then
         return
       end
       redis.call("XDEL", Q.e, e[1])
@@ -152,16 +169,105 @@ local function delay_notice(Q, id)
   end
 end
 
+-- A job record is a fixed-width header and a body of length-prefixed
+-- fields (see record.go). The header holds the fields that change on
+-- lease and settle, so those can rewrite a record by splicing instead of
+-- decoding it: state code, flags, attempts made, stalled count, run at,
+-- processed at, finished at, lease expiry. Flags: 1 scheduler, 2 parent,
+-- 4 retention other than keep all.
+local HDR = 78
+local HFMT = "%s%d%010d%010d%014d%014d%014d%014d"
+local KEEP_ALL = "0:1:01:0"
+local STATE_CODE = {waiting = "w", delayed = "d", active = "a", completed = "c", failed = "f", ["waiting-children"] = "p"}
+local CODE_STATE = {w = "waiting", d = "delayed", a = "active", c = "completed", f = "failed", p = "waiting-children"}
+local BODY = {F_TOKEN, F_WORKER, F_NAME, F_RES, F_SEQ, F_CREATED, F_PQ, F_PID, F_KIDS, F_PEND, F_DATA, F_PRIO, F_ATT,
+  F_BACKOFF, F_TIMEOUT, F_KC, F_KF, F_PROG, F_REASON, F_STACK, F_LOGS, F_SCHED, F_POLICY, F_OUTC}
+
+local function t14(n)
+  return string.format("%014d", n)
+end
+
+local function lp(v)
+  v = istr(v)
+  return #v .. ":" .. v
+end
+
+local function decjob(s)
+  local r = {}
+  r[F_STATE] = CODE_STATE[string.sub(s, 1, 1)]
+  r[F_MADE] = tonumber(string.sub(s, 3, 12))
+  r[F_STALL] = tonumber(string.sub(s, 13, 22))
+  r[F_RUNAT] = tonumber(string.sub(s, 23, 36))
+  r[F_PROC] = tonumber(string.sub(s, 37, 50))
+  r[F_FIN] = tonumber(string.sub(s, 51, 64))
+  r[F_LEXP] = tonumber(string.sub(s, 65, 78))
+  local i, len, k = HDR + 1, #s, 0
+  while i <= len do
+    local c = string.find(s, ":", i, true)
+    local l = tonumber(string.sub(s, i, c - 1))
+    k = k + 1
+    r[BODY[k]] = string.sub(s, c + 1, c + l)
+    i = c + l + 1
+  end
+  return r
+end
+
+local function encjob(r)
+  local flags = 0
+  if (r[F_SCHED] or "") ~= "" then flags = 1 end
+  if (r[F_PID] or "") ~= "" then flags = flags + 2 end
+  if (r[F_KC] or KEEP_ALL) ~= KEEP_ALL or (r[F_KF] or KEEP_ALL) ~= KEEP_ALL then flags = flags + 4 end
+  local p = {string.format(HFMT, STATE_CODE[r[F_STATE]], flags, num(r[F_MADE]), num(r[F_STALL]), num(r[F_RUNAT]),
+    num(r[F_PROC]), num(r[F_FIN]), num(r[F_LEXP]))}
+  for k = 1, #BODY do
+    local v = istr(r[BODY[k]])
+    p[k + 1] = #v .. ":" .. v
+  end
+  return table.concat(p)
+end
+
+-- newjob builds the record of a new job from its tail (made by the Go
+-- side: flags digit, name, then the fields from data on). It returns the
+-- record and the job's name.
+local function newjob(state, seq, runat, pq, pid, kids, pend, tail)
+  local c = string.find(tail, ":", 2, true)
+  local e = c + tonumber(string.sub(tail, 2, c - 1))
+  local flags = tonumber(string.sub(tail, 1, 1))
+  if pid ~= "" then flags = flags + 2 end
+  local rec = string.format(HFMT, STATE_CODE[state], flags, 0, 0, runat, 0, 0, 0) .. "0:0:" ..
+    string.sub(tail, 2, e) .. "0:" .. lp(seq) .. lp(NOW) .. lp(pq) .. lp(pid) .. lp(kids) .. lp(pend) ..
+    string.sub(tail, e + 1)
+  return rec, string.sub(tail, c + 1, e)
+end
+
+-- batch gathers the arguments of one command over many jobs, such as
+-- HSET key id1 rec1 id2 rec2, and sends them in chunks.
+local function batch(cmd, key)
+  return {cmd = cmd, key = key, args = {}}
+end
+
+local function flush(b)
+  local a = b.args
+  local n = #a
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    redis.call(b.cmd, b.key, unpack(a, i, j))
+    i = j + 1
+  end
+  b.args = {}
+end
+
 local function getjob(Q, id)
   local s = redis.call("HGET", Q.j, id)
   if not s then
     return nil
   end
-  return dec(s)
+  return decjob(s)
 end
 
 local function putjob(Q, id, r)
-  redis.call("HSET", Q.j, id, enc(r, NF))
+  redis.call("HSET", Q.j, id, encjob(r))
 end
 
 -- deljob removes a job record and its log lines (not its set entries).
@@ -377,8 +483,7 @@ local function iteration(Q, s)
     local id = "repeat:" .. s[S_ID] .. ":" .. s[S_NEXT]
     if redis.call("HEXISTS", Q.j, id) == 0 then
       local seq = redis.call("HINCRBY", Q.meta, "seq", 1)
-      local head = {"", seq, NOW, 0, "", "", "", 0}
-      local r = dec(enc(head, 8) .. s[S_TAIL])
+      local r = decjob((newjob("waiting", seq, 0, "", "", "", 0, s[S_TAIL])))
       emit(Q, "added", id, r[F_NAME], 0, nil, nil, nil, nil, s[S_ID], nil)
       if make_ready(Q, id, r, nx) == 1 then
         wake(Q, 1)

@@ -11,49 +11,94 @@
 local Q = keyset(1, ARGV[4])
 local out = {}
 local woke = 0
+local fnow = t14(NOW)
+local zrem, hset, zadd = batch("ZREM", Q.a), batch("HSET", Q.j), batch("ZADD", Q.c)
+local pending = {}
 for i = 5, #ARGV, 7 do
   local id, token, outcome = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local result, reason, stack, delay = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
-  local r = getjob(Q, id)
-  if not r or r[F_STATE] ~= "active" or r[F_TOKEN] ~= token then
-    out[#out + 1] = "LOST"
+  local s = not pending[id] and redis.call("HGET", Q.j, id)
+  -- Fast path: completing an active job without scheduler, parent or
+  -- retention splices the header, token and result fields.
+  if s and outcome == 1 and string.byte(s, 1) == 97 and string.byte(s, 2) == 48 then
+    local c = string.find(s, ":", HDR + 1, true)
+    local e = c + tonumber(string.sub(s, HDR + 1, c - 1))
+    if string.sub(s, c + 1, e) ~= token then
+      out[#out + 1] = "LOST"
+    else
+      out[#out + 1] = ""
+      c = string.find(s, ":", e + 1, true)
+      local e2 = c + tonumber(string.sub(s, e + 1, c - 1))
+      c = string.find(s, ":", e2 + 1, true)
+      local e3 = c + tonumber(string.sub(s, e2 + 1, c - 1))
+      local name = string.sub(s, c + 1, e3)
+      c = string.find(s, ":", e3 + 1, true)
+      local e4 = c + tonumber(string.sub(s, e3 + 1, c - 1))
+      local made = tonumber(string.sub(s, 3, 12)) + 1
+      local ns = "c0" .. string.format("%010d", made) .. string.sub(s, 13, 50) .. fnow .. "00000000000000" .. "0:" ..
+        string.sub(s, e + 1, e3) .. #result .. ":" .. result .. string.sub(s, e4 + 1)
+      local a = zrem.args
+      a[#a + 1] = id
+      a = hset.args
+      a[#a + 1] = id
+      a[#a + 1] = ns
+      a = zadd.args
+      a[#a + 1] = NOW
+      a[#a + 1] = id
+      pending[id] = true
+      emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)
+    end
   else
-    out[#out + 1] = ""
-    redis.call("ZREM", Q.a, id)
-    r[F_TOKEN] = ""
-    r[F_LEXP] = 0
-    if outcome == 1 then
-      r[F_MADE] = num(r[F_MADE]) + 1
-      r[F_STATE] = "completed"
-      r[F_RES] = result
-      r[F_FIN] = NOW
-      putjob(Q, id, r)
-      emit(Q, "completed", id, r[F_NAME], r[F_MADE], result, nil, nil, nil, r[F_SCHED], nil)
-      redis.call("ZADD", Q.c, NOW, id)
-      if r[F_PID] ~= "" then
-        notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "completed", result, "", r[F_POLICY])
-      end
-      retain(Q, Q.c, id, r, r[F_KC])
-    elseif outcome == 2 then
-      r[F_MADE] = num(r[F_MADE]) + 1
-      fail_job(Q, id, r, reason, stack)
-    elseif outcome == 3 then
-      r[F_MADE] = num(r[F_MADE]) + 1
-      r[F_REASON] = reason
-      r[F_STACK] = stack
-      emit(Q, "retrying", id, r[F_NAME], r[F_MADE], nil, reason, nil, nil, r[F_SCHED], nil)
-      if delay > 0 then
-        make_ready(Q, id, r, NOW + delay)
-        delay_notice(Q, id)
+    if next(pending) then
+      flush(zrem)
+      flush(hset)
+      flush(zadd)
+      pending = {}
+    end
+    local r = getjob(Q, id)
+    if not r or r[F_STATE] ~= "active" or r[F_TOKEN] ~= token then
+      out[#out + 1] = "LOST"
+    else
+      out[#out + 1] = ""
+      redis.call("ZREM", Q.a, id)
+      r[F_TOKEN] = ""
+      r[F_LEXP] = 0
+      if outcome == 1 then
+        r[F_MADE] = num(r[F_MADE]) + 1
+        r[F_STATE] = "completed"
+        r[F_RES] = result
+        r[F_FIN] = NOW
+        putjob(Q, id, r)
+        emit(Q, "completed", id, r[F_NAME], r[F_MADE], result, nil, nil, nil, r[F_SCHED], nil)
+        redis.call("ZADD", Q.c, NOW, id)
+        if r[F_PID] ~= "" then
+          notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "completed", result, "", r[F_POLICY])
+        end
+        retain(Q, Q.c, id, r, r[F_KC])
+      elseif outcome == 2 then
+        r[F_MADE] = num(r[F_MADE]) + 1
+        fail_job(Q, id, r, reason, stack)
+      elseif outcome == 3 then
+        r[F_MADE] = num(r[F_MADE]) + 1
+        r[F_REASON] = reason
+        r[F_STACK] = stack
+        emit(Q, "retrying", id, r[F_NAME], r[F_MADE], nil, reason, nil, nil, r[F_SCHED], nil)
+        if delay > 0 then
+          make_ready(Q, id, r, NOW + delay)
+          delay_notice(Q, id)
+        else
+          woke = woke + make_ready(Q, id, r, 0)
+        end
       else
+        r[F_WORKER] = ""
         woke = woke + make_ready(Q, id, r, 0)
       end
-    else
-      r[F_WORKER] = ""
-      woke = woke + make_ready(Q, id, r, 0)
     end
   end
 end
+flush(zrem)
+flush(hset)
+flush(zadd)
 if woke > 0 then
   wake(Q, woke)
 end

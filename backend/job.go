@@ -204,3 +204,28 @@ type ChildOutcome struct {
 	// PolicyContinue and the parent went on.
 	Ignored bool
 }
+
+// Record returns the record of nj as a store first keeps it: in queue under
+// id, added at now, waiting or (with a Delay) delayed. Seq, flow links and
+// children are the store's to fill in.
+func (nj *NewJob) Record(queue, id string, now time.Time) Job {
+	j := Job{
+		Queue:         queue,
+		ID:            id,
+		Name:          nj.Name,
+		Data:          nj.Data,
+		State:         StateWaiting,
+		Priority:      nj.Priority,
+		Attempts:      max(nj.Attempts, 1),
+		Backoff:       nj.Backoff,
+		Timeout:       nj.Timeout,
+		KeepCompleted: nj.KeepCompleted,
+		KeepFailed:    nj.KeepFailed,
+		CreatedAt:     now,
+	}
+	if nj.Delay > 0 {
+		j.RunAt = now.Add(nj.Delay)
+		j.State = StateDelayed
+	}
+	return j
+}

@@ -118,13 +118,14 @@ func (q *Queue) flowNode(ctx context.Context, queue string, parent *JobRef, nj *
 	if a.Duplicate {
 		rec, err := q.b.Job(ctx, queue, a.ID)
 		if err != nil {
-			return nil, fmt.Errorf("drover: add flow: read existing job %s/%s: %w", queue, a.ID, err)
+			return nil, fmt.Errorf("drover: add to %s: read existing job %s: %w", queue, a.ID, err)
 		}
 		n.Job = newJob(owner, rec)
 		n.Job.Duplicate = true
 		return n, nil
 	}
-	rec := addedRecord(queue, a.ID, nj, now)
+	r := nj.Record(queue, a.ID, now)
+	rec := &r
 	rec.FailurePolicy = nj.FailurePolicy
 	if parent != nil {
 		p := *parent

@@ -99,42 +99,13 @@ func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]*Job, error) {
 	now := q.clock.Now()
 	out := make([]*Job, len(jobs))
 	for i, a := range res.Jobs {
-		if a.Duplicate {
-			rec, err := q.b.Job(ctx, q.name, a.ID)
-			if err != nil {
-				return nil, fmt.Errorf("drover: add to %s: read existing job %s: %w", q.name, a.ID, err)
-			}
-			out[i] = newJob(q, rec)
-			out[i].Duplicate = true
-			continue
+		n, err := q.flowNode(ctx, q.name, nil, &req.Jobs[i], a, now)
+		if err != nil {
+			return nil, err
 		}
-		out[i] = newJob(q, addedRecord(q.name, a.ID, &req.Jobs[i], now))
+		out[i] = n.Job
 	}
 	return out, nil
-}
-
-// addedRecord builds the record of a job just added, as the store holds it,
-// without another round trip.
-func addedRecord(queue, id string, nj *backend.NewJob, now time.Time) *backend.Job {
-	j := &backend.Job{
-		Queue:         queue,
-		ID:            id,
-		Name:          nj.Name,
-		Data:          nj.Data,
-		State:         backend.StateWaiting,
-		Priority:      nj.Priority,
-		Attempts:      max(nj.Attempts, 1),
-		Backoff:       nj.Backoff,
-		Timeout:       nj.Timeout,
-		KeepCompleted: nj.KeepCompleted,
-		KeepFailed:    nj.KeepFailed,
-		CreatedAt:     now,
-		RunAt:         now.Add(nj.Delay),
-	}
-	if nj.Delay > 0 {
-		j.State = backend.StateDelayed
-	}
-	return j
 }
 
 // Job returns the job with the given ID, or an error wrapping ErrNotFound.

@@ -148,25 +148,8 @@ func newJobRecord(queue, id string, seq uint64, nj *backend.NewJob, t *txn, reus
 	} else {
 		j = new(backend.Job)
 	}
-	*j = backend.Job{
-		Queue:         queue,
-		ID:            id,
-		Name:          nj.Name,
-		Data:          nj.Data,
-		Seq:           seq,
-		Priority:      nj.Priority,
-		Attempts:      max(nj.Attempts, 1),
-		Backoff:       nj.Backoff,
-		Timeout:       nj.Timeout,
-		KeepCompleted: nj.KeepCompleted,
-		KeepFailed:    nj.KeepFailed,
-		CreatedAt:     t.now,
-		State:         backend.StateWaiting,
-	}
-	if nj.Delay > 0 {
-		j.RunAt = t.now.Add(nj.Delay)
-		j.State = backend.StateDelayed
-	}
+	*j = nj.Record(queue, id, t.now)
+	j.Seq = seq
 	return j
 }
 

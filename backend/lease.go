@@ -19,8 +19,10 @@ type LeaseRequest struct {
 	// TTL is how long each lease holds unless renewed; more than 0.
 	TTL time.Duration
 	// Wait is how long to block when no job is ready. Zero returns at once.
-	// The wait ends early when an Add, a promotion of a due delayed job, a
-	// release or an expired lease makes a job ready.
+	// The wait ends early when any change makes a job ready: an Add, a
+	// delayed job falling due (also one added while the call waits), a
+	// retry, a release, a resume, a flow parent whose children ended, an
+	// expired lease.
 	Wait time.Duration
 	// MaxStalled is how many times a job may be recovered from an expired
 	// lease; the recovery after that fails it.

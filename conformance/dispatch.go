@@ -145,4 +145,19 @@ func testDispatch(t *testing.T, f Factory) {
 			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
 		}
 	})
+
+	t.Run("a flow parent made ready by its last child wakes a waiting lease", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		res := b.add(backend.NewJob{Name: "parent", Children: []backend.NewJob{{Name: "child"}}})
+		parent := res[0].ID
+		child := b.leaseOne()
+		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
+		b.awaitWaiters(1)
+		b.mustSettle(b.q, backend.Settlement{Lease: child.Lease, Outcome: backend.OutcomeComplete, Result: []byte(`1`)})
+		r := receive(t, ch, deadline, "waiting Lease after the last child completed")
+		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != parent {
+			t.Fatalf("waiting Lease = %v, %v; want the parent %s", ids(r.jobs), r.err, parent)
+		}
+	})
 }

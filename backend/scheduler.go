@@ -28,7 +28,8 @@ type Scheduler struct {
 	// Limit caps the number of iterations created; 0 means no cap.
 	Limit int
 	// Iterations counts the iteration jobs created so far. Kept by the
-	// store.
+	// store: an iteration that an upsert removes and replaces before it ran
+	// is not counted twice.
 	Iterations int
 	// Next is the run time of the pending iteration; zero when there is
 	// none.

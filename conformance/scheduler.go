@@ -258,6 +258,25 @@ func testScheduler(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("an iteration replaced before it ran does not count against Limit", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		s := tick("v1", minutes(1)[0], minutes(2, 3)...)
+		s.Limit = 1
+		rev := b.upsert(s, 0).Scheduler.Revision
+		for _, data := range []string{"v2", "v3", "v4"} {
+			s.Template.Data = []byte(data)
+			rev = b.upsert(s, rev).Scheduler.Revision
+		}
+		if got := b.scheduler("tick"); got == nil || got.Iterations != 1 {
+			t.Fatalf("after 4 upserts of one pending iteration, scheduler = %+v; want Iterations 1", got)
+		}
+		b.wantPending("tick", minutes(1)[0], "v4")
+		b.clock.Advance(time.Minute)
+		b.complete(b.leaseOne(), "1")
+		b.wantCounts(b.q, backend.Counts{Completed: 1})
+	})
+
 	t.Run("an iteration slot taken by a finished job moves on to the next free time", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

@@ -121,8 +121,12 @@ func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backen
 			s.Next = old.Next
 		} else {
 			if old != nil {
-				if err := t.removePending(q, old); err != nil {
+				removed, err := t.removePending(q, old)
+				if err != nil {
 					return err
+				}
+				if removed && s.Iterations > 0 {
+					s.Iterations-- // a replaced iteration is not a run
 				}
 			}
 			cands := s.Upcoming
@@ -156,19 +160,20 @@ func (t *txn) saveScheduler(q *qtx, s *backend.Scheduler) error {
 	return q.event(backend.Event{Type: backend.EventSchedulerRemoved, SchedulerID: s.ID})
 }
 
-// removePending removes the pending (waiting or delayed) iteration of s.
-func (t *txn) removePending(q *qtx, s *backend.Scheduler) error {
+// removePending removes the pending (waiting or delayed) iteration of s,
+// and reports whether there was one.
+func (t *txn) removePending(q *qtx, s *backend.Scheduler) (bool, error) {
 	if s.Next.IsZero() {
-		return nil
+		return false, nil
 	}
 	j, err := q.job(backend.IterationID(s.ID, s.Next))
 	if err != nil || j == nil {
-		return err
+		return false, err
 	}
 	if j.SchedulerID != s.ID || (j.State != backend.StateWaiting && j.State != backend.StateDelayed) {
-		return nil
+		return false, nil
 	}
-	return q.deleteJob(j)
+	return true, q.deleteJob(j)
 }
 
 // placeIteration creates the iteration job of s at the first time of cands
@@ -235,7 +240,7 @@ func (b *Backend) RemoveScheduler(ctx context.Context, queue, id string) error {
 		if s == nil {
 			return notFound("scheduler %s in %s", id, queue)
 		}
-		if err := t.removePending(q, s); err != nil {
+		if _, err := t.removePending(q, s); err != nil {
 			return err
 		}
 		if err := q.del(q.sched, []byte(id)); err != nil {

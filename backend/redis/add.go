@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -54,6 +55,19 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 		return backend.AddResult{}, fmt.Errorf("%w: a flow across queues %q on Redis Cluster", backend.ErrUnsupported, queues)
 	}
 
+	if len(queues) == 1 && len(nodes) == len(req.Jobs) {
+		return b.addFlat(ctx, queue, nodes)
+	}
+	res, err := b.runAdd(ctx, queue, queues, nodes)
+	if err != nil {
+		return backend.AddResult{}, err
+	}
+	return assemble(req, queues, nodes, res), nil
+}
+
+// runAdd runs the add script over nodes and returns the reply, two values
+// per node.
+func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nodes []addNode) ([]string, error) {
 	keys := make([]string, 0, len(queues)*len(keySuffixes))
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
@@ -69,13 +83,17 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 	}
 	res, err := b.scripts["add"].Run(ctx, b.client, keys, argv...).Result()
 	if err != nil {
-		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, translate(err))
+		return nil, fmt.Errorf("drover: add to %s: %w", queue, translate(err))
 	}
 	out := toStrings(res)
 	if len(out) != 2*len(nodes) {
-		return backend.AddResult{}, fmt.Errorf("drover: add to %s: reply of %d values for %d jobs", queue, len(out), len(nodes))
+		return nil, fmt.Errorf("drover: add to %s: reply of %d values for %d jobs", queue, len(out), len(nodes))
 	}
-	// Rebuild the trees from the preorder reply.
+	return out, nil
+}
+
+// assemble rebuilds the trees of an add from its preorder reply.
+func assemble(req *backend.AddRequest, queues []string, nodes []addNode, out []string) backend.AddResult {
 	added := make([]backend.Added, len(nodes))
 	for i, n := range nodes {
 		added[i] = backend.Added{Queue: queues[n.set-1], ID: out[2*i], Duplicate: out[2*i+1] == "1"}
@@ -94,5 +112,108 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 			result.Jobs = append(result.Jobs, added[i])
 		}
 	}
-	return result, nil
+	return result
+}
+
+// maxCoalesced bounds the jobs of one coalesced add script call.
+const maxCoalesced = 1000
+
+// addCall is one Add of jobs without children waiting to be coalesced.
+type addCall struct {
+	nodes []addNode
+	out   []string
+	err   error
+	done  chan struct{}
+}
+
+// addQueue gathers the Adds of one queue: while one add script call is in
+// flight, the next Adds wait and then share one call. Jobs without
+// children never conflict, so one call over many Adds has the same effect
+// as one call each.
+type addQueue struct {
+	mu      sync.Mutex
+	pending []*addCall
+	running bool
+}
+
+// addFlat adds jobs without children, coalescing concurrent calls for the
+// same queue into shared script calls.
+func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (backend.AddResult, error) {
+	v, _ := b.adders.LoadOrStore(queue, &addQueue{})
+	aq := v.(*addQueue)
+	c := &addCall{nodes: nodes, done: make(chan struct{})}
+	aq.mu.Lock()
+	aq.pending = append(aq.pending, c)
+	lead := !aq.running
+	aq.running = true
+	aq.mu.Unlock()
+	if lead {
+		b.runAdds(context.WithoutCancel(ctx), queue, aq, c)
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, translate(ctx.Err()))
+	}
+	if c.err != nil {
+		return backend.AddResult{}, c.err
+	}
+	res := backend.AddResult{Jobs: make([]backend.Added, len(nodes))}
+	for i := range nodes {
+		res.Jobs[i] = backend.Added{Queue: queue, ID: c.out[2*i], Duplicate: c.out[2*i+1] == "1"}
+	}
+	return res, nil
+}
+
+// runAdds runs script calls for the queue's pending Adds until none is
+// left, or, when mine is set, until mine is done: then a goroutine takes
+// over the rest, so that a caller does not serve others for long.
+func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine *addCall) {
+	queues := []string{queue}
+	for {
+		aq.mu.Lock()
+		if mine != nil && mine.out != nil || mine != nil && mine.err != nil {
+			if len(aq.pending) == 0 {
+				aq.running = false
+				aq.mu.Unlock()
+				return
+			}
+			aq.mu.Unlock()
+			go b.runAdds(ctx, queue, aq, nil)
+			return
+		}
+		var calls []*addCall
+		n := 0
+		for len(aq.pending) > 0 && (n == 0 || n+len(aq.pending[0].nodes) <= maxCoalesced) {
+			c := aq.pending[0]
+			aq.pending = aq.pending[1:]
+			calls = append(calls, c)
+			n += len(c.nodes)
+		}
+		if len(calls) == 0 {
+			aq.running = false
+			aq.pending = nil
+			aq.mu.Unlock()
+			return
+		}
+		aq.mu.Unlock()
+		nodes := calls[0].nodes
+		if len(calls) > 1 {
+			nodes = make([]addNode, 0, n)
+			for _, c := range calls {
+				nodes = append(nodes, c.nodes...)
+			}
+		}
+		out, err := b.runAdd(ctx, queue, queues, nodes)
+		k := 0
+		for _, c := range calls {
+			if err != nil {
+				c.err = err
+			} else {
+				c.out = out[2*k : 2*(k+len(c.nodes))]
+			}
+			k += len(c.nodes)
+			close(c.done)
+		}
+	}
 }

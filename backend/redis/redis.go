@@ -31,7 +31,8 @@ type Backend struct {
 	scripts map[string]*goredis.Script
 	cluster bool
 
-	keys sync.Map // queue name -> []string, the queue's key set
+	keys   sync.Map // queue name -> []string, the queue's key set
+	adders sync.Map // queue name -> *addQueue
 
 	closed  atomic.Bool
 	closing chan struct{}

@@ -26,42 +26,76 @@ type Factory func(t testing.TB, o Options) backend.Full
 type area struct {
 	name string
 	run  func(t *testing.T, f Factory)
+	// sized is set instead of run for areas with heavy cases.
+	sized func(t *testing.T, f Factory, cfg Config)
 }
 
 // areas lists every part of the suite, in the order of the store's life.
 var areas = []area{
-	{"Add", testAdd},
-	{"Lease", testLease},
-	{"Renew", testRenew},
-	{"Settle", testSettle},
-	{"Delay", testDelay},
-	{"Priority", testPriority},
-	{"Retry", testRetry},
-	{"Stalled", testStalled},
-	{"Retention", testRetention},
-	{"Admin", testAdmin},
-	{"Query", testQuery},
-	{"Progress", testProgress},
-	{"Invalid", testInvalid},
-	{"Events", testEvents},
-	{"Dispatch", testDispatch},
-	{"Flow", testFlow},
-	{"Scheduler", testScheduler},
-	{"Property", testProperty},
-	{"Worker", testWorker},
-	{"FlowWorker", testFlowWorker},
-	{"PropertyFlow", testPropertyFlow},
-	{"EventsWorkload", testEventsWorkload},
-	{"DispatchWorker", testDispatchWorker},
+	{name: "Add", run: testAdd},
+	{name: "Lease", run: testLease},
+	{name: "Renew", run: testRenew},
+	{name: "Settle", run: testSettle},
+	{name: "Delay", run: testDelay},
+	{name: "Priority", run: testPriority},
+	{name: "Retry", run: testRetry},
+	{name: "Stalled", run: testStalled},
+	{name: "Retention", run: testRetention},
+	{name: "Admin", run: testAdmin},
+	{name: "Query", run: testQuery},
+	{name: "Progress", run: testProgress},
+	{name: "Invalid", run: testInvalid},
+	{name: "Events", sized: testEvents},
+	{name: "Dispatch", run: testDispatch},
+	{name: "Flow", sized: testFlow},
+	{name: "Scheduler", sized: testScheduler},
+	{name: "Property", run: testProperty},
+	{name: "Worker", run: testWorker},
+	{name: "FlowWorker", run: testFlowWorker},
+	{name: "PropertyFlow", sized: testPropertyFlow},
+	{name: "EventsWorkload", sized: testEventsWorkload},
+	{name: "DispatchWorker", sized: testDispatchWorker},
 }
 
-// Run runs the whole suite against the stores newBackend makes.
+// Config tunes one run of the suite. The zero value runs everything at
+// full size.
+type Config struct {
+	// Emulated declares that the stores run on an emulator far slower than
+	// the real server (such as miniredis under the race detector). The
+	// heavy cases (the ten-thousand-job event workload, thousand-round
+	// races, the thousand-child flow, property tests) then run at a tenth
+	// of their size; every other case is unchanged. A store tested on an
+	// emulator must also pass the suite at full size on the real server.
+	Emulated bool
+}
+
+// size scales a heavy case's workload: a tenth of n for an emulated store
+// or under -short.
+func (c Config) size(n int) int {
+	if c.Emulated || testing.Short() {
+		return max(n/10, 1)
+	}
+	return n
+}
+
+// Run runs the whole suite at full size against the stores newBackend
+// makes.
 func Run(t *testing.T, newBackend Factory) {
+	t.Helper()
+	RunWith(t, newBackend, Config{})
+}
+
+// RunWith runs the whole suite as cfg says.
+func RunWith(t *testing.T, newBackend Factory, cfg Config) {
 	t.Helper()
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) {
 			t.Parallel()
-			a.run(t, newBackend)
+			if a.run != nil {
+				a.run(t, newBackend)
+			} else {
+				a.sized(t, newBackend, cfg)
+			}
 		})
 	}
 }

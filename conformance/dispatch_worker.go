@@ -98,7 +98,7 @@ func (h *holders) leave(id string) {
 	delete(h.by, id)
 }
 
-func testDispatchWorker(t *testing.T, f Factory) {
+func testDispatchWorker(t *testing.T, f Factory, cfg Config) {
 	t.Run("four idle workers all start at once on a bulk of four, twenty rounds out of twenty", func(t *testing.T) {
 		t.Parallel()
 		heavy(t)
@@ -156,7 +156,7 @@ func testDispatchWorker(t *testing.T, f Factory) {
 		t.Parallel()
 		heavy(t)
 		run := 0
-		checkN(t, 15, func(rt *rapid.T) {
+		checkN(t, cfg.size(15), func(rt *rapid.T) {
 			store, clock := propertyStore(t, rt, f, &run)
 			rec := newLeaseLog(store)
 			hs := &holders{by: make(map[string]string)}

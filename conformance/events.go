@@ -38,7 +38,7 @@ type eventsResult struct {
 	err    error
 }
 
-func testEvents(t *testing.T, f Factory) {
+func testEvents(t *testing.T, f Factory, cfg Config) {
 	t.Run("add appends added then the job's first state", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)
@@ -189,10 +189,7 @@ func testEvents(t *testing.T, f Factory) {
 		t.Parallel()
 		heavy(t)
 		b := setup(t, f)
-		rounds := 1000
-		if testing.Short() {
-			rounds = 100
-		}
+		rounds := cfg.size(1000)
 		// Another writer keeps adding jobs throughout.
 		ctx, stop := context.WithCancel(b.ctx)
 		var wg sync.WaitGroup

@@ -34,12 +34,13 @@ func pollEvery(d, interval time.Duration, cond func() bool) bool {
 // bigRetention keeps every event of the heavy cases.
 var bigRetention = backend.EventRetention{Count: 10_000_000}
 
-func testEventsWorkload(t *testing.T, f Factory) {
+func testEventsWorkload(t *testing.T, f Factory, cfg Config) {
 	t.Run("a subscriber from the start sees every event of ten thousand jobs with retries, in order, once each", func(t *testing.T) {
 		t.Parallel()
 		heavy(t)
 		b := setupWith(t, f, Options{EventRetention: bigRetention})
-		const jobs, bulk, every = 10_000, 500, 7 // every 7th job fails once
+		jobs := cfg.size(10_000)
+		const bulk, every = 500, 7 // every 7th job fails once
 		q := b.queueHandle(b.q)
 		sub, err := q.Subscribe(b.ctx, queue.FromStart(), &queue.SubscribeOptions{Batch: 1000})
 		if err != nil {
@@ -147,7 +148,7 @@ func testEventsWorkload(t *testing.T, f Factory) {
 		heavy(t)
 		b := setupWith(t, f, Options{EventRetention: bigRetention})
 		q := b.queueHandle(b.q)
-		for round := range 1000 {
+		for round := range cfg.size(1000) {
 			sub, err := q.Subscribe(b.ctx, queue.FromNow(), nil)
 			if err != nil {
 				t.Fatalf("round %d: Subscribe: %v", round, err)
@@ -170,7 +171,7 @@ func testEventsWorkload(t *testing.T, f Factory) {
 		t.Parallel()
 		heavy(t)
 		run := 0
-		checkN(t, 30, func(rt *rapid.T) {
+		checkN(t, cfg.size(30), func(rt *rapid.T) {
 			store, clock := propertyStore(t, rt, f, &run)
 			m := &replayMachine{store: store, clock: clock, states: make(map[string]backend.JobState), seen: make(map[string]bool)}
 			rt.Repeat(map[string]func(*rapid.T){

@@ -34,7 +34,7 @@ func (b *testBundle) leaseAll(q string) []*backend.Job {
 	}
 }
 
-func testFlow(t *testing.T, f Factory) {
+func testFlow(t *testing.T, f Factory, cfg Config) {
 	t.Run("a parent runs only after its last child ends and sees every result", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)
@@ -271,7 +271,7 @@ func testFlow(t *testing.T, f Factory) {
 		t.Parallel()
 		heavy(t)
 		b := setup(t, f)
-		const width = 1000
+		width := cfg.size(1000)
 		a := b.add(backend.NewJob{Name: "fan-out", Children: children(width, nil)})[0]
 		if len(a.Children) != width {
 			t.Fatalf("Added.Children has %d entries", len(a.Children))

@@ -211,12 +211,12 @@ func flowHandler(ctx context.Context, j *queue.Job) ([]byte, error) {
 	return []byte("done " + j.ID), nil
 }
 
-func testPropertyFlow(t *testing.T, f Factory) {
+func testPropertyFlow(t *testing.T, f Factory, cfg Config) {
 	t.Run("random flows run by several workers end as their children's outcomes and policies say", func(t *testing.T) {
 		t.Parallel()
 		heavy(t)
 		run := 0
-		checkN(t, 10, func(rt *rapid.T) {
+		checkN(t, cfg.size(10), func(rt *rapid.T) {
 			store, clock := propertyStore(t, rt, f, &run)
 			var roots []*flowNode
 			jobs := make([]backend.NewJob, rapid.IntRange(1, 3).Draw(rt, "trees"))

@@ -79,7 +79,7 @@ func tick(data string, next time.Time, upcoming ...time.Time) backend.Scheduler 
 	}
 }
 
-func testScheduler(t *testing.T, f Factory) {
+func testScheduler(t *testing.T, f Factory, cfg Config) {
 	t.Run("upsert creates the record and its pending iteration", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)
@@ -349,10 +349,7 @@ func testScheduler(t *testing.T, f Factory) {
 		// Each worker gives up a round after casTries mismatches, so that
 		// a round costs O(workers), not O(workers²), calls.
 		const casTries = 3
-		rounds := 100
-		if testing.Short() {
-			rounds = 10
-		}
+		rounds := cfg.size(100)
 		b.upsert(tick("start", minutes(1)[0], minutes(2)...), 0)
 		wins := 0
 		for round := range rounds {

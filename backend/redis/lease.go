@@ -54,7 +54,7 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 		if wait <= 0 {
 			continue
 		}
-		if err := b.waitWake(ctx, queue, wait); err != nil {
+		if err := b.waitWake(ctx, queue, now.Add(wait)); err != nil {
 			return backend.LeaseResult{}, err
 		}
 	}
@@ -93,14 +93,15 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 	return jobs, nt, nil
 }
 
-// waitWake blocks until a wake token of the queue is taken, the clock has
-// advanced by wait, ctx ends or the store closes. The blocking command runs
+// waitWake blocks until a wake token of the queue is taken, the clock reads
+// until, ctx ends or the store closes. The blocking command runs
 // on its own goroutine so that a fake clock, ctx or Close can end the wait;
 // a token that arrives after the wait was given up is pushed back for the
 // next waiter.
-func (b *Backend) waitWake(ctx context.Context, queue string, wait time.Duration) error {
+func (b *Backend) waitWake(ctx context.Context, queue string, until time.Time) error {
 	key := b.key(queue, kWake)
-	timer := b.opts.Clock.NewTimer(wait)
+	timer := backend.NewTimerAt(b.opts.Clock, until)
+	wait := max(until.Sub(b.opts.Clock.Now()), time.Millisecond)
 	defer timer.Stop()
 
 	var mu sync.Mutex

@@ -63,10 +63,7 @@ func testDispatch(t *testing.T, f Factory) {
 		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
 		b.awaitWaiters(1)
 		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRelease})
-		r := receive(t, ch, deadline, "waiting Lease after a release")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
-			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
-		}
+		wantLeased(t, ch, id, "waiting Lease after a release")
 	})
 
 	t.Run("a retry without delay wakes a waiting lease", func(t *testing.T) {
@@ -77,10 +74,7 @@ func testDispatch(t *testing.T, f Factory) {
 		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
 		b.awaitWaiters(1)
 		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRetry, Reason: "again"})
-		r := receive(t, ch, deadline, "waiting Lease after a retry")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
-			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
-		}
+		wantLeased(t, ch, id, "waiting Lease after a retry")
 	})
 
 	t.Run("a resume wakes a waiting lease", func(t *testing.T) {
@@ -95,10 +89,7 @@ func testDispatch(t *testing.T, f Factory) {
 		if err := b.store.SetPaused(b.ctx, b.q, false); err != nil {
 			t.Fatal(err)
 		}
-		r := receive(t, ch, deadline, "waiting Lease after resume")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
-			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
-		}
+		wantLeased(t, ch, id, "waiting Lease after resume")
 	})
 
 	t.Run("an add to another queue does not end a waiting lease with a job", func(t *testing.T) {
@@ -108,10 +99,7 @@ func testDispatch(t *testing.T, f Factory) {
 		b.awaitWaiters(1)
 		b.addTo("other", backend.NewJob{Name: "elsewhere"})
 		id := b.addOne(backend.NewJob{Name: "mine"})
-		r := receive(t, ch, deadline, "waiting Lease")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
-			t.Fatalf("waiting Lease = %v, %v; want %s of its own queue", ids(r.jobs), r.err, id)
-		}
+		wantLeased(t, ch, id, "waiting Lease")
 	})
 
 	t.Run("a waiting lease takes a delayed job added after it began waiting, once the job falls due", func(t *testing.T) {
@@ -124,10 +112,7 @@ func testDispatch(t *testing.T, f Factory) {
 		// yet; either way, moving the clock past it must hand it the job.
 		b.awaitWaiters(1)
 		b.clock.Advance(5 * time.Second)
-		r := receive(t, ch, deadline, "waiting Lease after the delayed job fell due")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
-			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
-		}
+		wantLeased(t, ch, id, "waiting Lease after the delayed job fell due")
 	})
 
 	t.Run("a waiting lease takes a job retried with a delay, once the delay has passed", func(t *testing.T) {
@@ -140,10 +125,7 @@ func testDispatch(t *testing.T, f Factory) {
 		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRetry, Reason: "again", RetryDelay: 3 * time.Second})
 		b.awaitWaiters(1)
 		b.clock.Advance(3 * time.Second)
-		r := receive(t, ch, deadline, "waiting Lease after the retry delay")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
-			t.Fatalf("waiting Lease = %v, %v; want %s", ids(r.jobs), r.err, id)
-		}
+		wantLeased(t, ch, id, "waiting Lease after the retry delay")
 	})
 
 	t.Run("a flow parent made ready by its last child wakes a waiting lease", func(t *testing.T) {
@@ -155,9 +137,16 @@ func testDispatch(t *testing.T, f Factory) {
 		ch := b.leaseAsync(b.q, backend.LeaseRequest{Worker: "w2", Max: 1, TTL: defaultTTL, Wait: longWait, MaxStalled: 1})
 		b.awaitWaiters(1)
 		b.mustSettle(b.q, backend.Settlement{Lease: child.Lease, Outcome: backend.OutcomeComplete, Result: []byte(`1`)})
-		r := receive(t, ch, deadline, "waiting Lease after the last child completed")
-		if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != parent {
-			t.Fatalf("waiting Lease = %v, %v; want the parent %s", ids(r.jobs), r.err, parent)
-		}
+		wantLeased(t, ch, parent, "waiting Lease after the last child completed")
 	})
+}
+
+// wantLeased waits for the waiting Lease behind ch and fails the case unless
+// it returned exactly the job id.
+func wantLeased(t *testing.T, ch <-chan leaseResult, id, what string) {
+	t.Helper()
+	r := receive(t, ch, deadline, what)
+	if r.err != nil || len(r.jobs) != 1 || r.jobs[0].ID != id {
+		t.Fatalf("%s: Lease = %v, %v; want only %s", what, ids(r.jobs), r.err, id)
+	}
 }

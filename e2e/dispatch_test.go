@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -172,9 +173,18 @@ func TestRedisRandomBulksAcrossWorkerProcesses(t *testing.T) {
 		t.Fatalf("counts %+v, %v; want %d jobs, all completed", c, err, len(ids))
 	}
 
-	// The handlers' runs of each job, from the processes' output.
+	// The handlers' runs of each job, from the processes' output. Lines of
+	// one process arrive in order, but lines of different processes
+	// interleave in any order, so a start is paired with the next end of
+	// the same job from the same process, and the runs of a job are then
+	// ordered by their start times.
 	type run struct{ start, end int64 }
+	type holder struct {
+		job  string
+		proc int
+	}
 	runs := map[string][]run{}
+	open := map[holder]int64{}
 	for eofs := 0; eofs < workers; {
 		var l line
 		select {
@@ -189,17 +199,29 @@ func TestRedisRandomBulksAcrossWorkerProcesses(t *testing.T) {
 		f := strings.Fields(l.Text)
 		switch {
 		case len(f) == 5 && f[0] == "start":
-			runs[f[1]] = append(runs[f[1]], run{start: atoi64(t, f[4])})
-		case len(f) == 4 && f[0] == "end":
-			rs := runs[f[1]]
-			if len(rs) == 0 || rs[len(rs)-1].end != 0 {
-				t.Fatalf("job %s ended without a start: %v", f[1], rs)
+			h := holder{f[1], l.From}
+			if _, ok := open[h]; ok {
+				t.Fatalf("process %d started job %s twice without ending it", l.From, f[1])
 			}
-			rs[len(rs)-1].end = atoi64(t, f[3])
+			open[h] = atoi64(t, f[4])
+		case len(f) == 4 && f[0] == "end":
+			h := holder{f[1], l.From}
+			start, ok := open[h]
+			if !ok {
+				t.Fatalf("process %d ended job %s without starting it", l.From, f[1])
+			}
+			delete(open, h)
+			runs[f[1]] = append(runs[f[1]], run{start: start, end: atoi64(t, f[3])})
 		case len(f) == 1 && f[0] == "ready":
 		default:
 			t.Fatalf("process %d printed %q", l.From, l.Text)
 		}
+	}
+	for h := range open {
+		t.Errorf("process %d started job %s and never ended it", h.proc, h.job)
+	}
+	for _, rs := range runs {
+		slices.SortFunc(rs, func(a, b run) int { return cmp.Compare(a.start, b.start) })
 	}
 
 	evs := allEvents(t, store, q)

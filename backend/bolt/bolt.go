@@ -101,6 +101,7 @@ type Backend struct {
 	done     chan struct{} // closed by Close
 	stopped  chan struct{} // closed when the committer has returned
 	commits  atomic.Uint64 // committed write transactions
+	txSeq    uint64        // transactions begun; only the committer uses it
 	// Memory reused by the committer\'s transactions (commit.go).
 	spare   [][]byte
 	scratch []byte
@@ -117,6 +118,10 @@ type Backend struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// testHookHandedOff, when set by a test, runs in the committer at the
+	// end of each hand-off, after its claims and before the commit.
+	testHookHandedOff func()
 }
 
 // Open opens (or creates, with mode 0600) the store file at path. If

@@ -33,6 +33,10 @@ type txn struct {
 	scratch []byte
 	tmpJob  *backend.Job // see newJobRecord
 	evBuf   []byte       // reused by the first queue that appends events
+	// Hand-off to blocked Lease calls (handoff.go).
+	id     uint64    // unique to this transaction among the store's
+	looked []*waiter // waiters whose look found nothing in it
+	claims []*claim  // waiters it claimed
 }
 
 // update queues fn for the committer and waits until its transaction is
@@ -127,24 +131,38 @@ func (b *Backend) commitLoop() {
 // maxGather bounds the committer's wait for requests to join a batch.
 const maxGather = 500 * time.Microsecond
 
+// runBatch runs a batch in one transaction; if one of its requests failed
+// after writing, it runs each request alone so that it fails alone.
 func (b *Backend) runBatch(batch []*request) {
-	if len(batch) > 1 && !b.runTx(batch, true) {
-		// One request failed after writing: run each alone so that it
-		// fails alone.
+	if len(batch) > 1 && !b.runWith(batch, true) {
 		for _, r := range batch {
-			b.runTx([]*request{r}, false)
+			b.runWith([]*request{r}, false)
 		}
 		return
 	}
 	if len(batch) == 1 {
-		b.runTx(batch, false)
+		b.runWith(batch, false)
 	}
+}
+
+// runWith runs the requests in one transaction with a hand-off to blocked
+// Lease calls, and runs them again without one if the hand-off failed, so
+// that a hand-off never fails a writer. It reports what runTx does.
+func (b *Backend) runWith(batch []*request, shared bool) bool {
+	ok, handOffFailed := b.runTx(batch, shared, true)
+	if handOffFailed {
+		ok, _ = b.runTx(batch, shared, false)
+	}
+	return ok
 }
 
 // runTx runs the requests in one transaction and answers them. With shared
 // set, it reports false without answering anyone when a request failed
-// after writing, having rolled the transaction back.
-func (b *Backend) runTx(batch []*request, shared bool) bool {
+// after writing, having rolled the transaction back. With handOff set, it
+// hands jobs made ready to blocked Lease calls (handoff.go); if that
+// fails, it rolls back and reports handOffFailed without answering
+// anyone.
+func (b *Backend) runTx(batch []*request, shared, handOff bool) (ok, handOffFailed bool) {
 	answer := func(err error) {
 		for _, r := range batch {
 			if err != nil {
@@ -156,22 +174,27 @@ func (b *Backend) runTx(batch []*request, shared bool) bool {
 	tx, err := b.db.Begin(true)
 	if err != nil {
 		answer(translate(err))
-		return true
+		return true, false
 	}
-	t := &txn{b: b, tx: tx, scratch: b.scratch, evBuf: b.evBuf}
+	b.txSeq++
+	t := &txn{b: b, tx: tx, id: b.txSeq, scratch: b.scratch, evBuf: b.evBuf}
 	b.evBuf = nil
-	defer t.release()
+	committed := false
+	defer func() {
+		t.deliver(committed) // claims not answered yet get nil: look again
+		t.release()
+	}()
 	for _, r := range batch {
 		w := t.writes
 		r.err = t.run(r)
 		if r.err != nil && t.writes != w {
 			_ = tx.Rollback()
 			if shared {
-				return false
+				return false, false
 			}
 			r.err = translate(r.err)
 			close(r.done)
-			return true
+			return true, false
 		}
 		if r.err != nil {
 			r.err = translate(r.err)
@@ -179,23 +202,34 @@ func (b *Backend) runTx(batch []*request, shared bool) bool {
 	}
 	if t.writes == 0 {
 		_ = tx.Rollback()
+		b.markIdle(t.looked)
 		answer(nil)
-		return true
+		return true, false
+	}
+	if handOff {
+		if err := t.handOff(); err != nil {
+			_ = tx.Rollback()
+			b.opts.Logger.Warn("drover: bolt: hand-off to waiting leases failed; committing without it", "err", err)
+			return false, true
+		}
 	}
 	if err := t.end(); err != nil {
 		_ = tx.Rollback()
 		if shared {
-			return false
+			return false, false
 		}
 		answer(translate(err))
-		return true
+		return true, false
 	}
 	if err := tx.Commit(); err != nil {
 		b.opts.Logger.Error("drover: bolt: commit failed", "err", err)
 		answer(translate(err))
-		return true
+		return true, false
 	}
+	committed = true
 	b.commits.Add(1)
+	b.markIdle(t.looked)
+	t.deliver(true)
 	for q, n := range t.wake {
 		if n > 0 {
 			b.wake(q, n)
@@ -208,7 +242,7 @@ func (b *Backend) runTx(batch []*request, shared bool) bool {
 		b.notifyEvents(q)
 	}
 	answer(nil)
-	return true
+	return true, false
 }
 
 // run runs one request. A request that fails before its first write leaves

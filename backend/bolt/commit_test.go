@@ -67,16 +67,7 @@ func TestFailingRequestDoesNotPoisonItsBatch(t *testing.T) {
 	var badErr error
 	wg.Go(func() {
 		// Writes a job, then fails: its write must be undone.
-		badErr = b.update(ctx, func(t *txn) error {
-			q, err := t.queue("q", true)
-			if err != nil {
-				return err
-			}
-			if _, err := t.insert(q, &backend.NewJob{Name: "undone", ID: "bad"}, nil); err != nil {
-				return err
-			}
-			return errBoom
-		})
+		badErr = writeThenFail(b, errBoom)
 	})
 	queued(1)
 	for i := range 10 {
@@ -111,4 +102,19 @@ func TestPanickingRequestFailsAlone(t *testing.T) {
 		t.Fatal("no error from a panicking request")
 	}
 	add(t, b, "q", backend.NewJob{Name: "after"})
+}
+
+// writeThenFail runs a request that adds job "bad" to queue q, then fails
+// with errBoom: its write must be undone.
+func writeThenFail(b *Backend, errBoom error) error {
+	return b.update(ctx, func(t *txn) error {
+		q, err := t.queue("q", true)
+		if err != nil {
+			return err
+		}
+		if _, err := t.insert(q, &backend.NewJob{Name: "undone", ID: "bad"}, nil); err != nil {
+			return err
+		}
+		return errBoom
+	})
 }

@@ -17,6 +17,10 @@
 // gathers until that many have, for at most a quarter of the last
 // commit's duration (0.5 ms at most). A lone caller never waits.
 //
+// A transaction that makes jobs ready also leases them to the Lease calls
+// blocked on their queue, first come first served, which receive them when
+// that commit is durable, without a commit of their own (see handoff.go).
+//
 // # Layout
 //
 // Each queue has a top-level bucket "q:<name>" holding:

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -309,6 +310,16 @@ func (q *qtx) first(s int) (k, v []byte) {
 		q.idxCur[s] = q.idx[s].Cursor()
 	}
 	return q.idxCur[s].First()
+}
+
+// indexed reads the job that an entry of the index of state s names (v
+// is the entry's value); a job missing from the jobs bucket is an error.
+func (q *qtx) indexed(s int, v []byte) (*backend.Job, error) {
+	j, err := q.job(string(v))
+	if err == nil && j == nil {
+		err = fmt.Errorf("drover: bolt: %s index of %s names missing job %s", stateNames[s], q.name, v)
+	}
+	return j, err
 }
 
 // eventCursor returns the reused cursor of the events bucket.

@@ -37,32 +37,43 @@ func validateLease(queue string, req *backend.LeaseRequest) error {
 }
 
 // Lease promotes due delayed jobs, recovers expired leases and takes up to
-// req.Max ready jobs, blocking up to req.Wait when none is ready.
+// req.Max ready jobs, blocking up to req.Wait when none is ready. While it
+// blocks, a transaction that makes jobs ready may lease them to it (see
+// wake.go); those are returned even if ctx ends meanwhile, because they
+// are leased to the caller already.
 func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseRequest) (backend.LeaseResult, error) {
 	if err := validateLease(queue, req); err != nil {
 		return backend.LeaseResult{}, err
 	}
-	clock := b.opts.Clock
-	var w *waiter
-	var deadline time.Time
-	if req.Wait > 0 {
-		w = newWaiter(req.Max)
-		deadline = clock.Now().Add(req.Wait)
-	}
-	for {
-		if w != nil {
-			// A signal from before this look is about a commit the look
-			// sees; drop it, and be found by the commits after it.
-			select {
-			case <-w.ch:
-			default:
-			}
-			b.register(queue, w)
+	if req.Wait == 0 {
+		res, _, err := b.leaseOnce(ctx, queue, req, nil)
+		if err != nil {
+			return res, fmt.Errorf("drover: lease %s: %w", queue, err)
 		}
-		res, next, err := b.leaseOnce(ctx, queue, req)
-		if err != nil || len(res.Jobs) > 0 || w == nil {
-			if w != nil {
-				b.leave(queue, w)
+		return res, nil
+	}
+	clock := b.opts.Clock
+	w := newWaiter(queue, req)
+	deadline := clock.Now().Add(req.Wait)
+	for {
+		// A signal from before this look is about a commit the look
+		// sees; drop it, and be found by the commits after it.
+		select {
+		case <-w.ch:
+		default:
+		}
+		if b.register(w) {
+			if jobs := b.receive(w); len(jobs) > 0 {
+				return backend.LeaseResult{Jobs: jobs}, nil
+			}
+			continue // the hand-off failed: look again
+		}
+		res, next, err := b.leaseOnce(ctx, queue, req, w)
+		if err != nil || len(res.Jobs) > 0 {
+			// A waiter whose look found jobs or failed is never claimed;
+			// should it be, its jobs are still the caller's.
+			if jobs := b.leave(w); len(jobs) > 0 {
+				return backend.LeaseResult{Jobs: append(res.Jobs, jobs...)}, nil
 			}
 			if err != nil {
 				return res, fmt.Errorf("drover: lease %s: %w", queue, err)
@@ -72,8 +83,7 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 		now := clock.Now()
 		d := deadline.Sub(now)
 		if d <= 0 {
-			b.leave(queue, w)
-			return res, nil
+			return backend.LeaseResult{Jobs: b.leave(w)}, nil
 		}
 		if !next.IsZero() {
 			d = min(d, max(next.Sub(now), 0))
@@ -81,72 +91,103 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 		b.arm(w, now.Add(d))
 		timer := backend.NewTimerAt(clock, now.Add(d))
 		select {
+		case jobs := <-w.handed:
+			timer.Stop()
+			if jobs := b.unclaim(w, jobs); len(jobs) > 0 {
+				return backend.LeaseResult{Jobs: jobs}, nil
+			}
 		case <-w.ch:
 			timer.Stop()
 		case <-timer.C():
 		case <-ctx.Done():
 			timer.Stop()
-			b.leave(queue, w)
+			if jobs := b.leave(w); len(jobs) > 0 {
+				return backend.LeaseResult{Jobs: jobs}, nil
+			}
 			return res, ctx.Err()
 		case <-b.done:
 			timer.Stop()
-			b.leave(queue, w)
+			if jobs := b.leave(w); len(jobs) > 0 {
+				return backend.LeaseResult{Jobs: jobs}, nil
+			}
 			return res, errClosed
 		}
 	}
 }
 
 // leaseOnce runs one lease transaction. next is the earliest time a
-// delayed job falls due or a lease expires (zero when neither).
-func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.LeaseRequest) (res backend.LeaseResult, next time.Time, err error) {
+// delayed job falls due or a lease expires (zero when neither). When the
+// look finds nothing, w (if any) becomes claimable by a hand-off later in
+// the same transaction, and idle once it ends.
+func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.LeaseRequest, w *waiter) (res backend.LeaseResult, next time.Time, err error) {
 	err = b.update(ctx, func(t *txn) error {
 		res.Jobs, next = nil, time.Time{}
-		q, err := t.queue(queue, false)
-		if q == nil || err != nil {
+		if err := t.lease(queue, req, &res, &next); err != nil {
 			return err
 		}
-		made, err := t.promote(q)
-		if err != nil {
-			return err
-		}
-		n, err := t.recoverStalled(q, req.MaxStalled)
-		if err != nil {
-			return err
-		}
-		made += n
-		if !q.m.paused {
-			for len(res.Jobs) < req.Max {
-				k, v := q.first(stWaiting)
-				if k == nil {
-					break
-				}
-				j, err := q.job(string(v))
-				if err != nil {
-					return err
-				}
-				if j == nil {
-					return fmt.Errorf("drover: bolt: waiting index of %s names missing job %s", queue, v)
-				}
-				if err := t.activate(q, j, req); err != nil {
-					return err
-				}
-				res.Jobs = append(res.Jobs, j)
-			}
-		}
-		// Wake others only for the net number of jobs this call made
-		// ready.
-		if k := min(len(res.Jobs), made); k > 0 {
-			t.wake[queue] -= k
-		}
-		if tm, ok := q.firstIndexTime(stDelayed); ok {
-			next = tm
-		}
-		if tm, ok := q.firstIndexTime(stActive); ok && (next.IsZero() || tm.Before(next)) {
-			next = tm
+		if len(res.Jobs) == 0 && w != nil {
+			w.lookedTx = t.id
+			t.looked = append(t.looked, w)
 		}
 		return nil
 	})
 	return res, next, err
+}
+
+// lease is the transaction of one look of a Lease call: promote, recover,
+// then take up to req.Max jobs into res. It sets next as leaseOnce says.
+func (t *txn) lease(queue string, req *backend.LeaseRequest, res *backend.LeaseResult, next *time.Time) error {
+	q, err := t.queue(queue, false)
+	if q == nil || err != nil {
+		return err
+	}
+	made, err := t.promote(q)
+	if err != nil {
+		return err
+	}
+	n, err := t.recoverStalled(q, req.MaxStalled)
+	if err != nil {
+		return err
+	}
+	made += n
+	if res.Jobs, err = t.take(q, req, res.Jobs); err != nil {
+		return err
+	}
+	// Wake others only for the net number of jobs this call made ready.
+	if k := min(len(res.Jobs), made); k > 0 {
+		t.wake[queue] -= k
+	}
+	if tm, ok := q.firstIndexTime(stDelayed); ok {
+		*next = tm
+	}
+	if tm, ok := q.firstIndexTime(stActive); ok && (next.IsZero() || tm.Before(*next)) {
+		*next = tm
+	}
+	return nil
+}
+
+// take leases waiting jobs of q under req, in the order of the waiting
+// index (priority, then age), appending them to jobs until it holds
+// req.Max. A paused queue gives nothing.
+func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*backend.Job, error) {
+	if q.m.paused {
+		return jobs, nil
+	}
+	for len(jobs) < req.Max {
+		k, v := q.first(stWaiting)
+		if k == nil {
+			break
+		}
+		j, err := q.indexed(stWaiting, v)
+		if err != nil {
+			return jobs, err
+		}
+		if err := t.activate(q, j, req); err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
 }
 
 // promote moves delayed jobs that are due to waiting.
@@ -157,12 +198,9 @@ func (t *txn) promote(q *qtx) (int, error) {
 		if k == nil || timeFromKey(beUint64(k)).After(t.now) {
 			break
 		}
-		j, err := q.job(string(v))
+		j, err := q.indexed(stDelayed, v)
 		if err != nil {
 			return n, err
-		}
-		if j == nil {
-			return n, fmt.Errorf("drover: bolt: delayed index of %s names missing job %s", q.name, v)
 		}
 		if err := q.move(j, func() { j.State = backend.StateWaiting }); err != nil {
 			return n, err
@@ -184,12 +222,9 @@ func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 		if k == nil || timeFromKey(beUint64(k)).After(t.now) {
 			break
 		}
-		j, err := q.job(string(v))
+		j, err := q.indexed(stActive, v)
 		if err != nil {
 			return made, err
-		}
-		if j == nil {
-			return made, fmt.Errorf("drover: bolt: active index of %s names missing job %s", q.name, v)
 		}
 		j.StalledCount++
 		if err := q.jobEvent(backend.EventStalled, j); err != nil {

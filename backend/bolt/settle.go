@@ -166,12 +166,9 @@ func (t *txn) retain(q *qtx, j *backend.Job, r backend.Retention) error {
 	}
 	s := stateNum(j.State)
 	drop := func(k, v []byte) error {
-		old, err := q.job(string(v))
+		old, err := q.indexed(s, v)
 		if err != nil {
 			return err
-		}
-		if old == nil {
-			return fmt.Errorf("drover: bolt: %s index of %s names missing job %s", j.State, q.name, v)
 		}
 		return q.deleteJob(old)
 	}

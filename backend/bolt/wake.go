@@ -1,19 +1,32 @@
 package bolt
 
-import "time"
+import (
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
 
 // Wake-ups of blocked Lease calls.
 //
 // A blocked Lease call registers a waiter on its queue before it looks for
 // jobs, so a commit that makes jobs ready after the look finds the waiter.
-// A commit that made n jobs ready pops waiters from the front of the
-// queue's list until their Max values cover n, and signals each one's
-// channel (buffered, so a signal is never lost). A popped waiter that
-// leaves without leasing the jobs it was woken for (its context ended,
-// Close) passes the wake-up on, so no waiter sleeps while a job it could
-// take is ready. A pass-on may be spurious; the waiter it wakes looks,
-// finds nothing, and waits again.
-
+// Once a look has found nothing (and its transaction has ended), the
+// waiter is idle: it sleeps until the jobs come to it.
+//
+// Jobs come to idle waiters by hand-off (handoff.go): a transaction that
+// makes jobs ready leases them, before it commits, to the idle waiters of
+// their queue, in the order the waiters registered, and the waiters
+// receive their jobs once the commit is durable. They do not commit again.
+//
+// Waiters that cannot be handed jobs (one whose look is still in flight, or
+// any waiter of a paused queue) are woken instead: a commit that made n
+// jobs ready that are still ready after the hand-off pops waiters from the
+// front of the queue's list until their Max values cover n, and signals
+// each one's channel (buffered, so a signal is never lost). A popped waiter
+// that leaves without leasing the jobs it was woken for (its context
+// ended, Close) passes the wake-up on, so no waiter sleeps while a job it
+// could take is ready. A pass-on may be spurious; the waiter it wakes
+// looks, finds nothing, and waits again.
 //
 // A waiter also sleeps on a timer until the earliest time a delayed job of
 // its queue falls due or a lease expires, as it saw them. A commit that
@@ -23,25 +36,59 @@ import "time"
 
 // waiter is one blocked Lease call.
 type waiter struct {
-	max    int
-	ch     chan struct{} // capacity 1
-	queued bool          // in the list; guarded by Backend.wmu
-	until  time.Time     // when its timer fires; zero while not armed; guarded by Backend.wmu
+	queue string
+	req   backend.LeaseRequest // the call's request, as it was when the call began
+	ch    chan struct{}        // wake-up signal; capacity 1
+	// handed receives the jobs of a claim once its transaction has ended:
+	// the leased jobs after the commit, nil if it failed. Capacity 1; a
+	// claimed waiter always receives, and is not claimed again before.
+	handed chan []*backend.Job
+	// lookedTx is the transaction whose look found nothing for this
+	// waiter; only the committer reads and writes it.
+	lookedTx uint64
+
+	// Guarded by Backend.wmu:
+	queued  bool      // in the list
+	idle    bool      // its last look found nothing and is over; it may be claimed
+	claimed bool      // a transaction took it out of the list to hand it jobs
+	until   time.Time // when its timer fires; zero while not armed
 }
 
-func newWaiter(max int) *waiter {
-	return &waiter{max: max, ch: make(chan struct{}, 1)}
+func newWaiter(queue string, req *backend.LeaseRequest) *waiter {
+	return &waiter{queue: queue, req: *req, ch: make(chan struct{}, 1), handed: make(chan []*backend.Job, 1)}
 }
 
-// register puts w at the back of the queue's list, unless it is there.
-func (b *Backend) register(queue string, w *waiter) {
+// register puts w at the back of its queue's list, unless it is there, for
+// a new look. It reports true, and changes nothing, when w was claimed: the
+// caller must then receive the jobs handed (see receive).
+func (b *Backend) register(w *waiter) (claimed bool) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	if w.claimed {
+		return true
+	}
 	w.until = time.Time{}
+	w.idle = false
 	if !w.queued {
 		w.queued = true
-		b.waiters[queue] = append(b.waiters[queue], w)
+		b.waiters[w.queue] = append(b.waiters[w.queue], w)
 	}
+	return false
+}
+
+// receive waits for the jobs handed to the claimed waiter w and ends the
+// claim. It returns nil when the claim's transaction failed.
+func (b *Backend) receive(w *waiter) []*backend.Job {
+	return b.unclaim(w, <-w.handed)
+}
+
+// unclaim ends the claim of w, whose handed jobs the caller has received,
+// and returns them.
+func (b *Backend) unclaim(w *waiter, jobs []*backend.Job) []*backend.Job {
+	b.wmu.Lock()
+	w.claimed = false
+	b.wmu.Unlock()
+	return jobs
 }
 
 // arm records when w's timer fires.
@@ -49,6 +96,68 @@ func (b *Backend) arm(w *waiter, until time.Time) {
 	b.wmu.Lock()
 	w.until = until
 	b.wmu.Unlock()
+}
+
+// markIdle makes the waiters whose look found nothing in a transaction
+// that has ended claimable by the transactions after it.
+func (b *Backend) markIdle(looked []*waiter) {
+	if len(looked) == 0 {
+		return
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	for _, w := range looked {
+		if w.queued && !w.claimed {
+			w.idle = true
+		}
+	}
+}
+
+// nextIdle returns the first waiter of the queue that transaction tx may
+// claim: idle, or whose look found nothing earlier in tx. It returns nil
+// when there is none.
+func (b *Backend) nextIdle(queue string, tx uint64) *waiter {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	for _, w := range b.waiters[queue] {
+		if w.idle || w.lookedTx == tx {
+			return w
+		}
+	}
+	return nil
+}
+
+// claim takes w out of its queue's list for a hand-off. It reports false
+// when w has left (or was woken) since nextIdle returned it.
+func (b *Backend) claim(w *waiter) bool {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if !w.queued || w.claimed {
+		return false
+	}
+	b.remove(w)
+	w.claimed = true
+	w.idle = false
+	return true
+}
+
+// remove takes w out of its queue's list; wmu is held and w is queued.
+func (b *Backend) remove(w *waiter) {
+	w.queued = false
+	list := b.waiters[w.queue]
+	for i, x := range list {
+		if x == w {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(b.waiters, w.queue)
+	} else {
+		b.waiters[w.queue] = list
+	}
 }
 
 // rearm wakes the waiters of the queue that would sleep past due.
@@ -63,6 +172,7 @@ func (b *Backend) rearm(queue string, due time.Time) {
 			continue
 		}
 		w.queued = false
+		w.idle = false
 		select {
 		case w.ch <- struct{}{}:
 		default:
@@ -76,31 +186,28 @@ func (b *Backend) rearm(queue string, due time.Time) {
 	}
 }
 
-// leave takes w out of the queue's list. If w was woken and the wake-up is
-// still unconsumed, it is passed on to the next waiters.
-func (b *Backend) leave(queue string, w *waiter) {
+// leave ends w's wait for good: it takes w out of its queue's list, and if
+// w was woken and the wake-up is still unconsumed, passes the wake-up on
+// to the next waiters. If a transaction claimed w first, leave instead
+// waits for the jobs handed to it and returns them: they are leased to the
+// caller, who must take them.
+func (b *Backend) leave(w *waiter) []*backend.Job {
 	b.wmu.Lock()
-	if w.queued {
-		w.queued = false
-		list := b.waiters[queue]
-		for i, x := range list {
-			if x == w {
-				list = append(list[:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(b.waiters, queue)
-		} else {
-			b.waiters[queue] = list
-		}
+	if w.claimed {
+		b.wmu.Unlock()
+		return b.receive(w)
 	}
+	if w.queued {
+		b.remove(w)
+	}
+	w.idle = false
 	b.wmu.Unlock()
 	select {
 	case <-w.ch:
-		b.wake(queue, w.max)
+		b.wake(w.queue, w.req.Max)
 	default:
 	}
+	return nil
 }
 
 // wake signals waiters of the queue whose Max values together cover n
@@ -113,11 +220,12 @@ func (b *Backend) wake(queue string, n int) {
 	for ; i < len(list) && n > 0; i++ {
 		w := list[i]
 		w.queued = false
+		w.idle = false
 		select {
 		case w.ch <- struct{}{}:
 		default:
 		}
-		n -= w.max
+		n -= w.req.Max
 	}
 	if i == 0 {
 		return

@@ -284,6 +284,53 @@ func testEvents(t *testing.T, f Factory, cfg Config) {
 		}
 	})
 
+	t.Run("the events of one bulk read in pages of any size come once each, in order", func(t *testing.T) {
+		t.Parallel()
+		b := setupWith(t, f, Options{EventRetention: backend.EventRetention{Count: 50}})
+		bulk := make([]backend.NewJob, 40)
+		for i := range bulk {
+			bulk[i] = backend.NewJob{Name: "n"}
+		}
+		b.add(bulk...)
+		last := b.lastEventID(b.q)
+		if last != 80 {
+			t.Fatalf("LastEventID = %d after a bulk of 40, want 80", last)
+		}
+		// The retention count falls inside the bulk's events: exactly the
+		// last 50 are readable.
+		_, err := b.store.Events(b.ctx, b.q, &backend.EventsRequest{After: 29})
+		var te *backend.EventsTrimmedError
+		if !errors.As(err, &te) || te.FirstAvailable != 31 {
+			t.Fatalf("Events after 29 = %v, want an *EventsTrimmedError naming 31", err)
+		}
+		for _, page := range []int{1, 3, 7, 50} {
+			var got []backend.Event
+			for after := uint64(30); ; {
+				res, err := b.store.Events(b.ctx, b.q, &backend.EventsRequest{After: after, Max: page})
+				if err != nil {
+					t.Fatalf("page %d: Events after %d: %v", page, after, err)
+				}
+				if len(res.Events) > page {
+					t.Fatalf("page %d: Events after %d returned %d", page, after, len(res.Events))
+				}
+				if len(res.Events) == 0 {
+					break
+				}
+				got = append(got, res.Events...)
+				after = res.Events[len(res.Events)-1].ID
+			}
+			if len(got) != 50 {
+				t.Fatalf("page %d: read %d events, want 50", page, len(got))
+			}
+			wantGapFree(t, got, 31)
+			for _, e := range got {
+				if e.Name != "n" || e.JobID == "" || (e.Type != backend.EventAdded && e.Type != backend.EventWaiting) {
+					t.Fatalf("page %d: event %+v", page, e)
+				}
+			}
+		}
+	})
+
 	t.Run("a read position trimmed by age is an error", func(t *testing.T) {
 		t.Parallel()
 		b := setupWith(t, f, Options{EventRetention: backend.EventRetention{Age: time.Minute}})

@@ -18,7 +18,8 @@
 //	{p:q}:c     sorted set of completed jobs, score finish time (ms)
 //	{p:q}:f     sorted set of failed jobs, score finish time (ms)
 //	{p:q}:wc    sorted set of flow parents waiting for children, score seq
-//	{p:q}:e     stream of events; event n has the entry ID "n-0"
+//	{p:q}:e     stream of events: one entry per script call, whose ID "n-0"
+//	            names its last event n
 //	{p:q}:wake  list of wake tokens for idle leasers
 //	{p:q}:logs  hash: job ID "\n" line number -> log line
 //	{p:q}:o     list: outbox of notices to flow parents in other queues

@@ -14,9 +14,10 @@ import (
 	"github.com/droverhq/drover/backend"
 )
 
-// Events reads the queue's event log after req.After. Event n is the
-// stream entry "n-0"; a read whose next event was trimmed away fails with
-// an *EventsTrimmedError.
+// Events reads the queue's event log after req.After. Each script call
+// appends its events as one stream entry whose ID is its last event's (see
+// emit in lib.lua); a read whose next event was trimmed away fails with an
+// *EventsTrimmedError.
 func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsRequest) (backend.EventsResult, error) {
 	if err := b.check(queue); err != nil {
 		return backend.EventsResult{}, err
@@ -65,14 +66,12 @@ func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n 
 		return nil, uint64(last), &backend.EventsTrimmedError{After: after, FirstAvailable: fa}
 	}
 	var evs []backend.Event
-	for i := 2; i+1 < len(a); i += 2 {
+	for i := 2; i+1 < len(a) && len(evs) < n; i += 2 {
 		id, _ := a[i].(int64)
 		fields, _ := a[i+1].([]any)
-		e, err := decodeEvent(uint64(id), fields)
-		if err != nil {
+		if evs, err = decodeEntry(evs, uint64(id), fields, after, n); err != nil {
 			return nil, 0, err
 		}
-		evs = append(evs, e)
 	}
 	return evs, uint64(last), nil
 }

@@ -182,3 +182,34 @@ func TestScriptKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestScriptsReturnThroughDone checks that every script ends each of its
+// top-level returns with done, which appends the events the script
+// gathered: a return that skipped it would drop them.
+func TestScriptsReturnThroughDone(t *testing.T) {
+	entries, err := luaFS.ReadDir("lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "lib.lua" {
+			continue
+		}
+		src, err := luaFS.ReadFile("lua/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		returns := 0
+		for i, l := range strings.Split(string(src), "\n") {
+			if strings.HasPrefix(l, "return") {
+				returns++
+				if !strings.HasPrefix(l, "return done(") {
+					t.Errorf("%s:%d: %q does not return through done", e.Name(), i+1, l)
+				}
+			}
+		}
+		if returns == 0 {
+			t.Errorf("%s has no top-level return through done", e.Name())
+		}
+	}
+}

@@ -84,18 +84,27 @@ func encode(fields ...string) string {
 func decode(s string) ([]string, error) {
 	var out []string
 	for len(s) > 0 {
-		c := strings.IndexByte(s, ':')
-		if c <= 0 {
-			return nil, fmt.Errorf("drover: corrupt record: no length")
+		v, rest, err := nextField(s)
+		if err != nil {
+			return nil, err
 		}
-		n, err := strconv.Atoi(s[:c])
-		if err != nil || n < 0 || n > len(s)-c-1 || strconv.Itoa(n) != s[:c] {
-			return nil, fmt.Errorf("drover: corrupt record: bad length %q", s[:c])
-		}
-		out = append(out, s[c+1:c+1+n])
-		s = s[c+1+n:]
+		out = append(out, v)
+		s = rest
 	}
 	return out, nil
+}
+
+// nextField splits the first length-prefixed field off s.
+func nextField(s string) (field, rest string, err error) {
+	c := strings.IndexByte(s, ':')
+	if c <= 0 {
+		return "", "", fmt.Errorf("drover: corrupt record: no length")
+	}
+	n, err := strconv.Atoi(s[:c])
+	if err != nil || n < 0 || n > len(s)-c-1 || strconv.Itoa(n) != s[:c] {
+		return "", "", fmt.Errorf("drover: corrupt record: bad length %q", s[:c])
+	}
+	return s[c+1 : c+1+n], s[c+1+n:], nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -390,40 +399,80 @@ func decodeScheduler(rec string) (*backend.Scheduler, error) {
 	return s, nil
 }
 
-// decodeEvent turns the fields of a stream entry into an Event: t type,
-// ts time, j job ID, n name, m attempts made, and optionally x, the list
-// of result, reason, progress, run at, scheduler ID and count.
-func decodeEvent(id uint64, fields []any) (backend.Event, error) {
-	e := backend.Event{ID: id}
+// eventTypes maps the type codes of stored events (EV_CODE in lib.lua).
+var eventTypes = map[byte]backend.EventType{
+	'a': backend.EventAdded, 'w': backend.EventWaiting, 'd': backend.EventDelayed, 'p': backend.EventPrioritized,
+	'A': backend.EventActive, 'g': backend.EventProgress, 'c': backend.EventCompleted, 'f': backend.EventFailed,
+	'r': backend.EventRetrying, 's': backend.EventStalled, 'x': backend.EventRemoved, 'u': backend.EventDuplicated,
+	'W': backend.EventWaitingChildren, 'P': backend.EventPaused, 'R': backend.EventResumed, 'D': backend.EventDrained,
+	'C': backend.EventCleaned, 'S': backend.EventSchedulerUpserted, 'X': backend.EventSchedulerRemoved,
+}
+
+// decodeEntry appends to evs the events of one stream entry whose last
+// event has ID last (see emit in lib.lua): fields ts (time), c (count)
+// and d (the events, each a type code byte and the length-prefixed job
+// ID, name, attempts made and x, an empty or encoded list of result,
+// reason, progress, run at, scheduler ID and count). Only events with an
+// ID above after are appended, at most max in all.
+func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, max int) ([]backend.Event, error) {
+	var ts time.Time
+	var count uint64
+	var data string
 	for i := 0; i+1 < len(fields); i += 2 {
 		k, _ := fields[i].(string)
 		v, _ := fields[i+1].(string)
 		switch k {
-		case "t":
-			e.Type = backend.EventType(v)
 		case "ts":
-			e.Time = fromMs(v)
-		case "j":
-			e.JobID = v
-		case "n":
-			e.Name = v
-		case "m":
-			e.AttemptsMade = int(atoi(v))
-		case "x":
-			f, err := decode(v)
-			if err != nil || len(f) != 6 {
-				return backend.Event{}, fmt.Errorf("drover: corrupt event %d", id)
-			}
-			e.Result = bytesOf(f[0])
-			e.Reason = f[1]
-			e.Progress = bytesOf(f[2])
-			e.RunAt = fromMs(f[3])
-			e.SchedulerID = f[4]
-			e.Count = int(atoi(f[5]))
+			ts = fromMs(v)
+		case "c":
+			count = uint64(atoi(v))
+		case "d":
+			data = v
 		}
 	}
-	if e.Type == "" {
-		return backend.Event{}, fmt.Errorf("drover: corrupt event %d: no type", id)
+	if count == 0 || count > last {
+		return evs, fmt.Errorf("drover: corrupt event entry %d: count %d", last, count)
 	}
-	return e, nil
+	id := last - count
+	for range count {
+		id++
+		if data == "" {
+			return evs, fmt.Errorf("drover: corrupt event %d: short entry", id)
+		}
+		typ, ok := eventTypes[data[0]]
+		if !ok {
+			return evs, fmt.Errorf("drover: corrupt event %d: type %q", id, data[0])
+		}
+		var f [4]string
+		rest := data[1:]
+		for k := range f {
+			v, r, err := nextField(rest)
+			if err != nil {
+				return evs, fmt.Errorf("drover: corrupt event %d: %w", id, err)
+			}
+			f[k], rest = v, r
+		}
+		data = rest
+		if id <= after {
+			continue
+		}
+		if len(evs) >= max {
+			break
+		}
+		e := backend.Event{ID: id, Type: typ, Time: ts, JobID: f[0], Name: f[1], AttemptsMade: int(atoi(f[2]))}
+		if f[3] != "" {
+			x, err := decode(f[3])
+			if err != nil || len(x) != 6 {
+				return evs, fmt.Errorf("drover: corrupt event %d", id)
+			}
+			e.Result = bytesOf(x[0])
+			e.Reason = x[1]
+			e.Progress = bytesOf(x[2])
+			e.RunAt = fromMs(x[3])
+			e.SchedulerID = x[4]
+			e.Count = int(atoi(x[5]))
+		}
+		evs = append(evs, e)
+	}
+	return evs, nil
 }

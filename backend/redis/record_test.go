@@ -22,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, _ = decodeJob("q", "id", s)
 		_, _ = decodeScheduler(s)
-		_, _ = decodeEvent(1, []any{"t", s, "x", s})
+		_, _ = decodeEntry(nil, 3, []any{"ts", "1", "c", "3", "d", s}, 0, 10)
 	})
 }
 

@@ -126,4 +126,4 @@ for i = 1, m do
   end
   trim_events(Qs[i])
 end
-return out
+return done(out)

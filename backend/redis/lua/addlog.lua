@@ -15,4 +15,4 @@ local n = num(r[F_LOGS]) + 1
 r[F_LOGS] = n
 putjob(Q, id, r)
 redis.call("HSET", Q.logs, id .. "\n" .. n, ARGV[6])
-return n
+return done(n)

@@ -43,4 +43,4 @@ if #ids > 0 then
 end
 trim_events(Q)
 out[1] = redis.call("LLEN", Q.o)
-return out
+return done(out)

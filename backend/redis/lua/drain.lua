@@ -29,4 +29,4 @@ end
 redis.call("DEL", Q.wake)
 emit(Q, "drained", nil, nil, nil, nil, nil, nil, nil, nil, n)
 trim_events(Q)
-return {n, redis.call("LLEN", Q.o)}
+return done({n, redis.call("LLEN", Q.o)})

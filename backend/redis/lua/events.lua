@@ -3,17 +3,20 @@
 -- KEYS: one queue key set (NK keys, see lib.lua).
 -- ARGV: [1..3] now, event count, event age; [4] queue name; [5] after;
 --   [6] max.
--- Returns: {last id, first kept id (0: none), id1, fields1, ...}: fields
---   as stored by emit (lib.lua). Events more than the retention count
---   behind the last one count as trimmed even while the stream, trimmed
---   approximately, still holds them.
+-- Returns: {last id, first kept id (0: none), entry1, fields1, ...}: the
+--   stream entries (see emit in lib.lua) that hold events after `after`,
+--   as many as hold at least max of them. Events more than the retention
+--   count behind the last one count as trimmed even while the stream,
+--   trimmed approximately, still holds them.
 
 local Q = keyset(1, ARGV[4])
 local last = num(redis.call("HGET", Q.meta, "ev"))
 local first = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
 local out = {last, 0}
 if first[1] then
-  out[2] = tonumber(string.match(first[1][1], "^(%d+)"))
+  -- An entry's ID is its last event's; it holds c events.
+  local e = first[1]
+  out[2] = tonumber(string.match(e[1], "^(%d+)")) - num(e[2][4]) + 1
   if EVMAX > 0 and out[2] < last - EVMAX + 1 then
     out[2] = last - EVMAX + 1
   end
@@ -22,9 +25,23 @@ local from = tonumber(ARGV[5]) + 1
 if out[2] > from then
   from = out[2]
 end
-local es = redis.call("XRANGE", Q.e, istr(from) .. "-0", "+", "COUNT", tonumber(ARGV[6]))
-for _, e in ipairs(es) do
-  out[#out + 1] = tonumber(string.match(e[1], "^(%d+)"))
-  out[#out + 1] = e[2]
+local want = tonumber(ARGV[6])
+local got = 0
+local start = istr(from) .. "-0"
+while got < want do
+  local es = redis.call("XRANGE", Q.e, start, "+", "COUNT", 16)
+  for _, e in ipairs(es) do
+    local id = tonumber(string.match(e[1], "^(%d+)"))
+    out[#out + 1] = id
+    out[#out + 1] = e[2]
+    got = got + math.min(num(e[2][4]), id - from + 1)
+    start = istr(id + 1) .. "-0"
+    if got >= want then
+      break
+    end
+  end
+  if #es < 16 then
+    break
+  end
 end
-return out
+return done(out)

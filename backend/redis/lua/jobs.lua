@@ -25,4 +25,4 @@ for _, id in ipairs(ids) do
     out[#out + 1] = s
   end
 end
-return out
+return done(out)

@@ -147,4 +147,4 @@ if na[2] and (nxt == 0 or tonumber(na[2]) < nxt) then nxt = tonumber(na[2]) end
 out[1] = nxt
 out[2] = redis.call("LLEN", Q.o)
 trim_events(Q)
-return out
+return done(out)

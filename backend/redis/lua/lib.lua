@@ -85,34 +85,74 @@ local function score(prio, seq)
   return prio * SEQ_MUL + seq
 end
 
--- emit appends one event as stream fields: t type, ts time, j job id,
--- n name, m attempts made, and x (only when one of them is set) the
--- encoded list of result, reason, progress, run at, scheduler id, count.
--- The log is trimmed approximately here; readers hide events beyond the
--- retention count, so at most that many are ever visible.
+-- Events. A script's events are gathered per queue and appended when the
+-- script ends (done), as one stream entry per queue: its ID is "<n>-0"
+-- where n is the ID of its last event, and its fields are ts (the time of
+-- every event in it), c (how many events) and d, the events one after the
+-- other, each a type code byte and four length-prefixed fields: job id,
+-- name, attempts made, and x (empty, or the encoded list of result,
+-- reason, progress, run at, scheduler id, count). One entry per call
+-- instead of one per event keeps a bulk of many jobs cheap. The log is
+-- trimmed approximately by MINID; readers hide events beyond the retention
+-- count, so at most that many are ever visible.
+local EV_CODE = {added = "a", waiting = "w", delayed = "d", prioritized = "p", active = "A", progress = "g",
+  completed = "c", failed = "f", retrying = "r", stalled = "s", removed = "x", duplicated = "u",
+  ["waiting-children"] = "W", paused = "P", resumed = "R", drained = "D", cleaned = "C",
+  ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X"}
+local EVBUF, EVQ = {}, {}
+
 local function emit(Q, typ, id, name, made, result, reason, progress, runat, sched, count)
-  local n = redis.call("HINCRBY", Q.meta, "ev", 1)
-  local eid = n .. "-0"
-  local m = made or 0
-  if (result or "") == "" and (reason or "") == "" and (progress or "") == "" and num(runat) == 0 and
-    (sched or "") == "" and num(count) == 0 then
-    if EVMAX > 0 then
-      redis.call("XADD", Q.e, "MAXLEN", "~", EVMAX, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m)
-    else
-      redis.call("XADD", Q.e, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m)
-    end
-    return
+  local b = EVBUF[Q.e]
+  if not b then
+    b = {n = 0, parts = {}}
+    EVBUF[Q.e] = b
+    EVQ[#EVQ + 1] = Q
   end
-  local x = enc({result or "", reason or "", progress or "", runat or 0, sched or "", count or 0}, 6)
-  if EVMAX > 0 then
-    redis.call("XADD", Q.e, "MAXLEN", "~", EVMAX, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m, "x", x)
-  else
-    redis.call("XADD", Q.e, eid, "t", typ, "ts", NOW, "j", id or "", "n", name or "", "m", m, "x", x)
+  b.n = b.n + 1
+  local x = ""
+  if (result or "") ~= "" or (reason or "") ~= "" or (progress or "") ~= "" or num(runat) ~= 0 or
+    (sched or "") ~= "" or num(count) ~= 0 then
+    x = enc({result or "", reason or "", progress or "", runat or 0, sched or "", count or 0}, 6)
   end
+  id = id or ""
+  name = name or ""
+  made = istr(made or 0)
+  local p = b.parts
+  p[#p + 1] = EV_CODE[typ] .. #id .. ":" .. id .. #name .. ":" .. name .. #made .. ":" .. made .. #x .. ":" .. x
 end
 
 local function emitjob(Q, typ, id, r)
   emit(Q, typ, id, r[F_NAME], r[F_MADE], nil, nil, nil, nil, r[F_SCHED], nil)
+end
+
+-- concat joins a list of strings in chunks: some Lua runtimes cap
+-- table.concat's size.
+local function concat(p)
+  if #p <= 100 then
+    return table.concat(p)
+  end
+  local out = {}
+  for i = 1, #p, 100 do
+    out[#out + 1] = table.concat(p, "", i, math.min(i + 99, #p))
+  end
+  return table.concat(out)
+end
+
+-- done appends the events the script gathered and returns its reply.
+-- Every script ends with "return done(reply)".
+local function done(reply)
+  for _, Q in ipairs(EVQ) do
+    local b = EVBUF[Q.e]
+    local last = redis.call("HINCRBY", Q.meta, "ev", b.n)
+    local data = concat(b.parts)
+    if EVMAX > 0 then
+      redis.call("XADD", Q.e, "MINID", "~", math.max(last - EVMAX + 1, 0) .. "-0", last .. "-0", "ts", NOW, "c", b.n, "d", data)
+    else
+      redis.call("XADD", Q.e, last .. "-0", "ts", NOW, "c", b.n, "d", data)
+    end
+  end
+  EVBUF, EVQ = {}, {}
+  return reply
 end
 
 -- trim_events drops events older than the retention age, a bounded number
@@ -123,7 +163,7 @@ local function trim_events(Q)
   end
   local cutoff = NOW - EVAGE
   local es = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
-  if #es == 0 or num(es[1][2][4]) >= cutoff then
+  if #es == 0 or num(es[1][2][2]) >= cutoff then
     return
   end
   for _ = 1, 10 do
@@ -132,7 +172,7 @@ local function trim_events(Q)
       return
     end
     for _, e in ipairs(es) do
-      if num(e[2][4]) >= cutoff then
+      if num(e[2][2]) >= cutoff then
         return
       end
       redis.call("XDEL", Q.e, e[1])

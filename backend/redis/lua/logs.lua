@@ -21,4 +21,4 @@ local out = {total}
 for i = from + 1, to do
   out[#out + 1] = redis.call("HGET", Q.logs, id .. "\n" .. i) or ""
 end
-return out
+return done(out)

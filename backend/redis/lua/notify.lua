@@ -10,4 +10,4 @@
 local Q = keyset(1, ARGV[4])
 child_ended(Q, ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10])
 trim_events(Q)
-return redis.call("LLEN", Q.o)
+return done(redis.call("LLEN", Q.o))

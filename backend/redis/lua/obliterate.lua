@@ -12,4 +12,4 @@ end
 for i = 1, NK do
   redis.call("DEL", KEYS[i])
 end
-return 1
+return done(1)

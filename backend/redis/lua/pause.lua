@@ -16,4 +16,4 @@ else
   wake(Q, redis.call("ZCARD", Q.w))
 end
 trim_events(Q)
-return 1
+return done(1)

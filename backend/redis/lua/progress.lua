@@ -15,4 +15,4 @@ r[F_PROG] = ARGV[6]
 putjob(Q, id, r)
 emit(Q, "progress", id, r[F_NAME], r[F_MADE], nil, nil, ARGV[6], nil, r[F_SCHED], nil)
 trim_events(Q)
-return 1
+return done(1)

@@ -18,4 +18,4 @@ if r[F_STATE] == "active" then
 end
 remove_tree(Q, id, r, true)
 trim_events(Q)
-return redis.call("LLEN", Q.o)
+return done(redis.call("LLEN", Q.o))

@@ -19,4 +19,4 @@ end
 redis.call("HDEL", Q.s, ARGV[5])
 emit(Q, "scheduler-removed", nil, nil, nil, nil, nil, nil, nil, ARGV[5], nil)
 trim_events(Q)
-return 1
+return done(1)

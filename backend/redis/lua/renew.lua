@@ -21,4 +21,4 @@ for i = 6, #ARGV, 2 do
     lost[#lost + 1] = k
   end
 end
-return lost
+return done(lost)

@@ -104,4 +104,4 @@ if woke > 0 then
 end
 trim_events(Q)
 out[#out + 1] = redis.call("LLEN", Q.o)
-return out
+return done(out)

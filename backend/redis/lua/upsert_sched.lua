@@ -57,4 +57,4 @@ emit(Q, "scheduler-upserted", nil, nil, nil, nil, nil, nil, nil, s[S_ID], nil)
 trim_events(Q)
 local created = 1
 if old then created = 0 end
-return {created, enc(s, NS)}
+return done({created, enc(s, NS)})

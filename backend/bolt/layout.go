@@ -203,6 +203,17 @@ func (q *qtx) del(b *bbolt.Bucket, k []byte) error {
 	return b.Delete(k)
 }
 
+// delAt deletes key k, if present, from the bucket of cur, which it
+// repositions. It is del for the hot paths: Bucket.Delete allocates a
+// cursor (and its stack) on every call, a reused cursor does not.
+func (q *qtx) delAt(cur *bbolt.Cursor, k []byte) error {
+	q.t.writes++
+	if ck, _ := cur.Seek(k); ck == nil || string(ck) != string(k) {
+		return nil
+	}
+	return cur.Delete()
+}
+
 // nextSeq gives out the next job sequence number.
 func (q *qtx) nextSeq() uint64 {
 	q.m.seq++
@@ -294,22 +305,32 @@ func (q *qtx) exists(id string) bool {
 
 // getJob returns the record under key k of the jobs bucket, or nil.
 func (q *qtx) getJob(k []byte) []byte {
-	if q.jobCur == nil {
-		q.jobCur = q.jobs.Cursor()
-	}
-	ck, v := q.jobCur.Seek(k)
+	ck, v := q.jobCursor().Seek(k)
 	if ck == nil || string(ck) != string(k) {
 		return nil
 	}
 	return v
 }
 
-// first returns the first entry of the index of state s.
-func (q *qtx) first(s int) (k, v []byte) {
+// jobCursor returns the reused cursor of the jobs bucket.
+func (q *qtx) jobCursor() *bbolt.Cursor {
+	if q.jobCur == nil {
+		q.jobCur = q.jobs.Cursor()
+	}
+	return q.jobCur
+}
+
+// idxCursor returns the reused cursor of the index of state s.
+func (q *qtx) idxCursor(s int) *bbolt.Cursor {
 	if q.idxCur[s] == nil {
 		q.idxCur[s] = q.idx[s].Cursor()
 	}
-	return q.idxCur[s].First()
+	return q.idxCur[s]
+}
+
+// first returns the first entry of the index of state s.
+func (q *qtx) first(s int) (k, v []byte) {
+	return q.idxCursor(s).First()
 }
 
 // indexed reads the job that an entry of the index of state s names (v
@@ -356,7 +377,7 @@ func (q *qtx) unindex(j *backend.Job) error {
 	q.m.counts[s]--
 	q.dirty()
 	var kb [16]byte
-	return q.del(q.idx[s], indexKey(j, kb[:0]))
+	return q.delAt(q.idxCursor(s), indexKey(j, kb[:0]))
 }
 
 func (q *qtx) idValue(id string) []byte {
@@ -392,7 +413,7 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 			return err
 		}
 	}
-	if err := q.del(q.jobs, jk); err != nil {
+	if err := q.delAt(q.jobCursor(), jk); err != nil {
 		return err
 	}
 	return q.event(backend.Event{Type: backend.EventRemoved, JobID: j.ID, Name: j.Name})

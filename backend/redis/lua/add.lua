@@ -44,13 +44,27 @@ for i = 1, n do
   end
 end
 
--- Pass 2: ids and sequence numbers.
+-- Pass 2: ids and sequence numbers, reserved with one HINCRBY per queue.
+local count = {}
 for i = 1, n do
   local nd = nodes[i]
   if not nd.skip then
-    nd.seq = redis.call("HINCRBY", Qs[nd.q].meta, "seq", 1)
+    count[nd.q] = (count[nd.q] or 0) + 1
+  end
+end
+local nextseq = {}
+for q, c in pairs(count) do
+  nextseq[q] = redis.call("HINCRBY", Qs[q].meta, "seq", c) - c
+end
+for i = 1, n do
+  local nd = nodes[i]
+  if not nd.skip then
+    local seq = nextseq[nd.q] + 1
+    nextseq[nd.q] = seq
+    nd.seq = seq
+    nd.seqs = istr(seq)
     if nd.id == "" then
-      nd.id = tostring(nd.seq)
+      nd.id = nd.seqs
     end
     if nd.parent > 0 then
       local p = nodes[nd.parent].kids
@@ -59,7 +73,17 @@ for i = 1, n do
   end
 end
 
--- Pass 3: records, set entries and events.
+-- Pass 3: records, set entries and events, gathered per queue and written
+-- in batches.
+local B = {}
+for i = 1, m do
+  B[i] = {j = batch("HSET", Qs[i].j), w = batch("ZADD", Qs[i].w), d = batch("ZADD", Qs[i].d), wc = batch("ZADD", Qs[i].wc)}
+end
+local function put(b, x, y)
+  local a = b.args
+  a[#a + 1] = x
+  a[#a + 1] = y
+end
 local ready, earliest = {}, {}
 local out = {}
 for i = 1, n do
@@ -91,30 +115,39 @@ for i = 1, n do
     for _, k in ipairs(nd.kids) do
       redis.call("HSET", Q.deps, nd.id .. "\n" .. k, "1")
     end
-    local rec, name = newjob(state, nd.seq, runat, pq, pid, enclist(nd.kids), #nd.kids, nd.tail)
-    redis.call("HSET", Q.j, nd.id, rec)
+    local rec, name = newjob(state, nd.seqs, runat, pq, pid, enclist(nd.kids), #nd.kids, nd.tail)
+    local b = B[nd.q]
+    put(b.j, nd.id, rec)
     emit(Q, "added", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
     if state == "waiting" then
-      redis.call("ZADD", Q.w, score(nd.prio, nd.seq), nd.id)
       if nd.prio > 0 then
+        put(b.w, score(nd.prio, nd.seq), nd.id)
         emit(Q, "prioritized", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
       else
+        -- score(0, seq) is seq, whose decimal string is at hand.
+        put(b.w, nd.seqs, nd.id)
         emit(Q, "waiting", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
       end
       ready[nd.q] = (ready[nd.q] or 0) + 1
     elseif state == "delayed" then
-      redis.call("ZADD", Q.d, runat, nd.id)
+      put(b.d, runat, nd.id)
       emit(Q, "delayed", nd.id, name, 0, nil, nil, nil, runat, nil, nil)
       if not earliest[nd.q] or runat < earliest[nd.q][1] then
         earliest[nd.q] = {runat, nd.id}
       end
     else
-      redis.call("ZADD", Q.wc, nd.seq, nd.id)
+      put(b.wc, nd.seqs, nd.id)
       emit(Q, "waiting-children", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
     end
     out[#out + 1] = nd.id
     out[#out + 1] = "0"
   end
+end
+for i = 1, m do
+  flush(B[i].j)
+  flush(B[i].w)
+  flush(B[i].d)
+  flush(B[i].wc)
 end
 
 for i = 1, m do

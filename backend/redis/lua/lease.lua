@@ -67,7 +67,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
     local s = recs[i]
     if s then
       k = k + 1
-      local tok = prefix .. k
+      local tok = prefix .. istr(k)
       if (string.byte(s, 2) - 48) % 2 == 0 then
         -- No scheduler: splice the header and the token and worker
         -- fields, which lead the body.
@@ -77,7 +77,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
         local e2 = c + tonumber(string.sub(s, e + 1, c - 1))
         c = string.find(s, ":", e2 + 1, true)
         local name = string.sub(s, c + 1, c + tonumber(string.sub(s, e2 + 1, c - 1)))
-        local ns = "a" .. string.sub(s, 2, 36) .. pnow .. string.sub(s, 51, 64) .. pexp .. #tok .. ":" .. tok .. wfield ..
+        local ns = "a" .. string.sub(s, 2, 36) .. pnow .. string.sub(s, 51, 64) .. pexp .. LP[#tok] .. tok .. wfield ..
           string.sub(s, e2 + 1)
         local a = hset.args
         a[#a + 1] = id

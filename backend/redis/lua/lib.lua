@@ -31,8 +31,25 @@ local function num(s)
   return tonumber(s) or 0
 end
 
+-- Number-to-string conversions are slow in Lua (a formatted print each),
+-- and the scripts make the same few over and over: the length prefixes
+-- of fields and small counts. These tables remember them for one call.
+local LP = setmetatable({}, {__index = function(t, k)
+  local v = string.format("%d:", k)
+  rawset(t, k, v)
+  return v
+end})
+local ISTR = setmetatable({}, {__index = function(t, k)
+  local v = string.format("%d", k)
+  rawset(t, k, v)
+  return v
+end})
+
 local function istr(x)
   if type(x) == "number" then
+    if x >= 0 and x < 1000 then
+      return ISTR[x]
+    end
     return string.format("%d", x)
   end
   return x or ""
@@ -52,10 +69,13 @@ local function dec(s)
 end
 
 local function enc(t, n)
+  if n == 0 then
+    return ""
+  end
   local p, out = {}, {}
   for i = 1, n do
     local v = istr(t[i])
-    p[#p + 1] = #v .. ":" .. v
+    p[#p + 1] = LP[#v] .. v
     -- Concatenate in chunks: some Lua runtimes cap table.concat's size.
     if #p == 100 then
       out[#out + 1] = table.concat(p)
@@ -110,15 +130,17 @@ local function emit(Q, typ, id, name, made, result, reason, progress, runat, sch
   end
   b.n = b.n + 1
   local x = ""
-  if (result or "") ~= "" or (reason or "") ~= "" or (progress or "") ~= "" or num(runat) ~= 0 or
-    (sched or "") ~= "" or num(count) ~= 0 then
-    x = enc({result or "", reason or "", progress or "", runat or 0, sched or "", count or 0}, 6)
+  result, reason, progress, sched = result or "", reason or "", progress or "", sched or ""
+  if result ~= "" or reason ~= "" or progress ~= "" or num(runat) ~= 0 or sched ~= "" or num(count) ~= 0 then
+    runat, count = istr(runat or 0), istr(count or 0)
+    x = LP[#result] .. result .. LP[#reason] .. reason .. LP[#progress] .. progress .. LP[#runat] .. runat ..
+      LP[#sched] .. sched .. LP[#count] .. count
   end
   id = id or ""
   name = name or ""
   made = istr(made or 0)
   local p = b.parts
-  p[#p + 1] = EV_CODE[typ] .. #id .. ":" .. id .. #name .. ":" .. name .. #made .. ":" .. made .. #x .. ":" .. x
+  p[#p + 1] = EV_CODE[typ] .. LP[#id] .. id .. LP[#name] .. name .. LP[#made] .. made .. LP[#x] .. x
 end
 
 local function emitjob(Q, typ, id, r)
@@ -229,7 +251,7 @@ end
 
 local function lp(v)
   v = istr(v)
-  return #v .. ":" .. v
+  return LP[#v] .. v
 end
 
 local function decjob(s)
@@ -267,16 +289,22 @@ local function encjob(r)
 end
 
 -- newjob builds the record of a new job from its tail (made by the Go
--- side: flags digit, name, then the fields from data on). It returns the
--- record and the job's name.
+-- side: flags digit, name, then the fields from data on); seq is a
+-- string. It returns the record and the job's name.
+local Z14 = "00000000000000"
+local HDR_NEW = "00000000000000000000"
+local PARENT_FLAG = {["0"] = "2", ["1"] = "3", ["4"] = "6", ["5"] = "7"}
+local NOWS = ARGV[1]
 local function newjob(state, seq, runat, pq, pid, kids, pend, tail)
   local c = string.find(tail, ":", 2, true)
   local e = c + tonumber(string.sub(tail, 2, c - 1))
-  local flags = tonumber(string.sub(tail, 1, 1))
-  if pid ~= "" then flags = flags + 2 end
-  local rec = string.format(HFMT, STATE_CODE[state], flags, 0, 0, runat, 0, 0, 0) .. "0:0:" ..
-    string.sub(tail, 2, e) .. "0:" .. lp(seq) .. lp(NOW) .. lp(pq) .. lp(pid) .. lp(kids) .. lp(pend) ..
-    string.sub(tail, e + 1)
+  local flags = string.sub(tail, 1, 1)
+  if pid ~= "" then flags = PARENT_FLAG[flags] end
+  local ra = Z14
+  if runat ~= 0 then ra = t14(runat) end
+  local rec = STATE_CODE[state] .. flags .. HDR_NEW .. ra .. Z14 .. Z14 .. Z14 .. "0:0:" ..
+    string.sub(tail, 2, e) .. "0:" .. LP[#seq] .. seq .. LP[#NOWS] .. NOWS .. LP[#pq] .. pq .. LP[#pid] .. pid ..
+    LP[#kids] .. kids .. lp(pend) .. string.sub(tail, e + 1)
   return rec, string.sub(tail, c + 1, e)
 end
 
@@ -523,7 +551,7 @@ local function iteration(Q, s)
     local id = "repeat:" .. s[S_ID] .. ":" .. s[S_NEXT]
     if redis.call("HEXISTS", Q.j, id) == 0 then
       local seq = redis.call("HINCRBY", Q.meta, "seq", 1)
-      local r = decjob((newjob("waiting", seq, 0, "", "", "", 0, s[S_TAIL])))
+      local r = decjob((newjob("waiting", istr(seq), 0, "", "", "", 0, s[S_TAIL])))
       emit(Q, "added", id, r[F_NAME], 0, nil, nil, nil, nil, s[S_ID], nil)
       if make_ready(Q, id, r, nx) == 1 then
         wake(Q, 1)

@@ -14,6 +14,11 @@ local woke = 0
 local fnow = t14(NOW)
 local zrem, hset, zadd = batch("ZREM", Q.a), batch("HSET", Q.j), batch("ZADD", Q.c)
 local pending = {}
+local PAD10 = setmetatable({}, {__index = function(t, k)
+  local v = string.format("%010d", k)
+  rawset(t, k, v)
+  return v
+end})
 for i = 5, #ARGV, 7 do
   local id, token, outcome = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local result, reason, stack, delay = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
@@ -35,8 +40,8 @@ for i = 5, #ARGV, 7 do
       c = string.find(s, ":", e3 + 1, true)
       local e4 = c + tonumber(string.sub(s, e3 + 1, c - 1))
       local made = tonumber(string.sub(s, 3, 12)) + 1
-      local ns = "c0" .. string.format("%010d", made) .. string.sub(s, 13, 50) .. fnow .. "00000000000000" .. "0:" ..
-        string.sub(s, e + 1, e3) .. #result .. ":" .. result .. string.sub(s, e4 + 1)
+      local ns = "c0" .. PAD10[made] .. string.sub(s, 13, 50) .. fnow .. "00000000000000" .. "0:" ..
+        string.sub(s, e + 1, e3) .. LP[#result] .. result .. string.sub(s, e4 + 1)
       local a = zrem.args
       a[#a + 1] = id
       a = hset.args

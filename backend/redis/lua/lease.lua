@@ -60,7 +60,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
     recs = redis.call("HMGET", Q.j, unpack(ids))
   end
   local exp = NOW + ttl
-  local pnow, pexp, wfield = t14(NOW), t14(exp), lp(worker)
+  local pnow, pexp, wfield, sexp = t14(NOW), t14(exp), lp(worker), istr(exp)
   local hset, zadd = batch("HSET", Q.j), batch("ZADD", Q.a)
   local k = 0
   for i, id in ipairs(ids) do
@@ -83,7 +83,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
         a[#a + 1] = id
         a[#a + 1] = ns
         a = zadd.args
-        a[#a + 1] = exp
+        a[#a + 1] = sexp
         a[#a + 1] = id
         emit(Q, "active", id, name, tonumber(string.sub(s, 3, 12)))
         out[#out + 1] = id

@@ -19,10 +19,31 @@ local PAD10 = setmetatable({}, {__index = function(t, k)
   rawset(t, k, v)
   return v
 end})
+-- The records of every job named, read at once. A job named twice is read
+-- again after its first settlement; no settlement changes the record of
+-- another job that is active, so the others stay current.
+local ids = {}
 for i = 5, #ARGV, 7 do
+  ids[#ids + 1] = ARGV[i]
+end
+local recs = {}
+for i = 1, #ids, 1000 do
+  local part = redis.call("HMGET", Q.j, unpack(ids, i, math.min(i + 999, #ids)))
+  for k = 1, #part do
+    recs[i + k - 1] = part[k]
+  end
+end
+local seen = {}
+local k = 0
+for i = 5, #ARGV, 7 do
+  k = k + 1
   local id, token, outcome = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local result, reason, stack, delay = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
-  local s = not pending[id] and redis.call("HGET", Q.j, id)
+  local s = recs[k]
+  if seen[id] then
+    s = not pending[id] and redis.call("HGET", Q.j, id)
+  end
+  seen[id] = true
   -- Fast path: completing an active job without scheduler, parent or
   -- retention splices the header, token and result fields.
   if s and outcome == 1 and string.byte(s, 1) == 97 and string.byte(s, 2) == 48 then
@@ -48,7 +69,7 @@ for i = 5, #ARGV, 7 do
       a[#a + 1] = id
       a[#a + 1] = ns
       a = zadd.args
-      a[#a + 1] = NOW
+      a[#a + 1] = NOWS
       a[#a + 1] = id
       pending[id] = true
       emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)

@@ -11,7 +11,11 @@ type Backend interface {
 	Add(ctx context.Context, queue string, req *AddRequest) (AddResult, error)
 	// Lease first promotes delayed jobs that are due and recovers expired
 	// leases, then moves up to req.Max ready jobs to active under fresh
-	// leases. If none is ready it blocks up to req.Wait for one.
+	// leases. If none is ready it blocks up to req.Wait for one. A store
+	// may hand jobs to a blocked Lease in the same step that makes them
+	// ready; such a Lease returns them even if ctx ends meanwhile, since
+	// they are leased to it already, so a caller must handle (or release)
+	// the jobs of every Lease that returns them, whatever its ctx.
 	Lease(ctx context.Context, queue string, req *LeaseRequest) (LeaseResult, error)
 	// Renew extends leases that still hold and reports the lost ones.
 	Renew(ctx context.Context, queue string, req *RenewRequest) (RenewResult, error)

@@ -50,10 +50,11 @@ end
 
 local out = {0, 0}
 if redis.call("HGET", Q.meta, "paused") ~= "1" then
-  local popped = redis.call("ZPOPMIN", Q.w, max)
-  local ids = {}
-  for i = 1, #popped, 2 do
-    ids[#ids + 1] = popped[i]
+  -- The first max ids, then their removal by rank: unlike ZPOPMIN this
+  -- does not carry every score into Lua.
+  local ids = redis.call("ZRANGE", Q.w, 0, max - 1)
+  if #ids > 0 then
+    redis.call("ZREMRANGEBYRANK", Q.w, 0, #ids - 1)
   end
   local recs = {}
   if #ids > 0 then

@@ -11,6 +11,7 @@
 
 local NK = 14
 local NOW = tonumber(ARGV[1])
+local NOWS = ARGV[1]
 local EVMAX = tonumber(ARGV[2])
 local EVAGE = tonumber(ARGV[3])
 
@@ -68,22 +69,29 @@ local function dec(s)
   return t
 end
 
+-- concat joins a list of strings in chunks: some Lua runtimes cap
+-- table.concat's size.
+local function concat(p)
+  if #p <= 100 then
+    return table.concat(p)
+  end
+  local out = {}
+  for i = 1, #p, 100 do
+    out[#out + 1] = table.concat(p, "", i, math.min(i + 99, #p))
+  end
+  return table.concat(out)
+end
+
 local function enc(t, n)
   if n == 0 then
     return ""
   end
-  local p, out = {}, {}
+  local p = {}
   for i = 1, n do
     local v = istr(t[i])
-    p[#p + 1] = LP[#v] .. v
-    -- Concatenate in chunks: some Lua runtimes cap table.concat's size.
-    if #p == 100 then
-      out[#out + 1] = table.concat(p)
-      p = {}
-    end
+    p[i] = LP[#v] .. v
   end
-  out[#out + 1] = table.concat(p)
-  return table.concat(out)
+  return concat(p)
 end
 
 local function enclist(t)
@@ -147,19 +155,6 @@ local function emitjob(Q, typ, id, r)
   emit(Q, typ, id, r[F_NAME], r[F_MADE], nil, nil, nil, nil, r[F_SCHED], nil)
 end
 
--- concat joins a list of strings in chunks: some Lua runtimes cap
--- table.concat's size.
-local function concat(p)
-  if #p <= 100 then
-    return table.concat(p)
-  end
-  local out = {}
-  for i = 1, #p, 100 do
-    out[#out + 1] = table.concat(p, "", i, math.min(i + 99, #p))
-  end
-  return table.concat(out)
-end
-
 -- done appends the events the script gathered and returns its reply.
 -- Every script ends with "return done(reply)".
 local function done(reply)
@@ -168,9 +163,10 @@ local function done(reply)
     local last = redis.call("HINCRBY", Q.meta, "ev", b.n)
     local data = concat(b.parts)
     if EVMAX > 0 then
-      redis.call("XADD", Q.e, "MINID", "~", math.max(last - EVMAX + 1, 0) .. "-0", last .. "-0", "ts", NOW, "c", b.n, "d", data)
+      redis.call("XADD", Q.e, "MINID", "~", istr(math.max(last - EVMAX + 1, 0)) .. "-0", istr(last) .. "-0", "ts", NOWS,
+        "c", b.n, "d", data)
     else
-      redis.call("XADD", Q.e, last .. "-0", "ts", NOW, "c", b.n, "d", data)
+      redis.call("XADD", Q.e, istr(last) .. "-0", "ts", NOWS, "c", b.n, "d", data)
     end
   end
   EVBUF, EVQ = {}, {}
@@ -294,7 +290,6 @@ end
 local Z14 = "00000000000000"
 local HDR_NEW = "00000000000000000000"
 local PARENT_FLAG = {["0"] = "2", ["1"] = "3", ["4"] = "6", ["5"] = "7"}
-local NOWS = ARGV[1]
 local function newjob(state, seq, runat, pq, pid, kids, pend, tail)
   local c = string.find(tail, ":", 2, true)
   local e = c + tonumber(string.sub(tail, 2, c - 1))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,9 @@ const (
 	// Environment of a worker process of the dispatch benchmark.
 	workerAddrEnv  = "DROVER_BENCH_WORKER_REDIS"
 	workerQueueEnv = "DROVER_BENCH_WORKER_QUEUE"
+	// slowRoundsEnv, when set, makes BenchmarkDispatch log every round in
+	// which a job started more than 2 ms after AddBulk returned.
+	slowRoundsEnv = "DROVER_BENCH_SLOW_ROUNDS"
 )
 
 // dispatchEvent is a job's lease, handler start or handler end.
@@ -78,6 +82,7 @@ func BenchmarkDispatch(b *testing.B) {
 			jobs := make([]queue.BulkJob, dispatchWorkers)
 			var lats, leaseLats []float64
 			used := 0
+			logSlow := os.Getenv(slowRoundsEnv) != ""
 			time.Sleep(100 * time.Millisecond) // every worker into its idle wait
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -103,6 +108,14 @@ func BenchmarkDispatch(b *testing.B) {
 						}
 					case <-time.After(30 * time.Second):
 						b.Fatalf("round %d: jobs not run after 30s", round)
+					}
+				}
+				if logSlow {
+					// The round's latencies: which workers were late, and
+					// whether the store (lease) or the worker was.
+					starts, leases := lats[len(lats)-dispatchWorkers:], leaseLats[len(leaseLats)-dispatchWorkers:]
+					if slices.Max(starts) > 2 {
+						b.Logf("round %d at %s: start ms %.2f, lease ms %.2f", round, added.Format("15:04:05.000"), starts, leases)
 					}
 				}
 				used += len(workers)

@@ -238,6 +238,12 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool) {
 
 // poll reports whether cond came to hold within d of real time.
 func poll(d time.Duration, cond func() bool) bool {
+	return pollEvery(d, time.Millisecond, cond)
+}
+
+// pollEvery is poll checking cond every interval, for conditions that cost
+// a store call or more each.
+func pollEvery(d, interval time.Duration, cond func() bool) bool {
 	end := time.Now().Add(d)
 	for {
 		if cond() {
@@ -246,7 +252,7 @@ func poll(d time.Duration, cond func() bool) bool {
 		if time.Now().After(end) {
 			return false
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 

@@ -16,21 +16,6 @@ import (
 	"github.com/droverhq/drover/queue"
 )
 
-// pollEvery is poll with a longer interval, for conditions that cost a
-// store call or more each.
-func pollEvery(d, interval time.Duration, cond func() bool) bool {
-	end := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(interval)
-	}
-}
-
 // bigRetention keeps every event of the heavy cases.
 var bigRetention = backend.EventRetention{Count: 10_000_000}
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,20 +24,6 @@ func (b *testBundle) queueHandle(q string) *queue.Queue {
 		b.t.Fatalf("queue.New: %v", err)
 	}
 	return h
-}
-
-// renewsOfLease returns the times at which the lease with the given token
-// was renewed.
-func (r *renewLog) renewsOfLease(token string) []time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []time.Time
-	for _, c := range r.renews {
-		if slices.ContainsFunc(c.leases, func(l backend.Lease) bool { return l.Token == token }) {
-			out = append(out, c.at)
-		}
-	}
-	return out
 }
 
 // stuckFlow is the flow of the motivating case: a parent whose third child

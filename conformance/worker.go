@@ -40,11 +40,23 @@ func (r *renewLog) Renew(ctx context.Context, q string, req *backend.RenewReques
 
 // renewsOf returns the times at which job id's lease was renewed.
 func (r *renewLog) renewsOf(id string) []time.Time {
+	return r.renewsWhere(func(l backend.Lease) bool { return l.JobID == id })
+}
+
+// renewsOfLease returns the times at which the lease with the given token
+// was renewed.
+func (r *renewLog) renewsOfLease(token string) []time.Time {
+	return r.renewsWhere(func(l backend.Lease) bool { return l.Token == token })
+}
+
+// renewsWhere returns the times of the renewals that carried a lease
+// matching match.
+func (r *renewLog) renewsWhere(match func(backend.Lease) bool) []time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []time.Time
 	for _, c := range r.renews {
-		if slices.ContainsFunc(c.leases, func(l backend.Lease) bool { return l.JobID == id }) {
+		if slices.ContainsFunc(c.leases, match) {
 			out = append(out, c.at)
 		}
 	}

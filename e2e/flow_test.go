@@ -129,13 +129,7 @@ func TestBoltFlowChildWorkerKilled(t *testing.T) {
 func TestRedisFlowChildWorkerKilled(t *testing.T) {
 	addr, prefix, store := startRedis(t)
 	lines := make(chan line, 1024)
-	procs := map[int]*proc{}
-	for i := 1; i <= 2; i++ {
-		procs[i] = startProc(t, lines, "worker", procArgs{Index: i, Addr: addr, Prefix: prefix, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"})
-	}
-	for range procs {
-		expect(t, lines, "ready")
-	}
+	procs := startWorkers(t, lines, 2, procArgs{Addr: addr, Prefix: prefix, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"})
 	addFlow(t, store)
 	victim, f := awaitStart(t, lines, stuckChild)
 	if f[1] != "0" {

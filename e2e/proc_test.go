@@ -93,6 +93,21 @@ type proc struct {
 	stderr bytes.Buffer
 }
 
+// startWorkers starts worker processes with the indexes 1 to n, each with
+// args otherwise, and waits until every one is ready.
+func startWorkers(t *testing.T, lines chan line, n int, args procArgs) map[int]*proc {
+	t.Helper()
+	procs := map[int]*proc{}
+	for i := 1; i <= n; i++ {
+		args.Index = i
+		procs[i] = startProc(t, lines, "worker", args)
+	}
+	for range procs {
+		expect(t, lines, "ready")
+	}
+	return procs
+}
+
 // startProc runs this test binary as a child in role with args a. Each line
 // it prints goes to out. The child is killed when the test ends, and its
 // standard error is logged if the test failed.

@@ -208,13 +208,7 @@ func TestRedisWorkerKilledMidJob(t *testing.T) {
 	addr, prefix, store := startRedis(t)
 	const q, id = "stall", "job-x"
 	lines := make(chan line, 1024)
-	procs := map[int]*proc{}
-	for i := 1; i <= 2; i++ {
-		procs[i] = startProc(t, lines, "worker", procArgs{Index: i, Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "*"})
-	}
-	for range procs {
-		expect(t, lines, "ready")
-	}
+	procs := startWorkers(t, lines, 2, procArgs{Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "*"})
 	if _, err := store.Add(context.Background(), q, &backend.AddRequest{Jobs: []backend.NewJob{{ID: id, Name: "work"}}}); err != nil {
 		t.Fatal(err)
 	}

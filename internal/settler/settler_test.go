@@ -87,13 +87,8 @@ func TestSettlesWhatQueuedDuringTheLastCallInOneBatch(t *testing.T) {
 func TestRetriesUntilTheLeaseExpires(t *testing.T) {
 	clock := fakeclock.New(time.Unix(0, 0))
 	f := &fakeStore{fail: 100}
-	var mu sync.Mutex
 	fates := map[string]error{}
-	s := newSettler(f, clock, func(it *Item, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		fates[it.Settlement.Lease.JobID] = err
-	})
+	s := newSettler(f, clock, recordFates(fates))
 	s.Start(context.Background())
 	s.Enqueue(item("short", backend.OutcomeComplete, clock.Now().Add(3*time.Second)))
 	closed := make(chan struct{})
@@ -119,13 +114,8 @@ func TestRetriesUntilTheLeaseExpires(t *testing.T) {
 func TestPerItemErrors(t *testing.T) {
 	clock := fakeclock.New(time.Unix(0, 0))
 	f := &fakeStore{fail: 1, lost: map[string]bool{"lost": true}, tooBig: map[string]bool{"big": true}}
-	var mu sync.Mutex
 	fates := map[string]error{}
-	s := newSettler(f, clock, func(it *Item, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		fates[it.Settlement.Lease.JobID] = err
-	})
+	s := newSettler(f, clock, recordFates(fates))
 	s.Start(context.Background())
 	for _, id := range []string{"ok", "lost", "big"} {
 		s.Enqueue(item(id, backend.OutcomeComplete, time.Time{}))
@@ -147,5 +137,16 @@ func TestPerItemErrors(t *testing.T) {
 	last := f.calls[len(f.calls)-1]
 	if len(last) != 1 || last[0].Lease.JobID != "big" || last[0].Outcome != backend.OutcomeFail {
 		t.Errorf("too-large result not turned into a failure: %+v", last)
+	}
+}
+
+// recordFates returns a Settled function that records each item's fate in
+// fates by job ID. Read fates only after the settler has closed.
+func recordFates(fates map[string]error) func(*Item, error) {
+	var mu sync.Mutex
+	return func(it *Item, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		fates[it.Settlement.Lease.JobID] = err
 	}
 }

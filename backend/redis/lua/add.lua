@@ -79,11 +79,6 @@ local B = {}
 for i = 1, m do
   B[i] = {j = batch("HSET", Qs[i].j), w = batch("ZADD", Qs[i].w), d = batch("ZADD", Qs[i].d), wc = batch("ZADD", Qs[i].wc)}
 end
-local function put(b, x, y)
-  local a = b.args
-  a[#a + 1] = x
-  a[#a + 1] = y
-end
 local ready, earliest = {}, {}
 local out = {}
 for i = 1, n do
@@ -117,26 +112,26 @@ for i = 1, n do
     end
     local rec, name = newjob(state, nd.seqs, runat, pq, pid, enclist(nd.kids), #nd.kids, nd.tail)
     local b = B[nd.q]
-    put(b.j, nd.id, rec)
+    push(b.j, nd.id, rec)
     emit(Q, "added", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
     if state == "waiting" then
       if nd.prio > 0 then
-        put(b.w, score(nd.prio, nd.seq), nd.id)
+        push(b.w, score(nd.prio, nd.seq), nd.id)
         emit(Q, "prioritized", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
       else
         -- score(0, seq) is seq, whose decimal string is at hand.
-        put(b.w, nd.seqs, nd.id)
+        push(b.w, nd.seqs, nd.id)
         emit(Q, "waiting", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
       end
       ready[nd.q] = (ready[nd.q] or 0) + 1
     elseif state == "delayed" then
-      put(b.d, runat, nd.id)
+      push(b.d, runat, nd.id)
       emit(Q, "delayed", nd.id, name, 0, nil, nil, nil, runat, nil, nil)
       if not earliest[nd.q] or runat < earliest[nd.q][1] then
         earliest[nd.q] = {runat, nd.id}
       end
     else
-      put(b.wc, nd.seqs, nd.id)
+      push(b.wc, nd.seqs, nd.id)
       emit(Q, "waiting-children", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
     end
     out[#out + 1] = nd.id

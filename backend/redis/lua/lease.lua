@@ -80,12 +80,8 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
         local name = string.sub(s, c + 1, c + tonumber(string.sub(s, e2 + 1, c - 1)))
         local ns = "a" .. string.sub(s, 2, 36) .. pnow .. string.sub(s, 51, 64) .. pexp .. LP[#tok] .. tok .. wfield ..
           string.sub(s, e2 + 1)
-        local a = hset.args
-        a[#a + 1] = id
-        a[#a + 1] = ns
-        a = zadd.args
-        a[#a + 1] = sexp
-        a[#a + 1] = id
+        push(hset, id, ns)
+        push(zadd, sexp, id)
         emit(Q, "active", id, name, tonumber(string.sub(s, 3, 12)))
         out[#out + 1] = id
         out[#out + 1] = ns

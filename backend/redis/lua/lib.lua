@@ -309,6 +309,16 @@ local function batch(cmd, key)
   return {cmd = cmd, key = key, args = {}}
 end
 
+-- push appends the arguments of one job to a batch: one for a command such
+-- as ZREM, or two (field and value, score and member).
+local function push(b, x, y)
+  local a = b.args
+  a[#a + 1] = x
+  if y ~= nil then
+    a[#a + 1] = y
+  end
+end
+
 local function flush(b)
   local a = b.args
   local n = #a

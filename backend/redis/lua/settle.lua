@@ -63,14 +63,9 @@ for i = 5, #ARGV, 7 do
       local made = tonumber(string.sub(s, 3, 12)) + 1
       local ns = "c0" .. PAD10[made] .. string.sub(s, 13, 50) .. fnow .. "00000000000000" .. "0:" ..
         string.sub(s, e + 1, e3) .. LP[#result] .. result .. string.sub(s, e4 + 1)
-      local a = zrem.args
-      a[#a + 1] = id
-      a = hset.args
-      a[#a + 1] = id
-      a[#a + 1] = ns
-      a = zadd.args
-      a[#a + 1] = NOWS
-      a[#a + 1] = id
+      push(zrem, id)
+      push(hset, id, ns)
+      push(zadd, NOWS, id)
       pending[id] = true
       emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)
     end

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/droverhq/drover/backend"
@@ -13,6 +14,18 @@ type addNode struct {
 	set    int // 1-based key set index
 	parent int // 1-based node index, 0 at the top
 	job    *backend.NewJob
+}
+
+// head encodes where a node goes: "" for the common case of a top-level
+// job in the call's queue with an assigned id, no delay and no priority,
+// else the list of key set, parent, id, delay ms and priority.
+func (n addNode) head() string {
+	j := n.job
+	if n.set == 1 && n.parent == 0 && j.ID == "" && j.Delay <= 0 && j.Priority == 0 {
+		return ""
+	}
+	return encodeList([]string{strconv.Itoa(n.set), strconv.Itoa(n.parent), j.ID,
+		strconv.FormatInt(durMs(j.Delay), 10), strconv.Itoa(j.Priority)})
 }
 
 // Add inserts jobs and flow trees in one script call. A flow whose
@@ -72,14 +85,14 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
 	}
-	argv := make([]any, 0, 5+len(queues)+len(nodes)*6)
+	argv := make([]any, 0, 5+len(queues)+len(nodes)*2)
 	argv = append(argv, b.now(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), len(queues))
 	for _, q := range queues {
 		argv = append(argv, q)
 	}
 	argv = append(argv, len(nodes))
 	for _, n := range nodes {
-		argv = append(argv, n.set, n.parent, n.job.ID, durMs(n.job.Delay), n.job.Priority, jobTail(n.job, ""))
+		argv = append(argv, n.head(), jobTail(n.job, ""))
 	}
 	res, err := b.scripts["add"].Run(ctx, b.client, keys, argv...).Result()
 	if err != nil {

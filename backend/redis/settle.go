@@ -35,11 +35,16 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 			out.Errs[i] = err
 			continue
 		}
-		stack := ""
-		if len(s.Stacktrace) > 0 {
-			stack = encodeList(s.Stacktrace)
+		// A completion, by far the most common settlement, needs neither
+		// reason, stack nor delay: its group is shorter.
+		args = append(args, s.Lease.JobID, s.Lease.Token, int(s.Outcome), string(s.Result))
+		if s.Outcome != backend.OutcomeComplete {
+			stack := ""
+			if len(s.Stacktrace) > 0 {
+				stack = encodeList(s.Stacktrace)
+			}
+			args = append(args, s.Reason, stack, durMs(s.RetryDelay))
 		}
-		args = append(args, s.Lease.JobID, s.Lease.Token, int(s.Outcome), string(s.Result), s.Reason, stack, durMs(s.RetryDelay))
 		idx = append(idx, i)
 	}
 	if len(idx) == 0 {

@@ -3,10 +3,12 @@
 -- KEYS: M queue key sets of NK keys each; set 1 is the queue of the call,
 --   the others are queues of flow children.
 -- ARGV: [1..3] now, event count, event age (see lib.lua); [4] M; [5..4+M]
---   the queue names of the key sets; then N, then N nodes in preorder of 6
---   arguments each: key set index, parent node index (0: top level), job
---   id ("" assigns the next number), delay ms, priority, record tail
---   (a flags digit and the fields from F_NAME on, encoded by the Go side).
+--   the queue names of the key sets; then N, then N nodes in preorder of 2
+--   arguments each: head and record tail. The head is "" for a top-level
+--   job of set 1 with an assigned id, no delay and no priority, else the
+--   encoded list of key set index, parent node index (0: top level), job
+--   id ("" assigns the next number), delay ms and priority. The tail is a
+--   flags digit and the fields from F_NAME on, encoded by the Go side.
 -- Returns: 2N values: for each node its job id and "1" if it was a
 --   duplicate of an existing job ("0" otherwise); the nodes under a
 --   duplicate get "" and "1". Error "DROVER_CONFLICT ..." if a flow child's
@@ -21,12 +23,17 @@ local base = 5 + m
 local n = tonumber(ARGV[base])
 local nodes = {}
 for i = 1, n do
-  local o = base + (i - 1) * 6
-  nodes[i] = {
-    q = tonumber(ARGV[o + 1]), parent = tonumber(ARGV[o + 2]), id = ARGV[o + 3],
-    delay = tonumber(ARGV[o + 4]), prio = tonumber(ARGV[o + 5]), tail = ARGV[o + 6],
-    kids = {},
-  }
+  local o = base + (i - 1) * 2
+  local head = ARGV[o + 1]
+  if head == "" then
+    nodes[i] = {q = 1, parent = 0, id = "", delay = 0, prio = 0, tail = ARGV[o + 2], kids = {}}
+  else
+    local h = dec(head)
+    nodes[i] = {
+      q = tonumber(h[1]), parent = tonumber(h[2]), id = h[3], delay = tonumber(h[4]), prio = tonumber(h[5]),
+      tail = ARGV[o + 2], kids = {},
+    }
+  end
 end
 
 -- Pass 1: duplicates and conflicts, before anything is written.
@@ -75,6 +82,7 @@ end
 
 -- Pass 3: records, set entries and events, gathered per queue and written
 -- in batches.
+local EV_ADDED, EV_WAITING = EV_CODE.added, EV_CODE.waiting
 local B = {}
 for i = 1, m do
   B[i] = {j = batch("HSET", Qs[i].j), w = batch("ZADD", Qs[i].w), d = batch("ZADD", Qs[i].d), wc = batch("ZADD", Qs[i].wc)}
@@ -113,7 +121,7 @@ for i = 1, n do
     local rec, name = newjob(state, nd.seqs, runat, pq, pid, enclist(nd.kids), #nd.kids, nd.tail)
     local b = B[nd.q]
     push(b.j, nd.id, rec)
-    emit(Q, "added", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+    event(Q, EV_ADDED, nd.id, name, "0", "")
     if state == "waiting" then
       if nd.prio > 0 then
         push(b.w, score(nd.prio, nd.seq), nd.id)
@@ -121,7 +129,7 @@ for i = 1, n do
       else
         -- score(0, seq) is seq, whose decimal string is at hand.
         push(b.w, nd.seqs, nd.id)
-        emit(Q, "waiting", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+        event(Q, EV_WAITING, nd.id, name, "0", "")
       end
       ready[nd.q] = (ready[nd.q] or 0) + 1
     elseif state == "delayed" then

@@ -63,6 +63,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
   local exp = NOW + ttl
   local pnow, pexp, wfield, sexp = t14(NOW), t14(exp), lp(worker), istr(exp)
   local hset, zadd = batch("HSET", Q.j), batch("ZADD", Q.a)
+  local EV_ACTIVE = EV_CODE.active
   local k = 0
   for i, id in ipairs(ids) do
     local s = recs[i]
@@ -82,7 +83,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
           string.sub(s, e2 + 1)
         push(hset, id, ns)
         push(zadd, sexp, id)
-        emit(Q, "active", id, name, tonumber(string.sub(s, 3, 12)))
+        event(Q, EV_ACTIVE, id, name, istr(tonumber(string.sub(s, 3, 12))), "")
         out[#out + 1] = id
         out[#out + 1] = ns
       else

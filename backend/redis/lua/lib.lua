@@ -129,7 +129,9 @@ local EV_CODE = {added = "a", waiting = "w", delayed = "d", prioritized = "p", a
   ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X"}
 local EVBUF, EVQ = {}, {}
 
-local function emit(Q, typ, id, name, made, result, reason, progress, runat, sched, count)
+-- event appends one packed event to its queue's buffer: code is its type
+-- code, made attempts made as a string, x its extra fields ("" for none).
+local function event(Q, code, id, name, made, x)
   local b = EVBUF[Q.e]
   if not b then
     b = {n = 0, parts = {}}
@@ -137,6 +139,11 @@ local function emit(Q, typ, id, name, made, result, reason, progress, runat, sch
     EVQ[#EVQ + 1] = Q
   end
   b.n = b.n + 1
+  local p = b.parts
+  p[#p + 1] = code .. LP[#id] .. id .. LP[#name] .. name .. LP[#made] .. made .. LP[#x] .. x
+end
+
+local function emit(Q, typ, id, name, made, result, reason, progress, runat, sched, count)
   local x = ""
   result, reason, progress, sched = result or "", reason or "", progress or "", sched or ""
   if result ~= "" or reason ~= "" or progress ~= "" or num(runat) ~= 0 or sched ~= "" or num(count) ~= 0 then
@@ -144,11 +151,7 @@ local function emit(Q, typ, id, name, made, result, reason, progress, runat, sch
     x = LP[#result] .. result .. LP[#reason] .. reason .. LP[#progress] .. progress .. LP[#runat] .. runat ..
       LP[#sched] .. sched .. LP[#count] .. count
   end
-  id = id or ""
-  name = name or ""
-  made = istr(made or 0)
-  local p = b.parts
-  p[#p + 1] = EV_CODE[typ] .. LP[#id] .. id .. LP[#name] .. name .. LP[#made] .. made .. LP[#x] .. x
+  event(Q, EV_CODE[typ], id or "", name or "", istr(made or 0), x)
 end
 
 local function emitjob(Q, typ, id, r)

@@ -2,9 +2,10 @@
 -- appends events and applies retention in the same step.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; then groups of
---   7: job id, lease token, outcome (1 complete, 2 fail, 3 retry,
---   4 release), result, reason, stack trace (encoded list), retry delay ms.
+-- ARGV: [1..3] now, event count, event age; [4] queue name; then one group
+--   per settlement: job id, lease token, outcome (1 complete, 2 fail,
+--   3 retry, 4 release), result; for outcomes other than 1 also reason,
+--   stack trace (encoded list), retry delay ms.
 -- Returns: one status per group ("" applied, "LOST" lease lost), then the
 --   length of the queue's outbox.
 
@@ -14,6 +15,7 @@ local woke = 0
 local fnow = t14(NOW)
 local zrem, hset, zadd = batch("ZREM", Q.a), batch("HSET", Q.j), batch("ZADD", Q.c)
 local pending = {}
+local EV_COMPLETED = EV_CODE.completed
 local PAD10 = setmetatable({}, {__index = function(t, k)
   local v = string.format("%010d", k)
   rawset(t, k, v)
@@ -22,9 +24,16 @@ end})
 -- The records of every job named, read at once. A job named twice is read
 -- again after its first settlement; no settlement changes the record of
 -- another job that is active, so the others stay current.
-local ids = {}
-for i = 5, #ARGV, 7 do
+local ids, at = {}, {}
+local i = 5
+while i <= #ARGV do
   ids[#ids + 1] = ARGV[i]
+  at[#at + 1] = i
+  if ARGV[i + 2] == "1" then
+    i = i + 4
+  else
+    i = i + 7
+  end
 end
 local recs = {}
 for i = 1, #ids, 1000 do
@@ -34,11 +43,9 @@ for i = 1, #ids, 1000 do
   end
 end
 local seen = {}
-local k = 0
-for i = 5, #ARGV, 7 do
-  k = k + 1
-  local id, token, outcome = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local result, reason, stack, delay = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
+for k = 1, #ids do
+  local i = at[k]
+  local id, token, outcome, result = ids[k], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local s = recs[k]
   if seen[id] then
     s = not pending[id] and redis.call("HGET", Q.j, id)
@@ -67,7 +74,11 @@ for i = 5, #ARGV, 7 do
       push(hset, id, ns)
       push(zadd, NOWS, id)
       pending[id] = true
-      emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)
+      if result == "" then
+        event(Q, EV_COMPLETED, id, name, istr(made), "")
+      else
+        emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)
+      end
     end
   else
     if next(pending) then
@@ -76,6 +87,7 @@ for i = 5, #ARGV, 7 do
       flush(zadd)
       pending = {}
     end
+    local reason, stack, delay = ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
     local r = getjob(Q, id)
     if not r or r[F_STATE] ~= "active" or r[F_TOKEN] ~= token then
       out[#out + 1] = "LOST"

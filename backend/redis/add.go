@@ -139,14 +139,29 @@ type addCall struct {
 	done  chan struct{}
 }
 
-// addQueue gathers the Adds of one queue: while one add script call is in
-// flight, the next Adds wait and then share one call. Jobs without
-// children never conflict, so one call over many Adds has the same effect
-// as one call each.
+// finished reports whether the call's script call has returned.
+func (c *addCall) finished() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// maxAddCalls bounds the coalesced add script calls in flight per queue.
+// Two keep Redis busy while the client reads one reply and sends the next
+// call; more would only split the waiting Adds into smaller calls.
+const maxAddCalls = 2
+
+// addQueue gathers the Adds of one queue: while maxAddCalls add script
+// calls are in flight, the next Adds wait and then share one call. Jobs
+// without children never conflict, so one call over many Adds has the
+// same effect as one call each.
 type addQueue struct {
 	mu      sync.Mutex
 	pending []*addCall
-	running bool
+	running int // runners taking pending Adds, at most maxAddCalls
 }
 
 // addFlat adds jobs without children, coalescing concurrent calls for the
@@ -157,8 +172,10 @@ func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (b
 	c := &addCall{nodes: nodes, done: make(chan struct{})}
 	aq.mu.Lock()
 	aq.pending = append(aq.pending, c)
-	lead := !aq.running
-	aq.running = true
+	lead := aq.running < maxAddCalls
+	if lead {
+		aq.running++
+	}
 	aq.mu.Unlock()
 	if lead {
 		b.runAdds(context.WithoutCancel(ctx), queue, aq, c)
@@ -180,14 +197,15 @@ func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (b
 
 // runAdds runs script calls for the queue's pending Adds until none is
 // left, or, when mine is set, until mine is done: then a goroutine takes
-// over the rest, so that a caller does not serve others for long.
+// over the rest, so that a caller does not serve others for long. Another
+// runner may take mine; it is done when that runner's call is.
 func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine *addCall) {
 	queues := []string{queue}
 	for {
 		aq.mu.Lock()
-		if mine != nil && mine.out != nil || mine != nil && mine.err != nil {
+		if mine != nil && mine.finished() {
 			if len(aq.pending) == 0 {
-				aq.running = false
+				aq.running--
 				aq.mu.Unlock()
 				return
 			}
@@ -204,7 +222,7 @@ func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine 
 			n += len(c.nodes)
 		}
 		if len(calls) == 0 {
-			aq.running = false
+			aq.running--
 			aq.pending = nil
 			aq.mu.Unlock()
 			return

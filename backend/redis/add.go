@@ -98,6 +98,15 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	if err != nil {
 		return nil, fmt.Errorf("drover: add to %s: %w", queue, translate(err))
 	}
+	if a, _ := res.([]any); len(a) == 1 {
+		// Plain jobs: numbered from the one value on.
+		first, _ := a[0].(int64)
+		out := make([]string, 0, 2*len(nodes))
+		for i := range nodes {
+			out = append(out, itoa(first+int64(i)), "0")
+		}
+		return out, nil
+	}
 	out := toStrings(res)
 	if len(out) != 2*len(nodes) {
 		return nil, fmt.Errorf("drover: add to %s: reply of %d values for %d jobs", queue, len(out), len(nodes))

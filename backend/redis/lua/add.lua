@@ -9,10 +9,11 @@
 --   encoded list of key set index, parent node index (0: top level), job
 --   id ("" assigns the next number), delay ms and priority. The tail is a
 --   flags digit and the fields from F_NAME on, encoded by the Go side.
--- Returns: 2N values: for each node its job id and "1" if it was a
---   duplicate of an existing job ("0" otherwise); the nodes under a
---   duplicate get "" and "1". Error "DROVER_CONFLICT ..." if a flow child's
---   caller-chosen id exists already; nothing is written then.
+-- Returns: when every head is "", one value: the number of the first job,
+--   the others numbered after it. Else 2N values: for each node its job id
+--   and "1" if it was a duplicate of an existing job ("0" otherwise); the
+--   nodes under a duplicate get "" and "1". Error "DROVER_CONFLICT ..." if
+--   a flow child's caller-chosen id exists already; nothing is written then.
 
 local m = tonumber(ARGV[4])
 local Qs = {}
@@ -21,6 +22,37 @@ for i = 1, m do
 end
 local base = 5 + m
 local n = tonumber(ARGV[base])
+
+-- Plain jobs only (every head ""): numbered in order, all waiting, none a
+-- duplicate. The reply is then just the first job's number.
+local plain = m == 1
+for i = 1, n do
+  if not plain or ARGV[base + 2 * i - 1] ~= "" then
+    plain = false
+    break
+  end
+end
+if plain then
+  local Q = Qs[1]
+  local first = redis.call("HINCRBY", Q.meta, "seq", n) - n + 1
+  local hj, hw = batch("HSET", Q.j), batch("ZADD", Q.w)
+  local EV_ADDED, EV_WAITING = EV_CODE.added, EV_CODE.waiting
+  for i = 1, n do
+    local id = istr(first + i - 1)
+    local rec, name = newjob("waiting", id, 0, "", "", "", 0, ARGV[base + 2 * i])
+    push(hj, id, rec)
+    -- score(0, seq) is seq, and the id is its decimal string.
+    push(hw, id, id)
+    event(Q, EV_ADDED, id, name, "0", "")
+    event(Q, EV_WAITING, id, name, "0", "")
+  end
+  flush(hj)
+  flush(hw)
+  wake(Q, n)
+  trim_events(Q)
+  return done({first})
+end
+
 local nodes = {}
 for i = 1, n do
   local o = base + (i - 1) * 2

@@ -15,10 +15,12 @@ import (
 func BenchmarkAdd(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		b.Run("sequential", func(b *testing.B) {
-			q := open(b, nil).queue(b, "add")
+			e := open(b, nil)
+			q := e.queue(b, "add")
 			ctx := context.Background()
 			data := payload(1)
 			b.ReportAllocs()
+			meter := e.meterServer(b)
 			b.ResetTimer()
 			for range b.N {
 				if _, err := q.Add(ctx, "noop", data, nil); err != nil {
@@ -27,14 +29,18 @@ func BenchmarkAdd(b *testing.B) {
 			}
 			b.StopTimer()
 			reportRate(b, b.N, "jobs/s")
+			meter(b.N, "job")
 		})
 		b.Run("producers=50", func(b *testing.B) {
-			q := open(b, nil).queue(b, "add")
+			e := open(b, nil)
+			q := e.queue(b, "add")
 			b.ReportAllocs()
+			meter := e.meterServer(b)
 			b.ResetTimer()
 			produce(b, q, 50, b.N)
 			b.StopTimer()
 			reportRate(b, b.N, "jobs/s")
+			meter(b.N, "job")
 		})
 	})
 }
@@ -63,7 +69,8 @@ func produce(b *testing.B, q *queue.Queue, p, n int) {
 func BenchmarkAddBulk(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		b.Run("chunk=1000", func(b *testing.B) {
-			q := open(b, nil).queue(b, "bulk")
+			e := open(b, nil)
+			q := e.queue(b, "bulk")
 			ctx := context.Background()
 			const chunk = 1000
 			jobs := make([]queue.BulkJob, chunk)
@@ -71,6 +78,7 @@ func BenchmarkAddBulk(b *testing.B) {
 				jobs[i] = queue.BulkJob{Name: "noop", Data: payload(i)}
 			}
 			b.ReportAllocs()
+			meter := e.meterServer(b)
 			b.ResetTimer()
 			for i := 0; i < b.N; i += chunk {
 				if _, err := q.AddBulk(ctx, jobs[:min(chunk, b.N-i)]); err != nil {
@@ -79,6 +87,7 @@ func BenchmarkAddBulk(b *testing.B) {
 			}
 			b.StopTimer()
 			reportRate(b, b.N, "jobs/s")
+			meter(b.N, "job")
 		})
 	})
 }

@@ -184,6 +184,43 @@ func (e *env) usedMemory(tb testing.TB) int64 {
 	return n
 }
 
+// serverCPU is the CPU time the Redis server has used (INFO cpu), 0 on
+// bolt.
+func (e *env) serverCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	if e.rdb == nil {
+		return 0
+	}
+	v, err := e.rdb.InfoMap(context.Background(), "cpu").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var total float64
+	for _, k := range []string{"used_cpu_user", "used_cpu_sys"} {
+		var s float64
+		if _, err := fmt.Sscan(v["CPU"][k], &s); err != nil {
+			tb.Fatalf("INFO cpu %s: %v", k, err)
+		}
+		total += s
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// meterServer starts measuring the Redis server's CPU time; the function
+// it returns reports it per unit of n as server-µs/unit. On a shared
+// machine this varies less than a rate: time the server was not given
+// the CPU does not count.
+func (e *env) meterServer(b *testing.B) func(n int, unit string) {
+	start := e.serverCPU(b)
+	return func(n int, unit string) {
+		if e.rdb == nil || n == 0 {
+			return
+		}
+		used := e.serverCPU(b) - start
+		b.ReportMetric(float64(used.Microseconds())/float64(n), "server-µs/"+unit)
+	}
+}
+
 // fileSize is the size of the bbolt file.
 func (e *env) fileSize(tb testing.TB) int64 {
 	tb.Helper()

@@ -21,12 +21,14 @@ func BenchmarkProcess(b *testing.B) {
 				c := newCounter(b.N)
 				cs := &countingStore{Backend: e.store}
 				b.ReportAllocs()
+				meter := e.meterServer(b)
 				b.ResetTimer()
 				stop := startWorkersOn(b, cs, q, workers, 50, c.handle)
 				c.wait(b, 10*time.Minute)
 				b.StopTimer()
 				stop()
 				reportRate(b, b.N, "jobs/s")
+				meter(b.N, "job")
 				cs.report(b)
 			})
 		}
@@ -54,12 +56,14 @@ func BenchmarkBacklog(b *testing.B) {
 				fill(b, q, b.N) // top up: the round takes b.N from the head
 				c := newCounter(b.N)
 				b.ReportAllocs()
+				meter := e.meterServer(b)
 				b.ResetTimer()
 				stop := startWorkers(b, e, q, 1, 50, c.handle)
 				c.wait(b, 10*time.Minute)
 				b.StopTimer()
 				stop()
 				reportRate(b, b.N, "jobs/s")
+				meter(b.N, "job")
 			})
 		}
 	})

@@ -160,7 +160,9 @@ func (c *addCall) finished() bool {
 
 // maxAddCalls bounds the coalesced add script calls in flight per queue.
 // Two keep Redis busy while the client reads one reply and sends the next
-// call; more would only split the waiting Adds into smaller calls.
+// call. More split the waiting Adds into smaller calls, and were much
+// slower on a 2-core machine, where the client then competes with Redis
+// for the CPUs.
 const maxAddCalls = 2
 
 // addQueue gathers the Adds of one queue: while maxAddCalls add script

@@ -15,7 +15,6 @@ local woke = 0
 local fnow = t14(NOW)
 local zrem, hset, zadd = batch("ZREM", Q.a), batch("HSET", Q.j), batch("ZADD", Q.c)
 local pending = {}
-local EV_COMPLETED = EV_CODE.completed
 local PAD10 = setmetatable({}, {__index = function(t, k)
   local v = string.format("%010d", k)
   rawset(t, k, v)
@@ -25,14 +24,14 @@ end})
 -- again after its first settlement; no settlement changes the record of
 -- another job that is active, so the others stay current.
 local ids, at = {}, {}
-local i = 5
-while i <= #ARGV do
-  ids[#ids + 1] = ARGV[i]
-  at[#at + 1] = i
-  if ARGV[i + 2] == "1" then
-    i = i + 4
+local pos = 5
+while pos <= #ARGV do
+  ids[#ids + 1] = ARGV[pos]
+  at[#at + 1] = pos
+  if ARGV[pos + 2] == "1" then
+    pos = pos + 4
   else
-    i = i + 7
+    pos = pos + 7
   end
 end
 local recs = {}
@@ -74,11 +73,7 @@ for k = 1, #ids do
       push(hset, id, ns)
       push(zadd, NOWS, id)
       pending[id] = true
-      if result == "" then
-        event(Q, EV_COMPLETED, id, name, istr(made), "")
-      else
-        emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)
-      end
+      emit(Q, "completed", id, name, made, result, nil, nil, nil, nil, nil)
     end
   else
     if next(pending) then

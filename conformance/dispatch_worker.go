@@ -103,7 +103,11 @@ func testDispatchWorker(t *testing.T, f Factory, cfg Config) {
 		t.Parallel()
 		heavy(t)
 		b := setup(t, f)
-		const k, rounds = 4, 20
+		// startWithin bounds how long the first handlers of a round wait
+		// for the others: much longer than a wake-up takes, even on a busy
+		// machine, yet well under the one second after which a waiting
+		// Redis Lease looks again by itself, so a lost wake-up still shows.
+		const k, rounds, startWithin = 4, 20, 500 * time.Millisecond
 		rec := newLeaseLog(b.store)
 		var (
 			started atomic.Int32
@@ -113,7 +117,11 @@ func testDispatchWorker(t *testing.T, f Factory, cfg Config) {
 		for range k {
 			b.startWorker(rec, func(ctx context.Context, j *queue.Job) ([]byte, error) {
 				started.Add(1)
-				time.Sleep(200 * time.Millisecond) // the work
+				// The work lasts until every job of the bulk has started, or
+				// startWithin has passed: a worker whose handler returned
+				// early could take a second job of the bulk and hide a
+				// worker that was never woken.
+				poll(startWithin, func() bool { return started.Load() >= k })
 				if n := started.Load(); n < k {
 					mu.Lock()
 					early = append(early, fmt.Sprintf("job %s (%s) finished with %d of %d started", j.ID, j.Name, n, k))

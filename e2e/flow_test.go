@@ -111,7 +111,7 @@ func TestBoltFlowChildWorkerKilled(t *testing.T) {
 	b = openBolt(t, path)
 	defer b.Close()
 	local := make(chan line, 1024)
-	w := runLocalWorker(t, b, procArgs{Index: 2, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"}, local)
+	w := runLocalWorker(t, b, procArgs{Index: 2, Queue: flowQueue, LeaseTTL: recoverTTL, LeaseWait: time.Second, Block: "stuck"}, local)
 	if from, f := awaitStart(t, local, stuckChild); from != 2 || f[1] != "1" {
 		t.Fatalf("second start of %s: %v by %d; want stalled once, by worker 2", stuckChild, f, from)
 	}
@@ -129,18 +129,23 @@ func TestBoltFlowChildWorkerKilled(t *testing.T) {
 func TestRedisFlowChildWorkerKilled(t *testing.T) {
 	addr, prefix, store := startRedis(t)
 	lines := make(chan line, 1024)
-	procs := startWorkers(t, lines, 2, procArgs{Addr: addr, Prefix: prefix, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"})
+	args := procArgs{Index: 1, Addr: addr, Prefix: prefix, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"}
+	victim := startProc(t, lines, "worker", args)
+	expect(t, lines, "ready")
 	addFlow(t, store)
-	victim, f := awaitStart(t, lines, stuckChild)
-	if f[1] != "0" {
-		t.Fatalf("first start of %s: %v; want not stalled", stuckChild, f)
+	if from, f := awaitStart(t, lines, stuckChild); from != 1 || f[1] != "0" {
+		t.Fatalf("first start of %s: %v by %d; want not stalled, by process 1", stuckChild, f, from)
 	}
-	procs[victim].kill()
-	survivor := 3 - victim
-	if from, f := awaitStart(t, lines, stuckChild); from != survivor || f[1] != "1" {
-		t.Fatalf("second start of %s: %v by %d; want stalled once, by process %d", stuckChild, f, from, survivor)
+	// The survivor runs before the kill, so that it is a worker already
+	// waiting that finds the expired lease.
+	args.Index, args.LeaseTTL = 2, recoverTTL
+	survivor := startProc(t, lines, "worker", args)
+	expect(t, lines, "ready")
+	victim.kill()
+	if from, f := awaitStart(t, lines, stuckChild); from != 2 || f[1] != "1" {
+		t.Fatalf("second start of %s: %v by %d; want stalled once, by process 2", stuckChild, f, from)
 	}
 	waitState(t, store, flowQueue, flowParent, backend.StateCompleted)
-	procs[survivor].stop()
-	checkFlowDone(t, store, survivor)
+	survivor.stop()
+	checkFlowDone(t, store, 2)
 }

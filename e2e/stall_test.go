@@ -17,9 +17,14 @@ import (
 	"github.com/droverhq/drover/queue"
 )
 
-// stallTTL is the lease TTL of the workers in the stall tests: short, so
-// that a killed worker's lease expires soon in real time.
-const stallTTL = 500 * time.Millisecond
+// stallTTL is the lease TTL of the worker the stall tests kill: short, so
+// that its lease expires soon in real time.
+const stallTTL = time.Second
+
+// recoverTTL is the lease TTL of the worker that recovers the job: long,
+// so that its own lease holds however slowly a loaded machine commits. A
+// worker recovers an expired lease whatever its own TTL.
+const recoverTTL = 20 * time.Second
 
 // openBolt opens the bbolt file at path, waiting for a killed process's
 // lock to go.
@@ -188,7 +193,7 @@ func TestBoltWorkerKilledMidJob(t *testing.T) {
 		t.Fatalf("after the kill job %s is %s held by %q; want active, held by worker-1", id, j.State, j.Worker)
 	}
 	local := make(chan line, 1024)
-	w := runLocalWorker(t, b, procArgs{Index: 2, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second}, local)
+	w := runLocalWorker(t, b, procArgs{Index: 2, Queue: q, LeaseTTL: recoverTTL, LeaseWait: time.Second}, local)
 	_, f = expect(t, local, "start")
 	if f[0] != id || f[2] != "1" {
 		t.Fatalf("the new worker started %v; want %s, stalled once", f, id)
@@ -201,32 +206,37 @@ func TestBoltWorkerKilledMidJob(t *testing.T) {
 }
 
 // TestRedisWorkerKilledMidJob runs two worker processes on one
-// redis-server and kills the one that takes the job with SIGKILL; the
+// redis-server and kills the one that took the job with SIGKILL; the
 // other recovers the job as stalled once its lease has expired, and
 // completes it.
 func TestRedisWorkerKilledMidJob(t *testing.T) {
 	addr, prefix, store := startRedis(t)
 	const q, id = "stall", "job-x"
 	lines := make(chan line, 1024)
-	procs := startWorkers(t, lines, 2, procArgs{Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "*"})
+	args := procArgs{Index: 1, Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "*"}
+	victim := startProc(t, lines, "worker", args)
+	expect(t, lines, "ready")
 	if _, err := store.Add(context.Background(), q, &backend.AddRequest{Jobs: []backend.NewJob{{ID: id, Name: "work"}}}); err != nil {
 		t.Fatal(err)
 	}
-	victim, f := expect(t, lines, "start")
-	if f[0] != id || f[2] != "0" {
-		t.Fatalf("process %d started %v; want %s, not stalled", victim, f, id)
+	if from, f := expect(t, lines, "start"); from != 1 || f[0] != id || f[2] != "0" {
+		t.Fatalf("process %d started %v; want process 1 to start %s, not stalled", from, f, id)
 	}
-	procs[victim].kill()
-	survivor := 3 - victim
+	// The survivor runs before the kill, so that it is a worker already
+	// waiting that finds the expired lease.
+	args.Index, args.LeaseTTL = 2, recoverTTL
+	survivor := startProc(t, lines, "worker", args)
+	expect(t, lines, "ready")
+	victim.kill()
 
 	from, f := expect(t, lines, "start")
-	if from != survivor || f[0] != id || f[2] != "1" {
-		t.Fatalf("process %d started %v; want process %d to start %s, stalled once", from, f, survivor, id)
+	if from != 2 || f[0] != id || f[2] != "1" {
+		t.Fatalf("process %d started %v; want process 2 to start %s, stalled once", from, f, id)
 	}
-	if from, f = expect(t, lines, "end"); from != survivor || f[0] != id {
+	if from, f = expect(t, lines, "end"); from != 2 || f[0] != id {
 		t.Fatalf("process %d ended %v", from, f)
 	}
 	waitState(t, store, q, id, backend.StateCompleted)
-	procs[survivor].stop()
-	checkRecovered(t, store, q, id, survivor)
+	survivor.stop()
+	checkRecovered(t, store, q, id, 2)
 }

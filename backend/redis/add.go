@@ -94,7 +94,7 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, n := range nodes {
 		argv = append(argv, n.head(), jobTail(n.job, ""))
 	}
-	res, err := b.scripts["add"].Run(ctx, b.client, keys, argv...).Result()
+	res, err := b.scripts.run(ctx, b.client, "add", keys, argv...)
 	if err != nil {
 		return nil, fmt.Errorf("drover: add to %s: %w", queue, translate(err))
 	}

@@ -70,10 +70,10 @@ func TestConcurrentAddsShareCalls(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	ctx := t.Context()
 	// Load the script first, so that every call the hook sees is one EVALSHA.
-	if err := b.scripts["add"].Load(ctx, client).Err(); err != nil {
+	if err := b.scripts.eval["add"].Load(ctx, client).Err(); err != nil {
 		t.Fatal(err)
 	}
-	hook := &gateHook{sha: b.scripts["add"].Hash(), gate: make(chan struct{})}
+	hook := &gateHook{sha: b.scripts.eval["add"].Hash(), gate: make(chan struct{})}
 	client.AddHook(hook)
 
 	const adds = 40

@@ -4,8 +4,12 @@
 //
 // # Basics
 //
-// Every state change is one Lua script (embedded from lua/*.lua and run
-// with EVALSHA, re-loaded on NOSCRIPT) over the keys of one queue. All keys
+// Every state change is one Lua script (embedded from lua/*.lua) over the
+// keys of one queue. On Redis 7 the scripts are one function library,
+// named by a hash of its text, loaded by the first call and again after
+// the server lost it, and called with FCALL; on Redis 6, on Cluster (where
+// a library would have to reach every master) and where the user may not
+// use functions, each runs with EVALSHA, re-loaded on NOSCRIPT. All keys
 // of a queue share the hash tag {prefix:queue}, and scripts touch only
 // keys passed in KEYS, so the same scripts run on Redis Cluster. A queue
 // has a fixed set of keys, so no script builds a key name from data:

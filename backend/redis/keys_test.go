@@ -162,9 +162,9 @@ func TestScriptKeys(t *testing.T) {
 			}
 			f := factory(client, wrapKeyCheck)
 			b := f(t, storeOptions{}).(*Backend)
-			hook := &slotHook{t: t, seen: map[string]int{}, addSHA: b.scripts["add"].Hash()}
+			hook := &slotHook{t: t, seen: map[string]int{}, addSHA: b.scripts.eval["add"].Hash()}
 			hook.ours = map[string]bool{}
-			for _, s := range b.scripts {
+			for _, s := range b.scripts.eval {
 				hook.ours[s.Hash()] = true
 			}
 			client.AddHook(hook)
@@ -174,7 +174,7 @@ func TestScriptKeys(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "KEYCHECK") {
 				t.Errorf("undeclared key not caught: %v", err)
 			}
-			for name, s := range b.scripts {
+			for name, s := range b.scripts.eval {
 				if hook.seen[s.Hash()] == 0 {
 					t.Errorf("script %s never ran under the check", name)
 				}

@@ -204,7 +204,7 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 		args = append(args, l.JobID, l.Token)
 	}
 	argv := append([]any{now.UnixMilli(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), queue}, args...)
-	res, err := b.scripts["renew"].Run(ctx, b.client, b.queueKeys(queue), argv...).Result()
+	res, err := b.scripts.run(ctx, b.client, "renew", b.queueKeys(queue), argv...)
 	if err != nil {
 		return backend.RenewResult{}, fmt.Errorf("drover: renew in %s: %w", queue, translate(err))
 	}

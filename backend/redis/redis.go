@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"strings"
 	"sync"
@@ -28,7 +27,7 @@ var _ backend.Full = (*Backend)(nil)
 type Backend struct {
 	client  goredis.UniversalClient
 	opts    Options
-	scripts map[string]*goredis.Script
+	scripts *scripts
 	cluster bool
 
 	keys   sync.Map // queue name -> []string, the queue's key set
@@ -53,35 +52,19 @@ func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	lib, err := luaFS.ReadFile("lua/lib.lua")
-	if err != nil {
-		return nil, err
-	}
-	files, err := fs.Glob(luaFS, "lua/*.lua")
+	_, cluster := client.(*goredis.ClusterClient)
+	// On Cluster a function library would have to be loaded on every
+	// master, and again on each new one; scripts load where they run.
+	sc, err := newScripts(cluster, o.wrapScript)
 	if err != nil {
 		return nil, err
 	}
 	b := &Backend{
 		client:  client,
 		opts:    o,
-		scripts: make(map[string]*goredis.Script),
+		scripts: sc,
+		cluster: cluster,
 		closing: make(chan struct{}),
-	}
-	_, b.cluster = client.(*goredis.ClusterClient)
-	for _, f := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(f, "lua/"), ".lua")
-		if name == "lib" {
-			continue
-		}
-		body, err := luaFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		src := string(lib) + "\n" + string(body)
-		if o.wrapScript != nil {
-			src = o.wrapScript(src)
-		}
-		b.scripts[name] = goredis.NewScript(src)
 	}
 	return b, nil
 }
@@ -172,7 +155,7 @@ func (b *Backend) common(queue string) []any {
 // run runs a script over one queue's key set.
 func (b *Backend) run(ctx context.Context, script, queue string, args ...any) (any, error) {
 	argv := append(b.common(queue), args...)
-	res, err := b.scripts[script].Run(ctx, b.client, b.queueKeys(queue), argv...).Result()
+	res, err := b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
 	return res, translate(err)
 }
 

@@ -1,5 +1,7 @@
--- lib.lua: functions shared by every drover script. The Go side prepends
--- this file to each script body; it defines no key names of its own.
+-- lib.lua: functions shared by every drover script. The Go side puts this
+-- file before the script bodies, either as one script each (EVAL) or as
+-- one function library holding them all (Redis 7 Functions); every body
+-- starts with begin(KEYS, ARGV). It defines no key names of its own.
 --
 -- KEYS: none of its own. Every script passes one or more queue key sets of
 --   NK keys each (see keyset below); KEYS[1..NK] is the script's own queue.
@@ -10,10 +12,9 @@
 -- Returns: nothing; scripts return their own values.
 
 local NK = 14
-local NOW = tonumber(ARGV[1])
-local NOWS = ARGV[1]
-local EVMAX = tonumber(ARGV[2])
-local EVAGE = tonumber(ARGV[3])
+-- The state of one call, set by begin: in a function library it outlives
+-- the call, so begin sets all of it afresh.
+local K, NOW, NOWS, EVMAX, EVAGE
 
 -- Field positions of a job record (see record.go).
 local F_STATE, F_SEQ, F_CREATED, F_RUNAT, F_PQ, F_PID, F_KIDS, F_PEND = 1, 2, 3, 4, 5, 6, 7, 8
@@ -34,17 +35,19 @@ end
 
 -- Number-to-string conversions are slow in Lua (a formatted print each),
 -- and the scripts make the same few over and over: the length prefixes
--- of fields and small counts. These tables remember them for one call.
-local LP = setmetatable({}, {__index = function(t, k)
+-- of fields and small counts. The tables LP and ISTR remember them for
+-- one call (begin makes them), so that they never grow without bound.
+local LP_MT = {__index = function(t, k)
   local v = string.format("%d:", k)
   rawset(t, k, v)
   return v
-end})
-local ISTR = setmetatable({}, {__index = function(t, k)
+end}
+local ISTR_MT = {__index = function(t, k)
   local v = string.format("%d", k)
   rawset(t, k, v)
   return v
-end})
+end}
+local LP, ISTR
 
 local function istr(x)
   if type(x) == "number" then
@@ -102,10 +105,10 @@ local function keyset(set, name)
   local b = (set - 1) * NK
   return {
     name = name,
-    meta = KEYS[b + 1], j = KEYS[b + 2], w = KEYS[b + 3], d = KEYS[b + 4],
-    a = KEYS[b + 5], c = KEYS[b + 6], f = KEYS[b + 7], wc = KEYS[b + 8],
-    e = KEYS[b + 9], wake = KEYS[b + 10], logs = KEYS[b + 11], o = KEYS[b + 12],
-    s = KEYS[b + 13], deps = KEYS[b + 14],
+    meta = K[b + 1], j = K[b + 2], w = K[b + 3], d = K[b + 4],
+    a = K[b + 5], c = K[b + 6], f = K[b + 7], wc = K[b + 8],
+    e = K[b + 9], wake = K[b + 10], logs = K[b + 11], o = K[b + 12],
+    s = K[b + 13], deps = K[b + 14],
   }
 end
 
@@ -127,7 +130,18 @@ local EV_CODE = {added = "a", waiting = "w", delayed = "d", prioritized = "p", a
   completed = "c", failed = "f", retrying = "r", stalled = "s", removed = "x", duplicated = "u",
   ["waiting-children"] = "W", paused = "P", resumed = "R", drained = "D", cleaned = "C",
   ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X"}
-local EVBUF, EVQ = {}, {}
+local EVBUF, EVQ
+
+-- begin starts a call with its KEYS and ARGV.
+local function begin(keys, argv)
+  K = keys
+  NOWS = argv[1]
+  NOW = tonumber(NOWS)
+  EVMAX = tonumber(argv[2])
+  EVAGE = tonumber(argv[3])
+  EVBUF, EVQ = {}, {}
+  LP, ISTR = setmetatable({}, LP_MT), setmetatable({}, ISTR_MT)
+end
 
 -- event appends one packed event to its queue's buffer: code is its type
 -- code, made attempts made as a string, x its extra fields ("" for none).
@@ -172,7 +186,6 @@ local function done(reply)
       redis.call("XADD", Q.e, istr(last) .. "-0", "ts", NOWS, "c", b.n, "d", data)
     end
   end
-  EVBUF, EVQ = {}, {}
   return reply
 end
 

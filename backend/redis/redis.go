@@ -55,7 +55,7 @@ func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
 	_, cluster := client.(*goredis.ClusterClient)
 	// On Cluster a function library would have to be loaded on every
 	// master, and again on each new one; scripts load where they run.
-	sc, err := newScripts(cluster, o.wrapScript)
+	sc, err := newScripts(cluster, o.wrapScript, o.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,12 +29,13 @@ type scripts struct {
 	// the library (or from the start, where it should not).
 	evalOnly atomic.Bool
 	loadMu   sync.Mutex
+	log      *slog.Logger
 }
 
 // newScripts builds the scripts from lua/*.lua. With evalOnly, scripts
 // always run with EVALSHA; wrap, if not nil, rewrites each script's source
 // first (and implies evalOnly).
-func newScripts(evalOnly bool, wrap func(string) string) (*scripts, error) {
+func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scripts, error) {
 	lib, err := luaFS.ReadFile("lua/lib.lua")
 	if err != nil {
 		return nil, err
@@ -41,7 +44,7 @@ func newScripts(evalOnly bool, wrap func(string) string) (*scripts, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &scripts{eval: make(map[string]*goredis.Script)}
+	s := &scripts{eval: make(map[string]*goredis.Script), log: log}
 	names, bodies := []string{}, []string{}
 	h := sha1.New()
 	h.Write(lib)
@@ -92,8 +95,15 @@ func (s *scripts) run(ctx context.Context, c goredis.UniversalClient, name strin
 			if err == nil {
 				return c.FCall(ctx, s.prefix+name, keys, args...).Result()
 			}
-			if !noFunctions(err) {
+			// Whatever the server refused (the command, the user, the
+			// library itself), the scripts still run with EVALSHA; only
+			// a failed connection goes back to the caller.
+			var refused goredis.Error
+			if !errors.As(err, &refused) {
 				return nil, err
+			}
+			if !noFunctions(err) {
+				s.log.Warn("drover: loading the function library failed; running scripts with EVALSHA", "err", err)
 			}
 		}
 		s.evalOnly.Store(true)

@@ -84,29 +84,43 @@ func TestScriptsAsFunctions(t *testing.T) {
 	}
 }
 
-// TestScriptsWithoutFunctions checks that where functions cannot run, on
-// a server without FCALL (miniredis here, like Redis 6) or for a user who
-// may not use them, the scripts run with EVALSHA.
+// TestScriptsWithoutFunctions checks that where functions cannot run (on
+// a server without FCALL, miniredis here, like Redis 6; for a user who may
+// not use them; or when the server refuses the library) the scripts run
+// with EVALSHA.
 func TestScriptsWithoutFunctions(t *testing.T) {
-	clients := map[string]func(t *testing.T) *goredis.Client{
-		"no FCALL": func(t *testing.T) *goredis.Client {
+	cases := []struct {
+		name    string
+		client  func(t *testing.T) *goredis.Client
+		prepare func(b *Backend)
+	}{
+		{name: "no FCALL", client: func(t *testing.T) *goredis.Client {
 			_, c := redistest.Mini(t)
 			return c
-		},
-		"no permission": func(t *testing.T) *goredis.Client {
+		}},
+		{name: "no permission", client: func(t *testing.T) *goredis.Client {
 			srv := redistest.Start(t, nil)
 			err := srv.Client(t, nil).Do(t.Context(), "ACL", "SETUSER", "worker", "on", ">secret", "~*", "&*", "+@all", "-fcall", "-function").Err()
 			if err != nil {
 				t.Fatal(err)
 			}
 			return srv.Client(t, &goredis.Options{Username: "worker", Password: "secret"})
-		},
+		}},
+		{name: "library refused", client: func(t *testing.T) *goredis.Client {
+			return redistest.Start(t, nil).Client(t, nil)
+		}, prepare: func(b *Backend) {
+			b.scripts.library = "#!lua name=" + strings.TrimSuffix(b.scripts.prefix, "_") + "\nthis is not Lua"
+		}},
 	}
-	for name, client := range clients {
-		t.Run(name, func(t *testing.T) {
-			x := setup(t, factory(client(t), nil), storeOptions{})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := setup(t, factory(c.client(t), nil), storeOptions{})
+			b := x.b.(*Backend)
+			if c.prepare != nil {
+				c.prepare(b)
+			}
 			x.add(t, "q", backend.NewJob{ID: "a", Name: "n"})
-			if !x.b.(*Backend).scripts.evalOnly.Load() {
+			if !b.scripts.evalOnly.Load() {
 				t.Fatal("after a call the store still tries functions")
 			}
 			if jobs := x.lease(t, "q", 10); len(jobs) != 1 || jobs[0].ID != "a" {

@@ -8,8 +8,9 @@
 // keys of one queue. On Redis 7 the scripts are one function library,
 // named by a hash of its text, loaded by the first call and again after
 // the server lost it, and called with FCALL; on Redis 6, on Cluster (where
-// a library would have to reach every master) and where the user may not
-// use functions, each runs with EVALSHA, re-loaded on NOSCRIPT. All keys
+// a library would have to reach every master), where the user may not use
+// functions and where the server refuses the library, each runs with
+// EVALSHA, re-loaded on NOSCRIPT. All keys
 // of a queue share the hash tag {prefix:queue}, and scripts touch only
 // keys passed in KEYS, so the same scripts run on Redis Cluster. A queue
 // has a fixed set of keys, so no script builds a key name from data:

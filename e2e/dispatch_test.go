@@ -49,13 +49,7 @@ func TestRedisBulkStartsEveryIdleWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := make(chan line, 1024)
-	var ps []*proc
-	for i := range workers {
-		ps = append(ps, startProc(t, lines, "worker", procArgs{Index: i, Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: 10 * time.Second, LeaseWait: 5 * time.Second, Sleep: 200 * time.Millisecond}))
-	}
-	for range workers {
-		expect(t, lines, "ready")
-	}
+	ps := startWorkers(t, lines, workers, procArgs{Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: 10 * time.Second, LeaseWait: 5 * time.Second, Sleep: 200 * time.Millisecond})
 	for round := range rounds {
 		// Idle: every worker is blocked in its Lease call.
 		waitFor(t, fmt.Sprintf("round %d: %d idle workers", round, workers), func() bool {

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,12 +40,6 @@ type env struct {
 type storeOptions struct {
 	// keepEvents keeps this many events per queue instead of the default.
 	keepEvents int
-}
-
-// server starts redis-server for the sub-benchmarks of one store.
-type server struct {
-	once sync.Once
-	srv  *redistest.Server
 }
 
 // forStores runs f once for each store, as sub-benchmarks "bolt" and

@@ -505,14 +505,6 @@ func ids(jobs []*backend.Job) []string {
 	return out
 }
 
-func addedIDs(added []backend.Added) []string {
-	out := make([]string, len(added))
-	for i, a := range added {
-		out[i] = a.ID
-	}
-	return out
-}
-
 // state is a snapshot of a queue for "nothing changed" checks.
 type state struct {
 	counts    backend.Counts

@@ -154,8 +154,6 @@ func decodeRetention(s string) backend.Retention {
 
 func encodeList(l []string) string { return encode(l...) }
 
-func refString(q, id string) string { return q + "\n" + id }
-
 func parseRef(s string) backend.JobRef {
 	q, id, _ := strings.Cut(s, "\n")
 	return backend.JobRef{Queue: q, ID: id}

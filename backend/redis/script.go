@@ -23,8 +23,9 @@ import (
 // then the script's body.
 type scripts struct {
 	eval    map[string]*goredis.Script
-	library string // the FUNCTION LOAD source
-	prefix  string // a function's name is prefix + the script's name
+	fn      map[string]string // script name -> its function's name
+	library string            // the FUNCTION LOAD source
+	name    string            // the library's name
 	// evalOnly is set once a call showed that the server cannot run
 	// the library (or from the start, where it should not).
 	evalOnly atomic.Bool
@@ -44,7 +45,7 @@ func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scr
 	if err != nil {
 		return nil, err
 	}
-	s := &scripts{eval: make(map[string]*goredis.Script), log: log}
+	s := &scripts{eval: make(map[string]*goredis.Script), fn: make(map[string]string), log: log}
 	names, bodies := []string{}, []string{}
 	h := sha1.New()
 	h.Write(lib)
@@ -68,13 +69,13 @@ func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scr
 	// The library is named by a hash of its scripts, so that processes
 	// running different versions of drover on one server each load and
 	// call their own.
-	lname := "drover_" + hex.EncodeToString(h.Sum(nil)[:8])
-	s.prefix = lname + "_"
+	s.name = "drover_" + hex.EncodeToString(h.Sum(nil)[:8])
 	var lb strings.Builder
-	lb.WriteString("#!lua name=" + lname + "\n")
+	lb.WriteString("#!lua name=" + s.name + "\n")
 	lb.Write(lib)
 	for i, name := range names {
-		fmt.Fprintf(&lb, "\nredis.register_function('%s%s', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n%s\nend)\n", s.prefix, name, bodies[i])
+		s.fn[name] = s.name + "_" + name
+		fmt.Fprintf(&lb, "\nredis.register_function('%s', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n%s\nend)\n", s.fn[name], bodies[i])
 	}
 	s.library = lb.String()
 	s.evalOnly.Store(evalOnly || wrap != nil)
@@ -84,7 +85,7 @@ func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scr
 // run runs script name over keys with args.
 func (s *scripts) run(ctx context.Context, c goredis.UniversalClient, name string, keys []string, args ...any) (any, error) {
 	if !s.evalOnly.Load() {
-		res, err := c.FCall(ctx, s.prefix+name, keys, args...).Result()
+		res, err := c.FCall(ctx, s.fn[name], keys, args...).Result()
 		if err == nil || !(noFunctions(err) || functionMissing(err)) {
 			return res, err
 		}
@@ -93,7 +94,7 @@ func (s *scripts) run(ctx context.Context, c goredis.UniversalClient, name strin
 			// functions: nothing ran, so load and call again.
 			err = s.load(ctx, c)
 			if err == nil {
-				return c.FCall(ctx, s.prefix+name, keys, args...).Result()
+				return c.FCall(ctx, s.fn[name], keys, args...).Result()
 			}
 			// Whatever the server refused (the command, the user, the
 			// library itself), the scripts still run with EVALSHA; only

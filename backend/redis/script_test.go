@@ -20,7 +20,7 @@ func TestScriptsAsFunctions(t *testing.T) {
 	client := redistest.Start(t, nil).Client(t, nil)
 	x := setup(t, factory(client, nil), storeOptions{})
 	b := x.b.(*Backend)
-	lib := strings.TrimSuffix(b.scripts.prefix, "_")
+	lib := b.scripts.name
 	libraries := func() []string {
 		t.Helper()
 		ls, err := client.FunctionList(x.ctx, goredis.FunctionListQuery{}).Result()
@@ -109,7 +109,7 @@ func TestScriptsWithoutFunctions(t *testing.T) {
 		{name: "library refused", client: func(t *testing.T) *goredis.Client {
 			return redistest.Start(t, nil).Client(t, nil)
 		}, prepare: func(b *Backend) {
-			b.scripts.library = "#!lua name=" + strings.TrimSuffix(b.scripts.prefix, "_") + "\nthis is not Lua"
+			b.scripts.library = "#!lua name=" + b.scripts.name + "\nthis is not Lua"
 		}},
 	}
 	for _, c := range cases {

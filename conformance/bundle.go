@@ -256,6 +256,27 @@ func pollEvery(d, interval time.Duration, cond func() bool) bool {
 	}
 }
 
+// pollProgress checks cond every interval until it reports done, and
+// reports whether it did. cond also reports a measure of progress; the
+// wait fails only once that measure has stood still for stall of real
+// time, so a long workload on a slow machine is not cut short.
+func pollProgress(stall, interval time.Duration, cond func() (done bool, progress int)) bool {
+	last, end := -1, time.Time{}
+	for {
+		done, p := cond()
+		if done {
+			return true
+		}
+		now := time.Now()
+		if p != last {
+			last, end = p, now.Add(stall)
+		} else if now.After(end) {
+			return false
+		}
+		time.Sleep(interval)
+	}
+}
+
 // receive returns the value sent on ch, failing the case if none comes
 // within d of real time.
 func receive[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {

@@ -176,10 +176,13 @@ func TestWorkerAbandonsAHandlerThatIgnoresItsTimeout(t *testing.T) {
 	timeoutAt := t0.Add(25 * time.Second)
 	tok := e.rec.tokensOf(id)[0]
 
-	// Renewals go on while the handler is within its timeout.
+	// Renewals go on while the handler is within its timeout. Each is
+	// awaited before the clock moves on, so that the time the recorder
+	// reads is the renewal's own.
 	e.clock.Advance(10 * time.Second)
 	waitFor(t, "first renewal", func() bool { return len(e.rec.renewalsOf(tok)) >= 1 })
 	e.clock.Advance(10 * time.Second)
+	waitFor(t, "second renewal", func() bool { return len(e.rec.renewalsOf(tok)) >= 2 })
 	e.clock.Advance(5 * time.Second) // the timeout
 	e.clock.Advance(5 * time.Second) // the end of the grace period
 	e.advanceUntil("second attempt completed", time.Second, 2*time.Minute, func() bool {

@@ -58,13 +58,20 @@ func New(cfg Config) *Renewer {
 }
 
 // Start runs the renewer on its own goroutine until Stop or ctx is done.
+//
+// Renewals are planned on a fixed schedule read from the clock here, when
+// Start is called: Every after it, then every Every. A lease taken between
+// two ticks is renewed at the next one, so it never runs with less than TTL
+// minus Every left. The plan does not depend on when the goroutine gets to
+// arm its timer, nor on how long a Renew call takes.
 func (r *Renewer) Start(ctx context.Context) {
 	ctx, r.stop = context.WithCancel(ctx)
 	r.done = make(chan struct{})
+	next := r.cfg.Clock.Now().Add(r.cfg.Every)
 	go func() {
 		defer close(r.done)
 		for {
-			t := r.cfg.Clock.NewTimer(r.cfg.Every)
+			t := backend.NewTimerAt(r.cfg.Clock, next)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -72,8 +79,21 @@ func (r *Renewer) Start(ctx context.Context) {
 			case <-t.C():
 			}
 			r.RunOnce(ctx)
+			next = nextTick(next, r.cfg.Every, r.cfg.Clock.Now())
 		}
 	}()
+}
+
+// nextTick returns the tick after prev on the schedule of period every. A
+// tick the clock has passed already (a slow Renew call, a clock moved far)
+// is due at once: the ticks missed collapse into one renewal now, and the
+// schedule goes on from there.
+func nextTick(prev time.Time, every time.Duration, now time.Time) time.Time {
+	next := prev.Add(every)
+	if next.Before(now) {
+		next = now
+	}
+	return next
 }
 
 // Stop stops the renewer and waits for its goroutine to exit.

@@ -195,6 +195,43 @@ func testAdmin(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("obliterate reuses no job or event ID: a saved cursor sees the queue's new events", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		old := b.addN(3, "before")
+		b.complete(b.leaseOne(), "ok")
+		cursor := b.lastEventID(b.q)
+		if err := b.store.Obliterate(b.ctx, b.q, &backend.ObliterateRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if last := b.lastEventID(b.q); last < cursor {
+			t.Errorf("LastEventID after Obliterate is %d, was %d", last, cursor)
+		}
+		id := b.addOne(backend.NewJob{Name: "after"})
+		if slices.Contains(old, id) {
+			t.Errorf("the job added after Obliterate got the old ID %s", id)
+		}
+		evs := b.events(b.q, cursor)
+		if len(evs) == 0 || evs[0].ID <= cursor || evs[0].JobID != id || evs[0].Type != backend.EventAdded {
+			t.Fatalf("events after the saved cursor %d: %+v; want the added event of %s, with a later ID", cursor, evs, id)
+		}
+	})
+
+	t.Run("obliterating a queue ends the dependency of a parent in another queue on its children there", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		b.use("thumbs")
+		a := b.add(backend.NewJob{Name: "album", Children: []backend.NewJob{{Queue: "thumbs", Name: "thumb"}}})[0]
+		b.wantState(b.q, a.ID, backend.StateWaitingChildren)
+		if err := b.store.Obliterate(b.ctx, "thumbs", &backend.ObliterateRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		b.wantState(b.q, a.ID, backend.StateWaiting)
+		if j := b.leaseOne(); j.ID != a.ID {
+			t.Errorf("leased %s, want the parent %s", j.ID, a.ID)
+		}
+	})
+
 	t.Run("remove job deletes a job that is not active", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

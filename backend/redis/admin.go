@@ -81,8 +81,14 @@ func (b *Backend) Obliterate(ctx context.Context, queue string, req *backend.Obl
 	if req != nil && req.Force {
 		force = "1"
 	}
-	_, err := b.run(ctx, "obliterate", queue, force)
-	return err
+	res, err := b.run(ctx, "obliterate", queue, force)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.(int64); n > 0 {
+		b.drainOutbox(ctx, queue)
+	}
+	return nil
 }
 
 // RemoveJob removes one job that is not active, with its flow subtree.

@@ -80,7 +80,9 @@
 //
 // Removing a flow parent removes its descendants in the same queue that are
 // not active and detaches the active ones; descendants in other queues stay
-// and find no parent to report to. Obliterate removes the queue's keys only:
-// children in other queues of a parent in the obliterated queue likewise
-// report to nobody.
+// and find no parent to report to. Obliterate removes the queue's keys but
+// its job and event counters (so no ID is used twice) and its outbox: a
+// pending child in the obliterated queue tells its parent in another queue
+// that it is gone, while children in other queues of a parent in the
+// obliterated queue report to nobody.
 package redis

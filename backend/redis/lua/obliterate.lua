@@ -1,15 +1,36 @@
--- obliterate.lua: removes a queue and everything in it.
+-- obliterate.lua: removes a queue and everything in it. The job and event
+-- counters stay, so that no later job or event of the queue reuses an ID,
+-- and so does the outbox: a pending flow child removed here tells its
+-- parent in another queue through it, as RemoveJob would.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
 -- ARGV: [1..3] now, event count, event age; [4] queue name; [5] "1" to
 --   force removal while jobs are active.
--- Returns: 1. Error "DROVER_ACTIVE" if jobs are active and not forced.
+-- Returns: the length of the queue's outbox. Error "DROVER_ACTIVE" if jobs
+--   are active and not forced.
 
 local Q = keyset(1, ARGV[4])
 if ARGV[5] ~= "1" and redis.call("ZCARD", Q.a) > 0 then
   return redis.error_reply("DROVER_ACTIVE queue " .. Q.name .. " has active jobs")
 end
-for i = 1, NK do
-  redis.call("DEL", KEYS[i])
+local cursor = "0"
+repeat
+  local page = redis.call("HSCAN", Q.j, cursor, "COUNT", 1000)
+  cursor = page[1]
+  local kv = page[2]
+  for i = 1, #kv, 2 do
+    local s = kv[i + 1]
+    -- Flag 2 of the header: the job has a parent.
+    if math.floor((string.byte(s, 2) - 48) / 2) % 2 == 1 then
+      local r = decjob(s)
+      if r[F_PQ] ~= Q.name and r[F_STATE] ~= "completed" and r[F_STATE] ~= "failed" then
+        notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, kv[i]), "removed", "", "", "")
+      end
+    end
+  end
+until cursor == "0"
+for _, key in ipairs({Q.j, Q.w, Q.d, Q.a, Q.c, Q.f, Q.wc, Q.e, Q.wake, Q.logs, Q.s, Q.deps}) do
+  redis.call("DEL", key)
 end
-return done(1)
+redis.call("HDEL", Q.meta, "paused")
+return done(redis.call("LLEN", Q.o))

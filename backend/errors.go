@@ -55,6 +55,14 @@ var (
 	// gives the first ID still available; no event was skipped silently.
 	ErrEventsTrimmed = errors.New("drover: events trimmed")
 
+	// ErrEventsAhead: the requested position in the event log is past the
+	// newest event the queue ever had, so it cannot come from this log (a
+	// cursor of another queue or store, or of a log the server lost). The
+	// error is an *EventsAheadError that gives the newest ID; waiting
+	// would not help, since the events that later take those IDs would be
+	// skipped.
+	ErrEventsAhead = errors.New("drover: event cursor is ahead of the log")
+
 	// ErrUnsupported: the store does not have the capability the call
 	// needs (for example a flow across Redis Cluster slots). Nothing was
 	// written.
@@ -115,3 +123,20 @@ func (e *EventsTrimmedError) Error() string {
 
 // Is reports whether target is ErrEventsTrimmed.
 func (e *EventsTrimmedError) Is(target error) bool { return target == ErrEventsTrimmed }
+
+// EventsAheadError reports a read position past the newest event of the
+// queue. It matches ErrEventsAhead.
+type EventsAheadError struct {
+	// After is the position the reader asked to read after.
+	After uint64
+	// Last is the ID of the newest event appended to the queue (0 if it
+	// never had one).
+	Last uint64
+}
+
+func (e *EventsAheadError) Error() string {
+	return fmt.Sprintf("drover: event cursor is ahead of the log: asked for events after %d, the newest is %d", e.After, e.Last)
+}
+
+// Is reports whether target is ErrEventsAhead.
+func (e *EventsAheadError) Is(target error) bool { return target == ErrEventsAhead }

@@ -67,7 +67,8 @@ type Event struct {
 type EventsRequest struct {
 	// After is the ID of the last event already seen; 0 reads from the
 	// start. If events after it were trimmed away, the read fails with an
-	// *EventsTrimmedError.
+	// *EventsTrimmedError; if it is past the newest event, with an
+	// *EventsAheadError.
 	After uint64
 	// Max caps the number of events returned; 0 means 1000.
 	Max int

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -247,6 +248,40 @@ func testEvents(t *testing.T, f Factory, cfg Config) {
 		}
 		if id, err := b.store.LastEventID(b.ctx, "never-used"); err != nil || id != 0 {
 			t.Errorf("LastEventID of an unused queue = %d, %v; want 0", id, err)
+		}
+	})
+
+	t.Run("a read position past the newest event is an error that names the newest, whatever its size", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		b.use("unused")
+		b.addN(2, "n")
+		last := b.lastEventID(b.q)
+		for _, c := range []struct {
+			q     string
+			after uint64
+			last  uint64
+		}{
+			{b.q, last + 1, last},
+			{b.q, 1 << 53, last},
+			{b.q, 1<<63 - 1, last},
+			{b.q, 1 << 63, last},
+			{b.q, math.MaxUint64, last},
+			{"unused", 1, 0},
+		} {
+			for _, wait := range []time.Duration{0, longWait} {
+				_, err := b.store.Events(b.ctx, c.q, &backend.EventsRequest{After: c.after, Wait: wait})
+				var ae *backend.EventsAheadError
+				if !errors.As(err, &ae) || !errors.Is(err, backend.ErrEventsAhead) || errors.Is(err, backend.ErrEventsTrimmed) {
+					t.Fatalf("Events(%s) after %d, wait %v = %v, want an *EventsAheadError", c.q, c.after, wait, err)
+				}
+				if ae.After != c.after || ae.Last != c.last {
+					t.Errorf("EventsAheadError = %+v, want After %d and Last %d", ae, c.after, c.last)
+				}
+			}
+		}
+		if evs := b.events(b.q, last); len(evs) != 0 {
+			t.Errorf("reading after the newest event gave %v", evs)
 		}
 	})
 

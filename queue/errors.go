@@ -19,6 +19,7 @@ var (
 	ErrJobActive        = backend.ErrJobActive
 	ErrConflict         = backend.ErrConflict
 	ErrEventsTrimmed    = backend.ErrEventsTrimmed
+	ErrEventsAhead      = backend.ErrEventsAhead
 	ErrUnsupported      = backend.ErrUnsupported
 	ErrUnavailable      = backend.ErrUnavailable
 )
@@ -29,6 +30,10 @@ type ValidationError = backend.ValidationError
 // EventsTrimmedError reports a read position that was trimmed away; see
 // backend.EventsTrimmedError.
 type EventsTrimmedError = backend.EventsTrimmedError
+
+// EventsAheadError reports a read position past the newest event; see
+// backend.EventsAheadError.
+type EventsAheadError = backend.EventsAheadError
 
 // ErrUnrecoverable marks a handler error that must not be retried: the job
 // fails at once, whatever attempts it has left.

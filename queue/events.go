@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,7 +86,8 @@ func FromStart() From { return From{kind: fromStart} }
 
 // FromID resumes after the event with ID id, such as a saved Cursor. If
 // events after id were trimmed away, reading fails with an error wrapping
-// ErrEventsTrimmed.
+// ErrEventsTrimmed; an id past the newest event of the queue is an error
+// wrapping ErrEventsAhead, from Subscribe.
 func FromID(id uint64) From { return From{kind: fromID, after: id} }
 
 // SubscribeOptions configure a Subscription. The zero value is ready to
@@ -104,13 +106,19 @@ func (o *SubscribeOptions) withDefaults() SubscribeOptions {
 	if o != nil {
 		out = *o
 	}
-	if out.Batch <= 0 {
-		out.Batch = 256
-	}
-	if out.Wait <= 0 {
-		out.Wait = 30 * time.Second
-	}
+	out.Batch = cmp.Or(out.Batch, 256)
+	out.Wait = cmp.Or(out.Wait, 30*time.Second)
 	return out
+}
+
+func (o *SubscribeOptions) validate() error {
+	switch {
+	case o.Batch < 0:
+		return backend.Invalid("Batch", fmt.Sprintf("batch %d is negative", o.Batch))
+	case o.Wait < 0:
+		return backend.Invalid("Wait", fmt.Sprintf("wait %v is negative", o.Wait))
+	}
+	return nil
 }
 
 // Subscription reads a queue's event log in order. The reader sets the
@@ -147,6 +155,9 @@ func (q *Queue) Subscribe(ctx context.Context, from From, opts *SubscribeOptions
 		return nil, fmt.Errorf("drover: events: %w", ErrUnsupported)
 	}
 	s := &Subscription{q: q, log: log, opts: opts.withDefaults()}
+	if err := s.opts.validate(); err != nil {
+		return nil, err
+	}
 	switch from.kind {
 	case fromNow:
 		id, err := log.LastEventID(ctx, q.name)
@@ -157,6 +168,13 @@ func (q *Queue) Subscribe(ctx context.Context, from From, opts *SubscribeOptions
 	case fromStart:
 		s.start = true
 	case fromID:
+		last, err := log.LastEventID(ctx, q.name)
+		if err != nil {
+			return nil, fmt.Errorf("drover: events of %s: %w", q.name, err)
+		}
+		if from.after > last {
+			return nil, fmt.Errorf("drover: events of %s: %w", q.name, &EventsAheadError{After: from.after, Last: last})
+		}
 		s.fetched = from.after
 	}
 	s.cursor.Store(s.fetched)
@@ -205,7 +223,7 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 				return Event{}, ctx.Err()
 			}
 			err = fmt.Errorf("drover: events of %s: %w", s.q.name, err)
-			if errors.Is(err, ErrEventsTrimmed) || errors.Is(err, ErrClosed) {
+			if errors.Is(err, ErrEventsTrimmed) || errors.Is(err, ErrEventsAhead) || errors.Is(err, ErrClosed) {
 				s.err = err
 			}
 			return Event{}, err

@@ -286,3 +286,35 @@ func TestWaitUntilFinished(t *testing.T) {
 		}
 	})
 }
+
+func TestSubscribeRejectsACursorAheadOfTheLog(t *testing.T) {
+	e := newSchedEnv(t, nil)
+	if _, err := e.q.Add(e.ctx, "n", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	last, err := e.store.LastEventID(e.ctx, e.q.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []uint64{last + 1, 1 << 63, ^uint64(0)} {
+		_, err := e.q.Subscribe(e.ctx, FromID(after), nil)
+		var ae *EventsAheadError
+		if !errors.As(err, &ae) || !errors.Is(err, ErrEventsAhead) || ae.Last != last {
+			t.Errorf("Subscribe(FromID(%d)) = %v, want an *EventsAheadError naming %d", after, err, last)
+		}
+	}
+	sub, err := e.q.Subscribe(e.ctx, FromID(last), nil)
+	if err != nil {
+		t.Fatalf("Subscribe(FromID(last)) = %v", err)
+	}
+	sub.Close()
+}
+
+func TestSubscribeRejectsNegativeOptions(t *testing.T) {
+	e := newSchedEnv(t, nil)
+	for _, o := range []SubscribeOptions{{Batch: -1}, {Wait: -time.Second}} {
+		if _, err := e.q.Subscribe(e.ctx, FromNow(), &o); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Subscribe with %+v = %v, want ErrInvalid", o, err)
+		}
+	}
+}

@@ -268,6 +268,13 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 		changed := b.eventsChanged(queue)
 		err := b.view(func(tx *bbolt.Tx) error {
 			q := readQueue(tx, queue)
+			var last uint64
+			if q != nil {
+				last = q.m.lastEvent
+			}
+			if req.After > last {
+				return &backend.EventsAheadError{After: req.After, Last: last}
+			}
 			if q == nil {
 				return nil
 			}

@@ -56,6 +56,9 @@ func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n 
 	a, _ := res.([]any)
 	last, _ := a[0].(int64)
 	first, _ := a[1].(int64)
+	if after > uint64(last) {
+		return nil, uint64(last), &backend.EventsAheadError{After: after, Last: uint64(last)}
+	}
 	// The event after `after` is gone if it was appended (after < last)
 	// and the oldest kept one is later, or none is kept.
 	if after < uint64(last) && (first == 0 || uint64(first) > after+1) {

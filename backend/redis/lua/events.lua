@@ -7,12 +7,20 @@
 --   stream entries (see emit in lib.lua) that hold events after `after`,
 --   as many as hold at least max of them. Events more than the retention
 --   count behind the last one count as trimmed even while the stream,
---   trimmed approximately, still holds them.
+--   trimmed approximately, still holds them. After a cursor past the last
+--   id, only {last id, 0}.
 
 local Q = keyset(1, ARGV[4])
-local last = num(redis.call("HGET", Q.meta, "ev"))
-local first = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
+local lasts = redis.call("HGET", Q.meta, "ev") or "0"
+local last = num(lasts)
 local out = {last, 0}
+-- A cursor ahead of the log, which the Go side reports. Both are decimal
+-- strings without leading zeros, compared as such: a cursor may be beyond
+-- what a Lua number holds exactly.
+if #ARGV[5] > #lasts or (#ARGV[5] == #lasts and ARGV[5] > lasts) then
+  return done(out)
+end
+local first = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
 if first[1] then
   -- An entry's ID is its last event's; it holds c events.
   local e = first[1]

@@ -11,17 +11,20 @@ type Admin interface {
 	// adds, settles and promotions go on.
 	SetPaused(ctx context.Context, queue string, paused bool) error
 	// Drain removes the waiting jobs, and the delayed ones too when
-	// req.Delayed is set. Active jobs and flows waiting for children stay.
+	// req.Delayed is set. Active jobs, flows waiting for children and the
+	// pending iterations of job schedulers stay.
 	Drain(ctx context.Context, queue string, req *DrainRequest) (DrainResult, error)
 	// Clean removes jobs of one state that entered it longer ago than
-	// req.Grace, at most req.Limit of them (0: all).
+	// req.Grace, at most req.Limit of them (0: all). The pending
+	// iterations of job schedulers stay.
 	Clean(ctx context.Context, queue string, req *CleanRequest) (CleanResult, error)
 	// Obliterate removes the queue and everything in it, its events and
 	// schedulers included. With active jobs it fails with ErrJobActive
 	// unless req.Force is set.
 	Obliterate(ctx context.Context, queue string, req *ObliterateRequest) error
 	// RemoveJob removes one job. An active job is not removed
-	// (ErrJobActive). Removing a flow parent removes its descendants that
+	// (ErrJobActive), nor is the pending iteration of a job scheduler
+	// (ErrSchedulerIteration: remove the scheduler instead). Removing a flow parent removes its descendants that
 	// are not active, and detaches the active ones: they finish on their
 	// own and find no parent to report to. Removing a pending child of a
 	// waiting parent drops that dependency; if it was the last pending one,

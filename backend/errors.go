@@ -45,6 +45,12 @@ var (
 	// Nothing was changed.
 	ErrJobActive = errors.New("drover: job is active")
 
+	// ErrSchedulerIteration: the job is the pending (waiting or delayed)
+	// iteration of a job scheduler, which exists for as long as its
+	// scheduler does; removing it alone would leave the scheduler with no
+	// next run. Nothing was changed; remove the scheduler instead.
+	ErrSchedulerIteration = errors.New("drover: job is the pending iteration of a job scheduler")
+
 	// ErrConflict: a caller-chosen ID is taken by a job that cannot take the
 	// requested role (a flow child that exists outside this flow, a cycle).
 	// Nothing was written.

@@ -146,6 +146,21 @@ func testAdd(t *testing.T, f Factory) {
 			t.Errorf("existing job was overwritten: name %q data %q priority %d created %v", j.Name, j.Data, j.Priority, j.CreatedAt)
 		}
 		b.wantCounts(b.q, backend.Counts{Waiting: 2})
+		evs := b.events(b.q, 0)
+		if e := evs[len(evs)-1]; e.Type != backend.EventDuplicated || e.JobID != "invoice-7" || e.Name != "bill" {
+			t.Errorf("last event %+v, want the duplicated event of invoice-7 named after the job that exists, bill", e)
+		}
+	})
+
+	t.Run("a job added without Attempts has one attempt", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		a := b.add(backend.NewJob{Name: "once"}, backend.NewJob{Name: "flow", Children: []backend.NewJob{{Name: "child"}}})
+		for _, id := range []string{a[0].ID, a[1].ID, a[1].Children[0].ID} {
+			if j := b.job(id); j.Attempts != 1 {
+				t.Errorf("job %s has Attempts %d, want 1", id, j.Attempts)
+			}
+		}
 	})
 
 	t.Run("a duplicate of a finished job is still a duplicate", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -312,6 +313,87 @@ func testScheduler(t *testing.T, f Factory, cfg Config) {
 		}
 		if !slices.ContainsFunc(b.events(b.q, 0), func(e backend.Event) bool { return e.Type == backend.EventSchedulerRemoved && e.SchedulerID == "tick" }) {
 			t.Error("no scheduler-removed event")
+		}
+	})
+
+	t.Run("a pending iteration is removed only with its scheduler: RemoveJob refuses it, Drain and Clean leave it", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		now := backend.Scheduler{ID: "now", Template: backend.NewJob{Name: "now"}, Next: epoch, Upcoming: minutes(1)}
+		b.upsert(now, 0)
+		b.upsert(tick("v1", minutes(1)[0], minutes(2)...), 0)
+		waiting := b.wantPending("now", epoch, "")
+		delayed := b.wantPending("tick", minutes(1)[0], "v1")
+		before := b.snapshot(b.q)
+		for _, j := range []*backend.Job{waiting, delayed} {
+			err := b.store.RemoveJob(b.ctx, b.q, j.ID)
+			if !errors.Is(err, backend.ErrSchedulerIteration) || !strings.Contains(err.Error(), "RemoveJobScheduler") {
+				t.Errorf("RemoveJob(%s) = %v, want ErrSchedulerIteration naming RemoveJobScheduler", j.ID, err)
+			}
+		}
+		b.unchanged(b.q, before, "the refused RemoveJob")
+
+		plain := b.addOne(backend.NewJob{Name: "plain"})
+		later := b.addOne(backend.NewJob{Name: "later", Delay: time.Hour})
+		res, err := b.store.Drain(b.ctx, b.q, &backend.DrainRequest{Delayed: true})
+		if err != nil || res.Removed != 2 {
+			t.Errorf("Drain = %+v, %v; want the 2 plain jobs removed", res, err)
+		}
+		b.gone(b.q, plain)
+		b.gone(b.q, later)
+		b.clock.Advance(time.Second)
+		for _, st := range []backend.JobState{backend.StateWaiting, backend.StateDelayed} {
+			res, err := b.store.Clean(b.ctx, b.q, &backend.CleanRequest{State: st})
+			if err != nil || len(res.IDs) != 0 {
+				t.Errorf("Clean(%s) = %+v, %v; want nothing removed", st, res, err)
+			}
+		}
+		b.wantPending("now", epoch, "")
+		b.wantPending("tick", minutes(1)[0], "v1")
+
+		// The scheduler goes on: its iteration runs, and once finished it
+		// is an ordinary job that RemoveJob removes.
+		j := b.leaseOne()
+		if j.ID != waiting.ID {
+			t.Fatalf("leased %s, want the iteration %s", j.ID, waiting.ID)
+		}
+		b.complete(j, "ok")
+		b.wantPending("now", minutes(1)[0], "")
+		if err := b.store.RemoveJob(b.ctx, b.q, j.ID); err != nil {
+			t.Errorf("RemoveJob of a finished iteration = %v", err)
+		}
+	})
+
+	t.Run("every event of an iteration names its scheduler", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		b.upsert(backend.Scheduler{ID: "now", Template: backend.NewJob{Name: "now", Attempts: 2}, Next: epoch}, 0)
+		j := b.leaseOne()
+		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRetry, Reason: "again", RetryDelay: time.Second})
+		b.clock.Advance(time.Second)
+		j = b.leaseOne()
+		if err := b.store.UpdateProgress(b.ctx, b.q, j.ID, []byte("50")); err != nil {
+			t.Fatal(err)
+		}
+		b.complete(j, "ok")
+		if err := b.store.RemoveJob(b.ctx, b.q, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		types := map[backend.EventType]bool{}
+		for _, e := range b.events(b.q, 0) {
+			if e.JobID == "" {
+				continue
+			}
+			types[e.Type] = true
+			if e.SchedulerID != "now" || e.Name != "now" {
+				t.Errorf("%s event of %s: scheduler %q name %q; want now and now", e.Type, e.JobID, e.SchedulerID, e.Name)
+			}
+		}
+		for _, typ := range []backend.EventType{backend.EventAdded, backend.EventWaiting, backend.EventActive, backend.EventRetrying,
+			backend.EventDelayed, backend.EventProgress, backend.EventCompleted, backend.EventRemoved} {
+			if !types[typ] {
+				t.Errorf("no %s event", typ)
+			}
 		}
 	})
 

@@ -9,19 +9,20 @@ import (
 // Errors re-exported from the backend package, so callers need not import
 // it. Each keeps the contract documented there.
 var (
-	ErrNotFound         = backend.ErrNotFound
-	ErrLeaseLost        = backend.ErrLeaseLost
-	ErrInvalid          = backend.ErrInvalid
-	ErrTooLarge         = backend.ErrTooLarge
-	ErrClosed           = backend.ErrClosed
-	ErrLocked           = backend.ErrLocked
-	ErrRevisionMismatch = backend.ErrRevisionMismatch
-	ErrJobActive        = backend.ErrJobActive
-	ErrConflict         = backend.ErrConflict
-	ErrEventsTrimmed    = backend.ErrEventsTrimmed
-	ErrEventsAhead      = backend.ErrEventsAhead
-	ErrUnsupported      = backend.ErrUnsupported
-	ErrUnavailable      = backend.ErrUnavailable
+	ErrNotFound           = backend.ErrNotFound
+	ErrLeaseLost          = backend.ErrLeaseLost
+	ErrInvalid            = backend.ErrInvalid
+	ErrTooLarge           = backend.ErrTooLarge
+	ErrClosed             = backend.ErrClosed
+	ErrLocked             = backend.ErrLocked
+	ErrRevisionMismatch   = backend.ErrRevisionMismatch
+	ErrJobActive          = backend.ErrJobActive
+	ErrSchedulerIteration = backend.ErrSchedulerIteration
+	ErrConflict           = backend.ErrConflict
+	ErrEventsTrimmed      = backend.ErrEventsTrimmed
+	ErrEventsAhead        = backend.ErrEventsAhead
+	ErrUnsupported        = backend.ErrUnsupported
+	ErrUnavailable        = backend.ErrUnavailable
 )
 
 // ValidationError reports bad input; see backend.ValidationError.

@@ -46,7 +46,11 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 			nj := &req.Jobs[i]
 			if dup[i] {
 				res.Jobs[i] = backend.Added{Queue: queue, ID: nj.ID, Duplicate: true}
-				if err := q.event(backend.Event{Type: backend.EventDuplicated, JobID: nj.ID, Name: nj.Name}); err != nil {
+				existing, err := q.job(nj.ID)
+				if err != nil {
+					return err
+				}
+				if err := q.jobEvent(backend.Event{Type: backend.EventDuplicated}, existing); err != nil {
 					return err
 				}
 				continue
@@ -162,7 +166,7 @@ func (t *txn) place(q *qtx, j *backend.Job) error {
 	if err := q.putJob(j); err != nil {
 		return err
 	}
-	if err := q.jobEvent(backend.EventAdded, j); err != nil {
+	if err := q.jobEvent(backend.Event{Type: backend.EventAdded}, j); err != nil {
 		return err
 	}
 	return q.stateEvent(j)
@@ -175,13 +179,13 @@ func (q *qtx) stateEvent(j *backend.Job) error {
 	case backend.StateWaiting:
 		q.t.addWake(q.name, 1)
 		if j.Priority > 0 {
-			return q.jobEvent(backend.EventPrioritized, j)
+			return q.jobEvent(backend.Event{Type: backend.EventPrioritized}, j)
 		}
-		return q.jobEvent(backend.EventWaiting, j)
+		return q.jobEvent(backend.Event{Type: backend.EventWaiting}, j)
 	case backend.StateDelayed:
-		return q.event(backend.Event{Type: backend.EventDelayed, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, RunAt: j.RunAt})
+		return q.jobEvent(backend.Event{Type: backend.EventDelayed, RunAt: j.RunAt}, j)
 	case backend.StateWaitingChildren:
-		return q.jobEvent(backend.EventWaitingChildren, j)
+		return q.jobEvent(backend.Event{Type: backend.EventWaitingChildren}, j)
 	}
 	return nil
 }

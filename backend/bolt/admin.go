@@ -98,6 +98,12 @@ func (t *txn) removeListed(q *qtx, ids []string) (int, error) {
 		if j == nil || j.State == backend.StateActive {
 			continue
 		}
+		if pending, err := q.pendingIteration(j); err != nil || pending {
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		if err := t.removeTree(q, j, true); err != nil {
 			return n, err
 		}
@@ -143,7 +149,10 @@ func (b *Backend) Clean(ctx context.Context, queue string, req *backend.CleanReq
 				ids = append(ids, string(v))
 			}
 		} else {
-			ids = q.collect(s, req.Limit, func(j *backend.Job) bool { return !j.CreatedAt.After(cutoff) })
+			ids = q.collect(s, req.Limit, func(j *backend.Job) bool {
+				pending, err := q.pendingIteration(j)
+				return !j.CreatedAt.After(cutoff) && !pending && err == nil
+			})
 		}
 		for _, id := range ids {
 			j, err := q.job(id)
@@ -151,6 +160,12 @@ func (b *Backend) Clean(ctx context.Context, queue string, req *backend.CleanReq
 				return err
 			}
 			if j == nil || stateNum(j.State) != s {
+				continue
+			}
+			if pending, err := q.pendingIteration(j); err != nil || pending {
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			if err := t.removeTree(q, j, true); err != nil {
@@ -277,6 +292,12 @@ func (b *Backend) RemoveJob(ctx context.Context, queue string, id string) error 
 		if j.State == backend.StateActive {
 			return fmt.Errorf("%w: job %s", backend.ErrJobActive, id)
 		}
+		if pending, err := q.pendingIteration(j); err != nil || pending {
+			if err == nil {
+				err = fmt.Errorf("%w: %s; remove job scheduler %s instead (RemoveJobScheduler)", backend.ErrSchedulerIteration, id, j.SchedulerID)
+			}
+			return err
+		}
 		return t.removeTree(q, j, true)
 	})
 	if err != nil {
@@ -321,7 +342,7 @@ func (b *Backend) UpdateProgress(ctx context.Context, queue, id string, progress
 		if err := q.putJob(j); err != nil {
 			return err
 		}
-		return q.event(backend.Event{Type: backend.EventProgress, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, Progress: progress})
+		return q.jobEvent(backend.Event{Type: backend.EventProgress, Progress: progress}, j)
 	})
 	if err != nil {
 		return fmt.Errorf("drover: progress of %s/%s: %w", queue, id, err)

@@ -37,9 +37,11 @@ func (q *qtx) event(ev backend.Event) error {
 	return nil
 }
 
-// jobEvent appends an event about j.
-func (q *qtx) jobEvent(typ backend.EventType, j *backend.Job) error {
-	return q.event(backend.Event{Type: typ, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade})
+// jobEvent appends ev, an event about j: every such event names the job,
+// its attempts made and its scheduler, whatever its type.
+func (q *qtx) jobEvent(ev backend.Event, j *backend.Job) error {
+	ev.JobID, ev.Name, ev.AttemptsMade, ev.SchedulerID = j.ID, j.Name, j.AttemptsMade, j.SchedulerID
+	return q.event(ev)
 }
 
 // segment walks the events of a segment value; fn gets each encoded event

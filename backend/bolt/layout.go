@@ -416,7 +416,7 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 	if err := q.delAt(q.jobCursor(), jk); err != nil {
 		return err
 	}
-	return q.event(backend.Event{Type: backend.EventRemoved, JobID: j.ID, Name: j.Name})
+	return q.jobEvent(backend.Event{Type: backend.EventRemoved}, j)
 }
 
 // firstIndexTime returns the time of the first key of a time-ordered index.

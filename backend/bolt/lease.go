@@ -227,7 +227,7 @@ func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 			return made, err
 		}
 		j.StalledCount++
-		if err := q.jobEvent(backend.EventStalled, j); err != nil {
+		if err := q.jobEvent(backend.Event{Type: backend.EventStalled}, j); err != nil {
 			return made, err
 		}
 		if j.StalledCount > maxStalled {
@@ -264,7 +264,7 @@ func (t *txn) activate(q *qtx, j *backend.Job, req *backend.LeaseRequest) error 
 	if err != nil {
 		return err
 	}
-	if err := q.jobEvent(backend.EventActive, j); err != nil {
+	if err := q.jobEvent(backend.Event{Type: backend.EventActive}, j); err != nil {
 		return err
 	}
 	if j.SchedulerID != "" {
@@ -277,7 +277,7 @@ func (t *txn) activate(q *qtx, j *backend.Job, req *backend.LeaseRequest) error 
 // counts it for the wake-up of blocked Lease calls.
 func (q *qtx) madeWaiting(j *backend.Job) error {
 	q.t.addWake(q.name, 1)
-	return q.jobEvent(backend.EventWaiting, j)
+	return q.jobEvent(backend.Event{Type: backend.EventWaiting}, j)
 }
 
 // newToken returns a lease token unique to one attempt.

@@ -176,6 +176,19 @@ func (t *txn) removePending(q *qtx, s *backend.Scheduler) (bool, error) {
 	return true, q.deleteJob(j)
 }
 
+// pendingIteration reports whether j is the pending iteration of its
+// scheduler, which only RemoveScheduler may remove.
+func (q *qtx) pendingIteration(j *backend.Job) (bool, error) {
+	if j.SchedulerID == "" || (j.State != backend.StateWaiting && j.State != backend.StateDelayed) {
+		return false, nil
+	}
+	s, err := q.scheduler(j.SchedulerID)
+	if err != nil || s == nil || s.Next.IsZero() {
+		return false, err
+	}
+	return j.ID == backend.IterationID(s.ID, s.Next), nil
+}
+
 // placeIteration creates the iteration job of s at the first time of cands
 // whose ID is free, within s.Limit, and sets Next and Upcoming.
 func (t *txn) placeIteration(q *qtx, s *backend.Scheduler, cands []time.Time) error {

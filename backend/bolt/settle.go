@@ -81,7 +81,7 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 	case backend.OutcomeRetry:
 		j.AttemptsMade++
 		j.FailedReason, j.Stacktrace = s.Reason, s.Stacktrace
-		if err := q.event(backend.Event{Type: backend.EventRetrying, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, Reason: s.Reason}); err != nil {
+		if err := q.jobEvent(backend.Event{Type: backend.EventRetrying, Reason: s.Reason}, j); err != nil {
 			return err
 		}
 		err := q.move(j, func() {
@@ -117,7 +117,7 @@ func clearLease(j *backend.Job) {
 // (not by Add), waking a blocked Lease call for a waiting one.
 func (q *qtx) announce(j *backend.Job) error {
 	if j.State == backend.StateDelayed {
-		return q.event(backend.Event{Type: backend.EventDelayed, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, RunAt: j.RunAt})
+		return q.jobEvent(backend.Event{Type: backend.EventDelayed, RunAt: j.RunAt}, j)
 	}
 	return q.madeWaiting(j)
 }
@@ -138,11 +138,11 @@ func (t *txn) finish(q *qtx, j *backend.Job, state backend.JobState, result []by
 	if err != nil {
 		return err
 	}
-	ev := backend.Event{Type: backend.EventCompleted, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, Result: result}
+	ev := backend.Event{Type: backend.EventCompleted, Result: result}
 	if state == backend.StateFailed {
-		ev = backend.Event{Type: backend.EventFailed, JobID: j.ID, Name: j.Name, AttemptsMade: j.AttemptsMade, Reason: reason}
+		ev = backend.Event{Type: backend.EventFailed, Reason: reason}
 	}
-	if err := q.event(ev); err != nil {
+	if err := q.jobEvent(ev, j); err != nil {
 		return err
 	}
 	if j.Parent != nil {

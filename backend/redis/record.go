@@ -267,7 +267,7 @@ func jobOf(queue, id string, f *[numJobFields]string) *backend.Job {
 		State:         backend.JobState(f[fState]),
 		Seq:           uint64(atoi(f[fSeq])),
 		Priority:      int(atoi(f[fPriority])),
-		Attempts:      int(atoi(f[fAttempts])),
+		Attempts:      max(int(atoi(f[fAttempts])), 1), // 0 is the default, one attempt
 		AttemptsMade:  int(atoi(f[fMade])),
 		StalledCount:  int(atoi(f[fStalled])),
 		Timeout:       time.Duration(atoi(f[fTimeout])) * time.Millisecond,

@@ -166,6 +166,7 @@ var scriptErrors = []struct {
 }{
 	{"DROVER_NOTFOUND", backend.ErrNotFound},
 	{"DROVER_ACTIVE", backend.ErrJobActive},
+	{"DROVER_ITERATION", backend.ErrSchedulerIteration},
 	{"DROVER_REVISION", backend.ErrRevisionMismatch},
 	{"DROVER_CONFLICT", backend.ErrConflict},
 	{"DROVER_LEASELOST", backend.ErrLeaseLost},

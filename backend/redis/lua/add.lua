@@ -125,7 +125,8 @@ for i = 1, n do
   local nd = nodes[i]
   local Q = Qs[nd.q]
   if nd.dup then
-    emit(Q, "duplicated", nd.id, nil, nil, nil, nil, nil, nil, nil, nil)
+    -- The event names the job that exists, as the reply does.
+    emitjob(Q, "duplicated", nd.id, getjob(Q, nd.id))
     out[#out + 1] = nd.id
     out[#out + 1] = "1"
   elseif nd.skip then

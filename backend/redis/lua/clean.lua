@@ -1,4 +1,6 @@
--- clean.lua: removes jobs of one state that entered it before a cutoff.
+-- clean.lua: removes jobs of one state that entered it before a cutoff,
+-- each with its flow subtree and a removed event; the pending iterations
+-- of job schedulers stay.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
 -- ARGV: [1..3] now, event count, event age; [4] queue name; [5] state
@@ -13,14 +15,14 @@ local set = ({completed = Q.c, failed = Q.f, waiting = Q.w, delayed = Q.d})[stat
 local ids = {}
 if state == "completed" or state == "failed" then
   if limit > 0 then
-    ids = redis.call("ZRANGEBYSCORE", set, "-inf", "(" .. cutoff, "LIMIT", 0, limit)
+    ids = redis.call("ZRANGEBYSCORE", set, "-inf", cutoff, "LIMIT", 0, limit)
   else
-    ids = redis.call("ZRANGEBYSCORE", set, "-inf", "(" .. cutoff)
+    ids = redis.call("ZRANGEBYSCORE", set, "-inf", cutoff)
   end
 else
   for _, id in ipairs(redis.call("ZRANGE", set, 0, -1)) do
     local r = getjob(Q, id)
-    if r and num(r[F_CREATED]) < cutoff then
+    if r and num(r[F_CREATED]) <= cutoff and not is_pending_iteration(Q, id, r) then
       ids[#ids + 1] = id
       if limit > 0 and #ids >= limit then break end
     end
@@ -29,18 +31,14 @@ end
 local out = {0}
 for _, id in ipairs(ids) do
   local r = getjob(Q, id)
-  redis.call("ZREM", set, id)
   if r then
-    deljob(Q, id, r)
-    if r[F_PID] ~= "" and state ~= "completed" and state ~= "failed" then
-      notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "removed", "", "", "")
-    end
+    remove_tree(Q, id, r, true)
+    out[#out + 1] = id
+  else
+    redis.call("ZREM", set, id)
   end
-  out[#out + 1] = id
 end
-if #ids > 0 then
-  emit(Q, "cleaned", nil, nil, nil, nil, nil, nil, nil, nil, #ids)
-end
+emit(Q, "cleaned", nil, nil, nil, nil, nil, nil, nil, nil, #out - 1)
 trim_events(Q)
 out[1] = redis.call("LLEN", Q.o)
 return done(out)

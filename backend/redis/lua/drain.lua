@@ -1,5 +1,7 @@
--- drain.lua: removes the waiting jobs, and the delayed ones when asked.
--- A removed flow child is dropped from its parent's dependencies.
+-- drain.lua: removes the waiting jobs, and the delayed ones when asked,
+-- each with its flow subtree and a removed event; the pending iterations
+-- of job schedulers stay. A removed flow child is dropped from its
+-- parent's dependencies.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
 -- ARGV: [1..3] now, event count, event age; [4] queue name; [5] "1" to
@@ -16,17 +18,17 @@ for _, set in ipairs(sets) do
   local ids = redis.call("ZRANGE", set, 0, -1)
   for _, id in ipairs(ids) do
     local r = getjob(Q, id)
-    redis.call("ZREM", set, id)
-    if r then
+    if not r then
+      redis.call("ZREM", set, id)
+    elseif not is_pending_iteration(Q, id, r) then
       n = n + 1
-      deljob(Q, id, r)
-      if r[F_PID] ~= "" then
-        notify_parent(Q, r[F_PQ], r[F_PID], ref(Q.name, id), "removed", "", "", "")
-      end
+      remove_tree(Q, id, r, true)
     end
   end
 end
-redis.call("DEL", Q.wake)
+if redis.call("ZCARD", Q.w) == 0 then
+  redis.call("DEL", Q.wake)
+end
 emit(Q, "drained", nil, nil, nil, nil, nil, nil, nil, nil, n)
 trim_events(Q)
 return done({n, redis.call("LLEN", Q.o)})

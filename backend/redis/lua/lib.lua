@@ -599,6 +599,20 @@ local function sched_done(s)
   return num(s[S_LIMIT]) > 0 and num(s[S_ITER]) >= num(s[S_LIMIT])
 end
 
+-- is_pending_iteration reports whether job id (record r) is the pending
+-- iteration of its scheduler, which only remove_sched may remove.
+local function is_pending_iteration(Q, id, r)
+  local sid = r[F_SCHED]
+  if (sid or "") == "" or (r[F_STATE] ~= "waiting" and r[F_STATE] ~= "delayed") then
+    return false
+  end
+  local raw = redis.call("HGET", Q.s, sid)
+  if not raw then
+    return false
+  end
+  return "repeat:" .. sid .. ":" .. dec(raw)[S_NEXT] == id
+end
+
 -- pending_iteration returns the id and record of the scheduler's pending
 -- iteration job, if there is one.
 local function pending_iteration(Q, s)

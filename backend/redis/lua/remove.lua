@@ -5,7 +5,7 @@
 -- KEYS: one queue key set (NK keys, see lib.lua).
 -- ARGV: [1..3] now, event count, event age; [4] queue name; [5] job id.
 -- Returns: the length of the queue's outbox. Errors "DROVER_NOTFOUND",
---   "DROVER_ACTIVE".
+--   "DROVER_ACTIVE", "DROVER_ITERATION" (a scheduler's pending iteration).
 
 local Q = keyset(1, ARGV[4])
 local id = ARGV[5]
@@ -15,6 +15,10 @@ if not r then
 end
 if r[F_STATE] == "active" then
   return redis.error_reply("DROVER_ACTIVE job " .. id)
+end
+if is_pending_iteration(Q, id, r) then
+  return redis.error_reply("DROVER_ITERATION " .. id .. "; remove job scheduler " .. r[F_SCHED] ..
+    " instead (RemoveJobScheduler)")
 end
 remove_tree(Q, id, r, true)
 trim_events(Q)

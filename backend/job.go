@@ -167,7 +167,11 @@ type Job struct {
 	// Lease is set while the job is active.
 	Lease          Lease
 	LeaseExpiresAt time.Time
-	Worker         string
+	// Worker names the worker that holds the lease while the job is
+	// active, and after that the worker whose attempt ended it (completed,
+	// failed or retried). It is empty when the lease ended without the
+	// worker settling it: released, or recovered from a stalled worker.
+	Worker string
 
 	// SchedulerID is set on iteration jobs made by a job scheduler.
 	SchedulerID string

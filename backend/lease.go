@@ -10,6 +10,10 @@ type Lease struct {
 	Token string
 }
 
+// StalledReason is the failure reason of a job that stalled more than
+// LeaseRequest.MaxStalled times.
+const StalledReason = "job stalled more than MaxStalled times"
+
 // LeaseRequest asks for ready jobs.
 type LeaseRequest struct {
 	// Worker names the caller, for inspection.

@@ -42,6 +42,15 @@ func ValidateQueueName(name string) error {
 	return nil
 }
 
+// Validate checks an Add request for queue before anything is written; see
+// ValidateAdd. A nil request is invalid.
+func (r *AddRequest) Validate(queue string, maxPayload int) error {
+	if r == nil {
+		return Invalid("AddRequest", "request is nil")
+	}
+	return ValidateAdd(queue, r.Jobs, maxPayload)
+}
+
 // ValidateAdd checks an Add request for queue before anything is written:
 // every field of every job and flow child, and caller-chosen IDs that occur
 // twice in the request (which would make a cycle or a shared child). The
@@ -134,7 +143,7 @@ func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
 	if j.Backoff.Delay < 0 || j.Backoff.Delay > MaxDelay {
 		return bad("Backoff", "backoff delay is negative or longer than 100 years")
 	}
-	if j.Backoff.Jitter < 0 || j.Backoff.Jitter > 1 {
+	if !(j.Backoff.Jitter >= 0 && j.Backoff.Jitter <= 1) { // NaN too
 		return bad("Backoff", "jitter is outside 0..1")
 	}
 	for _, r := range []struct {
@@ -171,6 +180,130 @@ func ValidatePayload(field string, n, maxPayload int) error {
 	}
 	if n > maxPayload {
 		return &ValidationError{Index: -1, Field: field, Reason: fmt.Sprintf("%d bytes is over the limit of %d", n, maxPayload), Err: ErrTooLarge}
+	}
+	return nil
+}
+
+// MaxLease is the most jobs one Lease call may take.
+const MaxLease = 1000
+
+// Validate checks a Lease request: a nil request, Max outside
+// 1..MaxLease, a TTL that is not positive or absurdly long, a negative or
+// absurd Wait, a negative MaxStalled.
+func (r *LeaseRequest) Validate() error {
+	switch {
+	case r == nil:
+		return Invalid("LeaseRequest", "request is nil")
+	case r.Max < 1 || r.Max > MaxLease:
+		return Invalid("Max", fmt.Sprintf("max %d is outside 1..%d", r.Max, MaxLease))
+	case r.TTL <= 0 || r.TTL > MaxDelay:
+		return Invalid("TTL", fmt.Sprintf("lease TTL %v is not positive or longer than 100 years", r.TTL))
+	case r.Wait < 0 || r.Wait > MaxDelay:
+		return Invalid("Wait", fmt.Sprintf("wait %v is negative or longer than 100 years", r.Wait))
+	case r.MaxStalled < 0:
+		return Invalid("MaxStalled", fmt.Sprintf("max stalled %d is negative", r.MaxStalled))
+	}
+	return nil
+}
+
+// Validate checks a Renew request: a nil request, or a TTL that is not
+// positive or absurdly long.
+func (r *RenewRequest) Validate() error {
+	switch {
+	case r == nil:
+		return Invalid("RenewRequest", "request is nil")
+	case r.TTL <= 0 || r.TTL > MaxDelay:
+		return Invalid("TTL", fmt.Sprintf("lease TTL %v is not positive or longer than 100 years", r.TTL))
+	}
+	return nil
+}
+
+// Validate checks a Settle request as a whole: a nil request is invalid.
+// Each settlement is checked on its own by Settlement.Validate.
+func (r *SettleRequest) Validate() error {
+	if r == nil {
+		return Invalid("SettleRequest", "request is nil")
+	}
+	return nil
+}
+
+// Validate checks one settlement: a known outcome, result, reason and
+// stack trace within the payload limit (maxPayload <= 0 means
+// DefaultMaxPayload), a retry delay within 0..MaxDelay. A store reports its
+// error in SettleResult.Errs and applies the request's other settlements.
+func (s *Settlement) Validate(maxPayload int) error {
+	switch {
+	case s.Outcome < OutcomeComplete || s.Outcome > OutcomeRelease:
+		return Invalid("Outcome", fmt.Sprintf("unknown outcome %d", s.Outcome))
+	case s.RetryDelay < 0 || s.RetryDelay > MaxDelay:
+		return Invalid("RetryDelay", fmt.Sprintf("retry delay %v is negative or longer than 100 years", s.RetryDelay))
+	}
+	if err := ValidatePayload("Result", len(s.Result), maxPayload); err != nil {
+		return err
+	}
+	if err := ValidatePayload("Reason", len(s.Reason), maxPayload); err != nil {
+		return err
+	}
+	n := 0
+	for _, line := range s.Stacktrace {
+		n += len(line) + 1
+	}
+	return ValidatePayload("Stacktrace", n, maxPayload)
+}
+
+// ValidateSchedulerID reports whether id can name a job scheduler: not
+// empty, at most MaxNameLen bytes, no control characters.
+func ValidateSchedulerID(id string) error {
+	switch {
+	case id == "":
+		return Invalid("ID", "scheduler id is empty")
+	case len(id) > MaxNameLen:
+		return Invalid("ID", fmt.Sprintf("scheduler id is longer than %d bytes", MaxNameLen))
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return Invalid("ID", "scheduler id contains a control character")
+	}
+	return nil
+}
+
+// ValidateTemplate checks the job options of a scheduler's iterations; the
+// fields a template ignores (ID, Queue, Delay, Children) are not checked.
+func ValidateTemplate(t *NewJob, maxPayload int) error {
+	tpl := *t
+	tpl.ID, tpl.Queue, tpl.Delay, tpl.Children = "", "", 0, nil
+	if err := ValidateJobFields(&tpl, maxPayload); err != nil {
+		err.Index = -1
+		err.Field = "Template." + err.Field
+		return err
+	}
+	return nil
+}
+
+// Validate checks an upsert before anything is written: the scheduler's
+// ID, Limit, the size of its repeat rule, its template, and run times that
+// are set and strictly ascending from Next on.
+func (r *UpsertSchedulerRequest) Validate(maxPayload int) error {
+	if r == nil {
+		return Invalid("UpsertSchedulerRequest", "request is nil")
+	}
+	s := &r.Scheduler
+	if err := ValidateSchedulerID(s.ID); err != nil {
+		return err
+	}
+	if s.Limit < 0 {
+		return Invalid("Limit", fmt.Sprintf("limit %d is negative", s.Limit))
+	}
+	if err := ValidatePayload("Repeat", len(s.Repeat), maxPayload); err != nil {
+		return err
+	}
+	if err := ValidateTemplate(&s.Template, maxPayload); err != nil {
+		return err
+	}
+	prev := s.Next
+	for _, t := range s.Upcoming {
+		if t.IsZero() || (!prev.IsZero() && !t.After(prev)) {
+			return Invalid("Upcoming", "run times are zero or not strictly ascending after Next")
+		}
+		prev = t
 	}
 	return nil
 }

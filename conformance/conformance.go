@@ -45,6 +45,7 @@ var areas = []area{
 	{name: "Query", run: testQuery},
 	{name: "Progress", run: testProgress},
 	{name: "Invalid", run: testInvalid},
+	{name: "BadInput", sized: testBadInput},
 	{name: "Events", sized: testEvents},
 	{name: "Dispatch", run: testDispatch},
 	{name: "Flow", sized: testFlow},
@@ -67,6 +68,12 @@ type Config struct {
 	// of their size; every other case is unchanged. A store tested on an
 	// emulator must also pass the suite at full size on the real server.
 	Emulated bool
+	// Digest, if set, returns a digest of everything the store holds (a
+	// bbolt file's every bucket; every key of a Redis store's prefix), so
+	// that the cases on bad input can check that a rejected call left the
+	// store byte for byte as it was. Without it they compare what the
+	// store reports (counts, jobs, schedulers, events).
+	Digest func(store backend.Full) (string, error)
 }
 
 // size scales a heavy case's workload: a tenth of n for an emulated store

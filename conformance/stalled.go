@@ -56,10 +56,53 @@ func testStalled(t *testing.T, f Factory) {
 			t.Fatalf("third recovery leased %v; want the job failed", ids(jobs))
 		}
 		got := b.wantState(b.q, id, backend.StateFailed)
-		if got.FailedReason == "" || got.Lease != (backend.Lease{}) {
-			t.Errorf("stalled-out job: reason %q lease %+v", got.FailedReason, got.Lease)
+		if got.FailedReason != backend.StalledReason || got.Lease != (backend.Lease{}) || got.Worker != "" {
+			t.Errorf("stalled-out job: reason %q lease %+v worker %q; want %q, no lease, no worker", got.FailedReason, got.Lease, got.Worker, backend.StalledReason)
+		}
+		// The attempt that started and was lost counts, on the job and on
+		// its failed event.
+		if got.AttemptsMade != 1 {
+			t.Errorf("stalled-out job made %d attempts, want 1", got.AttemptsMade)
+		}
+		evs := b.events(b.q, 0)
+		if e := evs[len(evs)-1]; e.Type != backend.EventFailed || e.AttemptsMade != 1 || e.Reason != backend.StalledReason {
+			t.Errorf("last event %+v, want failed after 1 attempt, with the stalled reason", e)
 		}
 		b.wantCounts(b.q, backend.Counts{Failed: 1})
+	})
+
+	t.Run("a recovered or released job names no worker until it is leased again", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		stalled := b.addOne(backend.NewJob{Name: "stalled"})
+		req := &backend.LeaseRequest{Worker: "gone", Max: 1, TTL: defaultTTL, MaxStalled: 5}
+		b.leaseReq(b.q, req)
+		b.clock.Advance(defaultTTL + time.Second)
+		// A lease of the paused queue recovers the stalled job and takes
+		// nothing.
+		if err := b.store.SetPaused(b.ctx, b.q, true); err != nil {
+			t.Fatal(err)
+		}
+		b.leaseReq(b.q, req)
+		if err := b.store.SetPaused(b.ctx, b.q, false); err != nil {
+			t.Fatal(err)
+		}
+		if j := b.wantState(b.q, stalled, backend.StateWaiting); j.Worker != "" || j.StalledCount != 1 {
+			t.Errorf("recovered job: worker %q stalled %d; want none and 1", j.Worker, j.StalledCount)
+		}
+		j := b.leaseReq(b.q, &backend.LeaseRequest{Worker: "polite", Max: 1, TTL: defaultTTL})[0]
+		if j.Worker != "polite" {
+			t.Errorf("leased job names worker %q, want polite", j.Worker)
+		}
+		b.mustSettle(b.q, backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeRelease})
+		if j := b.wantState(b.q, stalled, backend.StateWaiting); j.Worker != "" {
+			t.Errorf("released job names worker %q, want none", j.Worker)
+		}
+		j = b.leaseReq(b.q, &backend.LeaseRequest{Worker: "finisher", Max: 1, TTL: defaultTTL})[0]
+		b.complete(j, "ok")
+		if j := b.job(stalled); j.Worker != "finisher" {
+			t.Errorf("completed job names worker %q, want finisher", j.Worker)
+		}
 	})
 
 	t.Run("with MaxStalled 0 the first recovery fails the job", func(t *testing.T) {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -61,18 +59,6 @@ func (q *Queue) schedulers() (backend.SchedulerStore, error) {
 	return s, nil
 }
 
-func validateSchedulerID(id string) error {
-	switch {
-	case id == "":
-		return backend.Invalid("ID", "scheduler id is empty")
-	case len(id) > backend.MaxNameLen:
-		return backend.Invalid("ID", fmt.Sprintf("scheduler id is longer than %d bytes", backend.MaxNameLen))
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		return backend.Invalid("ID", "scheduler id contains a control character")
-	}
-	return nil
-}
-
 func (t JobTemplate) newJob() (backend.NewJob, error) {
 	var opts AddOptions
 	if t.Options != nil {
@@ -80,12 +66,7 @@ func (t JobTemplate) newJob() (backend.NewJob, error) {
 	}
 	opts.ID, opts.Delay = "", 0
 	nj := opts.newJob(t.Name, t.Data)
-	if err := backend.ValidateJobFields(&nj, 0); err != nil {
-		err.Index = -1
-		err.Field = "Template." + err.Field
-		return nj, err
-	}
-	return nj, nil
+	return nj, backend.ValidateTemplate(&nj, 0)
 }
 
 // UpsertJobScheduler creates the scheduler id, or replaces its repeat rule
@@ -106,7 +87,7 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 	if err != nil {
 		return nil, err
 	}
-	if err := validateSchedulerID(id); err != nil {
+	if err := backend.ValidateSchedulerID(id); err != nil {
 		return nil, err
 	}
 	p, err := newPlanner(repeat)

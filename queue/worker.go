@@ -247,7 +247,7 @@ func (w *Worker) dispatch(ctx, base context.Context) error {
 				break fill
 			}
 		}
-		req.Max = len(idle)
+		req.Max = min(len(idle), backend.MaxLease)
 		res, err := w.b.Lease(ctx, w.q.name, req)
 		if err != nil {
 			if ctx.Err() != nil {

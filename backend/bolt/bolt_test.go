@@ -16,9 +16,9 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t testing.TB, o conformance.Options) backend.Full {
+	conformance.RunWith(t, func(t testing.TB, o conformance.Options) backend.Full {
 		return openTest(t, &Options{Clock: o.Clock, MaxPayload: o.MaxPayload, EventRetention: o.EventRetention})
-	})
+	}, conformance.Config{Digest: digest})
 }
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)

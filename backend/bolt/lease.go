@@ -14,35 +14,16 @@ import (
 // for long; the rest follow on the next call.
 const maxPromote = 5000
 
-// stalledReason is the failure reason of a job that stalled too often.
-const stalledReason = "job stalled more than MaxStalled times"
-
-func validateLease(queue string, req *backend.LeaseRequest) error {
-	if err := backend.ValidateQueueName(queue); err != nil {
-		return err
-	}
-	switch {
-	case req == nil:
-		return backend.Invalid("LeaseRequest", "request is nil")
-	case req.Max < 1:
-		return backend.Invalid("Max", "max is less than 1")
-	case req.TTL <= 0:
-		return backend.Invalid("TTL", "lease TTL is not positive")
-	case req.Wait < 0:
-		return backend.Invalid("Wait", "wait is negative")
-	case req.MaxStalled < 0:
-		return backend.Invalid("MaxStalled", "max stalled is negative")
-	}
-	return nil
-}
-
 // Lease promotes due delayed jobs, recovers expired leases and takes up to
 // req.Max ready jobs, blocking up to req.Wait when none is ready. While it
 // blocks, a transaction that makes jobs ready may lease them to it (see
 // wake.go); those are returned even if ctx ends meanwhile, because they
 // are leased to the caller already.
 func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseRequest) (backend.LeaseResult, error) {
-	if err := validateLease(queue, req); err != nil {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return backend.LeaseResult{}, err
+	}
+	if err := req.Validate(); err != nil {
 		return backend.LeaseResult{}, err
 	}
 	if req.Wait == 0 {
@@ -227,11 +208,14 @@ func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 			return made, err
 		}
 		j.StalledCount++
+		j.Worker = ""
 		if err := q.jobEvent(backend.Event{Type: backend.EventStalled}, j); err != nil {
 			return made, err
 		}
 		if j.StalledCount > maxStalled {
-			if err := t.finish(q, j, backend.StateFailed, nil, stalledReason, nil); err != nil {
+			// The attempt that started and was lost counts.
+			j.AttemptsMade++
+			if err := t.finish(q, j, backend.StateFailed, nil, backend.StalledReason, nil); err != nil {
 				return made, err
 			}
 			continue
@@ -291,8 +275,8 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
-	if req == nil || req.TTL <= 0 {
-		return res, backend.Invalid("TTL", "lease TTL is not positive")
+	if err := req.Validate(); err != nil {
+		return res, err
 	}
 	err := b.update(ctx, func(t *txn) error {
 		res = backend.RenewResult{ExpiresAt: t.now.Add(req.TTL)}

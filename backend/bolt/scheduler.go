@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/droverhq/drover/backend"
 	"go.etcd.io/bbolt"
@@ -17,43 +15,6 @@ import (
 // that job creates the next iteration in the same transaction, at the
 // first time of Upcoming whose ID is free, so no leader is needed and no
 // retry can add a second job for one slot.
-
-func (b *Backend) validateScheduler(queue string, req *backend.UpsertSchedulerRequest) error {
-	if err := backend.ValidateQueueName(queue); err != nil {
-		return err
-	}
-	if req == nil {
-		return backend.Invalid("Scheduler", "request is nil")
-	}
-	s := &req.Scheduler
-	switch {
-	case s.ID == "":
-		return backend.Invalid("ID", "scheduler id is empty")
-	case len(s.ID) > backend.MaxNameLen:
-		return backend.Invalid("ID", fmt.Sprintf("scheduler id is longer than %d bytes", backend.MaxNameLen))
-	case strings.IndexFunc(s.ID, unicode.IsControl) >= 0:
-		return backend.Invalid("ID", "scheduler id contains a control character")
-	case s.Limit < 0:
-		return backend.Invalid("Limit", "limit is negative")
-	}
-	if err := backend.ValidatePayload("Repeat", len(s.Repeat), b.opts.MaxPayload); err != nil {
-		return err
-	}
-	tpl := template(&s.Template)
-	if err := backend.ValidateJobFields(&tpl, b.opts.MaxPayload); err != nil {
-		err.Index = -1
-		err.Field = "Template." + err.Field
-		return err
-	}
-	prev := s.Next
-	for _, t := range s.Upcoming {
-		if t.IsZero() || (!prev.IsZero() && !t.After(prev)) {
-			return backend.Invalid("Upcoming", "run times are zero or not ascending after Next")
-		}
-		prev = t
-	}
-	return nil
-}
 
 // template returns the job options of a scheduler's iterations.
 func template(t *backend.NewJob) backend.NewJob {
@@ -87,7 +48,10 @@ func (q *qtx) putScheduler(s *backend.Scheduler) error {
 // unless req.KeepPending, replaces its pending iteration.
 func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backend.UpsertSchedulerRequest) (backend.UpsertSchedulerResult, error) {
 	var res backend.UpsertSchedulerResult
-	if err := b.validateScheduler(queue, req); err != nil {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return res, err
+	}
+	if err := req.Validate(b.opts.MaxPayload); err != nil {
 		return res, err
 	}
 	err := b.update(ctx, func(t *txn) error {

@@ -8,21 +8,6 @@ import (
 	"github.com/droverhq/drover/backend"
 )
 
-func (b *Backend) validateSettlement(s *backend.Settlement) error {
-	switch s.Outcome {
-	case backend.OutcomeComplete, backend.OutcomeFail, backend.OutcomeRetry, backend.OutcomeRelease:
-	default:
-		return backend.Invalid("Outcome", fmt.Sprintf("unknown outcome %d", s.Outcome))
-	}
-	if err := backend.ValidatePayload("Result", len(s.Result), b.opts.MaxPayload); err != nil {
-		return err
-	}
-	if s.RetryDelay < 0 || s.RetryDelay > backend.MaxDelay {
-		return backend.Invalid("RetryDelay", "retry delay is negative or longer than 100 years")
-	}
-	return nil
-}
-
 // Settle ends the attempts whose lease still holds, all in one
 // transaction; each settlement succeeds or fails on its own.
 func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleRequest) (backend.SettleResult, error) {
@@ -30,12 +15,12 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
-	if req == nil {
-		return res, backend.Invalid("Settlements", "request is nil")
+	if err := req.Validate(); err != nil {
+		return res, err
 	}
 	bad := make([]error, len(req.Settlements))
 	for i := range req.Settlements {
-		bad[i] = b.validateSettlement(&req.Settlements[i])
+		bad[i] = req.Settlements[i].Validate(b.opts.MaxPayload)
 	}
 	err := b.update(ctx, func(t *txn) error {
 		res.Errs = make([]error, len(req.Settlements))
@@ -99,6 +84,7 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 	case backend.OutcomeRelease:
 		if err := q.move(j, func() {
 			clearLease(j)
+			j.Worker = ""
 			j.State = backend.StateWaiting
 		}); err != nil {
 			return err

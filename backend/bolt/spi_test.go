@@ -176,7 +176,7 @@ func TestStalledRecoveryAndMaxStalled(t *testing.T) {
 		t.Fatalf("leased after too many stalls: %v %v", res.Jobs, err)
 	}
 	j := job(t, b, "q", "1")
-	if j.State != backend.StateFailed || j.StalledCount != 2 || j.FailedReason != stalledReason {
+	if j.State != backend.StateFailed || j.StalledCount != 2 || j.FailedReason != backend.StalledReason {
 		t.Fatalf("job %+v", j)
 	}
 	var types []string

@@ -35,10 +35,7 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 	if err := b.check(queue); err != nil {
 		return backend.AddResult{}, err
 	}
-	if req == nil {
-		return backend.AddResult{}, backend.Invalid("Jobs", "no job to add")
-	}
-	if err := backend.ValidateAdd(queue, req.Jobs, b.opts.MaxPayload); err != nil {
+	if err := req.Validate(queue, b.opts.MaxPayload); err != nil {
 		return backend.AddResult{}, err
 	}
 	queues := []string{queue}

@@ -17,7 +17,9 @@ func adapt(f storeFactory) conformance.Factory {
 // server under the race detector, so the heavy cases run smaller there; the
 // real server below runs them at full size.
 func TestConformanceMiniredis(t *testing.T) {
-	conformance.RunWith(t, adapt(miniFactory(t)), conformance.Config{Emulated: true})
+	conformance.RunWith(t, adapt(miniFactory(t)), conformance.Config{Emulated: true, Digest: digest})
 }
 
-func TestConformanceRedis(t *testing.T) { conformance.Run(t, adapt(realFactory(t))) }
+func TestConformanceRedis(t *testing.T) {
+	conformance.RunWith(t, adapt(realFactory(t)), conformance.Config{Digest: digest})
+}

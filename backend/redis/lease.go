@@ -26,15 +26,8 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 	if err := b.check(queue); err != nil {
 		return backend.LeaseResult{}, err
 	}
-	switch {
-	case req == nil || req.Max < 1:
-		return backend.LeaseResult{}, backend.Invalid("Max", "must lease at least one job")
-	case req.TTL <= 0:
-		return backend.LeaseResult{}, backend.Invalid("TTL", "lease TTL must be positive")
-	case req.Wait < 0:
-		return backend.LeaseResult{}, backend.Invalid("Wait", "wait is negative")
-	case req.MaxStalled < 0:
-		return backend.LeaseResult{}, backend.Invalid("MaxStalled", "negative")
+	if err := req.Validate(); err != nil {
+		return backend.LeaseResult{}, err
 	}
 	clock := b.opts.Clock
 	deadline := clock.Now().Add(req.Wait)
@@ -191,8 +184,8 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 	if err := b.check(queue); err != nil {
 		return backend.RenewResult{}, err
 	}
-	if req == nil || req.TTL <= 0 {
-		return backend.RenewResult{}, backend.Invalid("TTL", "lease TTL must be positive")
+	if err := req.Validate(); err != nil {
+		return backend.RenewResult{}, err
 	}
 	if len(req.Leases) == 0 {
 		return backend.RenewResult{}, nil

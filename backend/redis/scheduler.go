@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -18,27 +17,11 @@ func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backen
 	if err := b.check(queue); err != nil {
 		return backend.UpsertSchedulerResult{}, err
 	}
-	if req == nil || req.Scheduler.ID == "" {
-		return backend.UpsertSchedulerResult{}, backend.Invalid("ID", "scheduler id is empty")
-	}
-	s := req.Scheduler
-	if len(s.ID) > backend.MaxNameLen {
-		return backend.UpsertSchedulerResult{}, backend.Invalid("ID", "scheduler id is too long")
-	}
-	tmpl := s.Template
-	tmpl.ID, tmpl.Delay, tmpl.Children, tmpl.Queue = "", 0, nil, ""
-	if err := backend.ValidateJobFields(&tmpl, b.opts.MaxPayload); err != nil {
-		err.Field = "Template." + err.Field
-		err.Index = -1
+	if err := req.Validate(b.opts.MaxPayload); err != nil {
 		return backend.UpsertSchedulerResult{}, err
 	}
-	if s.Limit < 0 {
-		return backend.UpsertSchedulerResult{}, backend.Invalid("Limit", "negative limit")
-	}
-	if !slices.IsSortedFunc(s.Upcoming, func(x, y time.Time) int { return x.Compare(y) }) {
-		return backend.UpsertSchedulerResult{}, backend.Invalid("Upcoming", "run times are not ascending")
-	}
-	s.Template = tmpl
+	s := req.Scheduler
+	s.Template.ID, s.Template.Delay, s.Template.Children, s.Template.Queue = "", 0, nil, ""
 	expect := "any"
 	if req.ExpectRevision != backend.AnyRevision {
 		expect = itoa(int64(req.ExpectRevision))

@@ -12,26 +12,17 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 	if err := b.check(queue); err != nil {
 		return backend.SettleResult{}, err
 	}
-	if req == nil || len(req.Settlements) == 0 {
+	if err := req.Validate(); err != nil {
+		return backend.SettleResult{}, err
+	}
+	if len(req.Settlements) == 0 {
 		return backend.SettleResult{}, nil
 	}
 	out := backend.SettleResult{Errs: make([]error, len(req.Settlements))}
 	args := make([]any, 0, 7*len(req.Settlements))
 	var idx []int
 	for i, s := range req.Settlements {
-		switch {
-		case s.Outcome < backend.OutcomeComplete || s.Outcome > backend.OutcomeRelease:
-			out.Errs[i] = backend.Invalid("Outcome", fmt.Sprintf("unknown outcome %d", s.Outcome))
-			continue
-		case s.RetryDelay < 0 || s.RetryDelay > backend.MaxDelay:
-			out.Errs[i] = backend.Invalid("RetryDelay", "negative or longer than 100 years")
-			continue
-		}
-		if err := backend.ValidatePayload("Result", len(s.Result), b.opts.MaxPayload); err != nil {
-			out.Errs[i] = err
-			continue
-		}
-		if err := backend.ValidatePayload("Reason", len(s.Reason), b.opts.MaxPayload); err != nil {
+		if err := s.Validate(b.opts.MaxPayload); err != nil {
 			out.Errs[i] = err
 			continue
 		}

@@ -295,11 +295,16 @@ func testAdmin(t *testing.T, f storeFactory) {
 	if err != nil || len(cl.IDs) != 1 || cl.IDs[0] != active.ID {
 		t.Fatalf("clean %+v %v", cl, err)
 	}
+	last, _ := x.b.LastEventID(x.ctx, "q")
 	if err := x.b.Obliterate(x.ctx, "q", nil); err != nil {
 		t.Fatal(err)
 	}
-	if id, _ := x.b.LastEventID(x.ctx, "q"); id != 0 {
-		t.Fatalf("events survived obliterate: %d", id)
+	// The events are gone, their IDs stay taken.
+	if id, _ := x.b.LastEventID(x.ctx, "q"); id != last {
+		t.Fatalf("LastEventID after obliterate = %d, want %d", id, last)
+	}
+	if _, err := x.b.Events(x.ctx, "q", &backend.EventsRequest{After: 0}); !errors.Is(err, backend.ErrEventsTrimmed) {
+		t.Fatalf("events after 0 once obliterated: %v, want ErrEventsTrimmed", err)
 	}
 }
 

@@ -41,7 +41,9 @@ for _, id in ipairs(expired) do
     r[F_WORKER] = ""
     emitjob(Q, "stalled", id, r)
     if r[F_STALL] > maxStalled then
-      fail_job(Q, id, r, "job stalled more than allowable limit", nil)
+      -- The attempt that started and was lost counts.
+      r[F_MADE] = num(r[F_MADE]) + 1
+      fail_job(Q, id, r, STALLED_REASON, nil)
     else
       woke = woke + make_ready(Q, id, r, 0)
     end

@@ -29,6 +29,9 @@ local NS = 11
 
 local SEQ_MUL = 2147483648
 
+-- The failure reason of a job that stalled too often: backend.StalledReason.
+local STALLED_REASON = "job stalled more than MaxStalled times"
+
 local function num(s)
   return tonumber(s) or 0
 end

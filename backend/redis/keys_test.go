@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/internal/redistest"
 )
 
@@ -210,6 +212,32 @@ func TestScriptsReturnThroughDone(t *testing.T) {
 		}
 		if returns == 0 {
 			t.Errorf("%s has no top-level return through done", e.Name())
+		}
+	}
+}
+
+func TestPrefixAndQueueNameKeysOneToOne(t *testing.T) {
+	_, c := redistest.Mini(t)
+	for _, p := range []string{"t:a", "a{b", "a}", "has space", "tab\t", "nl\n"} {
+		if _, err := New(c, &Options{Prefix: p}); !errors.Is(err, backend.ErrInvalid) {
+			t.Errorf("New with prefix %q = %v, want ErrInvalid", p, err)
+		}
+	}
+	// Pairs that once shared keys, and a queue name that looks like a
+	// prefix: each pair has keys of its own.
+	pairs := []struct{ prefix, queue string }{{"t", "a:b"}, {"t", "a"}, {"ta", "b"}, {"t", "b"}, {"drover", "drover:q"}, {"drover", "q"}}
+	seen := map[string]string{}
+	for _, p := range pairs {
+		b, err := New(c, &Options{Prefix: p.prefix})
+		if err != nil {
+			t.Fatalf("New(%q): %v", p.prefix, err)
+		}
+		for _, k := range b.queueKeys(p.queue) {
+			who := p.prefix + " / " + p.queue
+			if prev, ok := seen[k]; ok {
+				t.Errorf("key %q belongs to both %s and %s", k, prev, who)
+			}
+			seen[k] = who
 		}
 	}
 }

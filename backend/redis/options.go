@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -24,8 +25,11 @@ type Options struct {
 	// MaxPayload limits job data, results, progress and log lines, in
 	// bytes. Defaults to backend.DefaultMaxPayload.
 	MaxPayload int
-	// Prefix starts every key, as in "{prefix:queue}:j". Defaults to
-	// "drover".
+	// Prefix starts every key, as in "{prefix:queue}:j". It may not
+	// contain a colon, a brace, a space or a control character: queue
+	// names may contain colons, and the first colon of the hash tag must
+	// end the prefix, so that no two (prefix, queue) pairs share keys.
+	// Defaults to "drover".
 	Prefix string
 
 	// wrapScript, when set, rewrites each script's source before it is
@@ -60,8 +64,10 @@ func (o *Options) validate() error {
 		return backend.Invalid("MaxPayload", "negative payload limit")
 	case o.EventRetention.Count < 0 || o.EventRetention.Age < 0:
 		return backend.Invalid("EventRetention", "negative count or age")
-	case strings.ContainsAny(o.Prefix, "{}"):
-		return backend.Invalid("Prefix", fmt.Sprintf("prefix %q contains a brace", o.Prefix))
+	case strings.IndexFunc(o.Prefix, func(r rune) bool {
+		return r == ':' || r == '{' || r == '}' || unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0:
+		return backend.Invalid("Prefix", fmt.Sprintf("prefix %q contains a colon, brace, space or control character", o.Prefix))
 	}
 	return nil
 }

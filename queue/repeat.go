@@ -123,16 +123,15 @@ func newPlanner(r Repeat) (*planner, error) {
 		return nil, backend.Invalid("Repeat", "both Every and Pattern are set")
 	case r.Every == 0 && r.Pattern == "":
 		return nil, backend.Invalid("Repeat", "neither Every nor Pattern is set")
-	case r.Every < 0:
-		return nil, backend.Invalid("Repeat.Every", "interval is negative")
-	case r.Every != 0 && r.Every < time.Millisecond:
-		return nil, backend.Invalid("Repeat.Every", "interval is shorter than a millisecond")
-	case r.Every > backend.MaxDelay:
-		return nil, backend.Invalid("Repeat.Every", "interval is longer than 100 years")
 	case r.Limit < 0:
 		return nil, backend.Invalid("Repeat.Limit", "limit is negative")
 	case !r.StartDate.IsZero() && !r.EndDate.IsZero() && r.EndDate.Before(r.StartDate):
 		return nil, backend.Invalid("Repeat.EndDate", "end date is before start date")
+	}
+	if r.Every != 0 {
+		if err := validateEvery("Repeat.Every", r.Every); err != nil {
+			return nil, err
+		}
 	}
 	if r.TZ != "" {
 		if r.Pattern == "" {
@@ -149,6 +148,20 @@ func newPlanner(r Repeat) (*planner, error) {
 		if strings.HasPrefix(pat, "TZ=") || strings.HasPrefix(pat, "CRON_TZ=") {
 			return nil, backend.Invalid("Repeat.Pattern", "set the time zone in Repeat.TZ, not in the pattern")
 		}
+		if d, ok := strings.CutPrefix(pat, "@every "); ok {
+			// Planned exactly as Every: cron's own @every would round
+			// what Every rejects, and anything under a second, up to a
+			// second.
+			every, err := time.ParseDuration(strings.TrimSpace(d))
+			if err != nil {
+				return nil, backend.Invalid("Repeat.Pattern", fmt.Sprintf("invalid cron pattern %q: %v", r.Pattern, err))
+			}
+			if err := validateEvery("Repeat.Pattern", every); err != nil {
+				return nil, err
+			}
+			p.r.Every = every
+			return p, nil
+		}
 		s, err := cronParser.Parse(pat)
 		if err != nil {
 			return nil, backend.Invalid("Repeat.Pattern", fmt.Sprintf("invalid cron pattern %q: %v", r.Pattern, err))
@@ -161,6 +174,20 @@ func newPlanner(r Repeat) (*planner, error) {
 		p.sched = s
 	}
 	return p, nil
+}
+
+// validateEvery checks a repeat interval, given as Every or as a pattern
+// "@every <duration>": at least a millisecond, at most MaxDelay.
+func validateEvery(field string, d time.Duration) error {
+	switch {
+	case d <= 0:
+		return backend.Invalid(field, fmt.Sprintf("interval %v is not positive", d))
+	case d < time.Millisecond:
+		return backend.Invalid(field, fmt.Sprintf("interval %v is shorter than a millisecond", d))
+	case d > backend.MaxDelay:
+		return backend.Invalid(field, fmt.Sprintf("interval %v is longer than 100 years", d))
+	}
+	return nil
 }
 
 // after returns the first run time strictly after t, ignoring StartDate,

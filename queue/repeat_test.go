@@ -158,6 +158,12 @@ func TestRepeatValidation(t *testing.T) {
 		"unknown tz":       {Pattern: "* * * * *", TZ: "Mars/Olympus"},
 		"tz in pattern":    {Pattern: "CRON_TZ=UTC * * * * *"},
 		"negative limit":   {Every: time.Second, Limit: -1},
+		"@every 0s":        {Pattern: "@every 0s"},
+		"@every -5s":       {Pattern: "@every -5s"},
+		"@every 1ns":       {Pattern: "@every 1ns"},
+		"@every 200 years": {Pattern: "@every 1752000h"},
+		"@every garbage":   {Pattern: "@every soon"},
+		"every 200 years":  {Every: 200 * 365 * 24 * time.Hour},
 	}
 	for name, r := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -167,5 +173,15 @@ func TestRepeatValidation(t *testing.T) {
 				t.Fatalf("got %v, want a *ValidationError", err)
 			}
 		})
+	}
+}
+
+func TestPlannerAtEveryPlansAsEvery(t *testing.T) {
+	for _, d := range []time.Duration{1500 * time.Millisecond, 250 * time.Millisecond, time.Hour} {
+		pat := mustPlanner(t, Repeat{Pattern: "@every " + d.String()})
+		every := mustPlanner(t, Repeat{Every: d})
+		got, _ := pat.plan(time.Time{}, t0, 3, -1)
+		want, _ := every.plan(time.Time{}, t0, 3, -1)
+		checkTimes(t, got, want...)
 	}
 }

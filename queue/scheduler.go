@@ -167,6 +167,9 @@ func (q *Queue) planUpsert(p *planner, cur *backend.Scheduler) (*backend.Schedul
 		if p.r.Limit > 0 && used >= p.r.Limit {
 			return nil, backend.Invalid("Repeat.Limit", "the scheduler has run its limit already")
 		}
+		if p.r.EndDate.IsZero() {
+			return nil, backend.Invalid("Repeat.Pattern", fmt.Sprintf("cron pattern %q never fires", p.r.Pattern))
+		}
 		return nil, backend.Invalid("Repeat.EndDate", "no run time is left before the end date")
 	}
 	return newRecord(p.r, times, final, used), nil

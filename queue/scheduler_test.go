@@ -273,18 +273,22 @@ func TestUpsertJobSchedulerRejectsBadInput(t *testing.T) {
 		id     string
 		repeat Repeat
 		tmpl   JobTemplate
+		field  string
 	}{
-		{"invalid pattern", "s", Repeat{Pattern: "* * *"}, ok},
-		{"both", "s", Repeat{Every: time.Second, Pattern: "* * * * *"}, ok},
-		{"neither", "s", Repeat{}, ok},
-		{"zero every with tz", "s", Repeat{TZ: "UTC"}, ok},
-		{"negative every", "s", Repeat{Every: -time.Second}, ok},
-		{"end before start", "s", Repeat{Every: time.Second, StartDate: envStart.Add(time.Hour), EndDate: envStart}, ok},
-		{"end date passed", "s", Repeat{Every: time.Second, EndDate: envStart.Add(-time.Hour)}, ok},
-		{"unknown tz", "s", Repeat{Pattern: "0 * * * *", TZ: "Nowhere/Atlantis"}, ok},
-		{"empty name", "s", Repeat{Every: time.Second}, JobTemplate{}},
-		{"bad options", "s", Repeat{Every: time.Second}, JobTemplate{Name: "n", Options: &AddOptions{Attempts: -1}}},
-		{"empty id", "", Repeat{Every: time.Second}, ok},
+		{"invalid pattern", "s", Repeat{Pattern: "* * *"}, ok, "Repeat.Pattern"},
+		{"a pattern that never fires", "s", Repeat{Pattern: "0 0 30 2 *"}, ok, "Repeat.Pattern"},
+		{"@every 1ns", "s", Repeat{Pattern: "@every 1ns"}, ok, "Repeat.Pattern"},
+		{"end date passed", "s", Repeat{Every: time.Second, EndDate: envStart.Add(-time.Hour)}, ok, "Repeat.EndDate"},
+		{"control character in the id", "a\x01", Repeat{Every: time.Second}, ok, "ID"},
+		{"both", "s", Repeat{Every: time.Second, Pattern: "* * * * *"}, ok, ""},
+		{"neither", "s", Repeat{}, ok, ""},
+		{"zero every with tz", "s", Repeat{TZ: "UTC"}, ok, ""},
+		{"negative every", "s", Repeat{Every: -time.Second}, ok, ""},
+		{"end before start", "s", Repeat{Every: time.Second, StartDate: envStart.Add(time.Hour), EndDate: envStart}, ok, ""},
+		{"unknown tz", "s", Repeat{Pattern: "0 * * * *", TZ: "Nowhere/Atlantis"}, ok, ""},
+		{"empty name", "s", Repeat{Every: time.Second}, JobTemplate{}, ""},
+		{"bad options", "s", Repeat{Every: time.Second}, JobTemplate{Name: "n", Options: &AddOptions{Attempts: -1}}, ""},
+		{"empty id", "", Repeat{Every: time.Second}, ok, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -292,6 +296,9 @@ func TestUpsertJobSchedulerRejectsBadInput(t *testing.T) {
 			var ve *ValidationError
 			if !errors.Is(err, ErrInvalid) || !errors.As(err, &ve) {
 				t.Fatalf("got %v, want a *ValidationError", err)
+			}
+			if c.field != "" && ve.Field != c.field {
+				t.Errorf("the error names field %s, want %s: %v", ve.Field, c.field, err)
 			}
 		})
 	}

@@ -74,6 +74,12 @@ var (
 	// written.
 	ErrUnsupported = errors.New("drover: unsupported by this backend")
 
+	// ErrDenied: the store refused the caller: a wrong or missing password,
+	// or a user whose permissions do not allow drover's commands. Nothing
+	// was applied; retrying cannot help until the credentials or
+	// permissions are fixed.
+	ErrDenied = errors.New("drover: access denied by the store")
+
 	// ErrUnavailable: the store could not be reached or did not answer in
 	// time. The operation may or may not have been applied; callers retry
 	// only what is safe to repeat (Lease, Renew, reads, Add with a

@@ -307,3 +307,76 @@ func (r *UpsertSchedulerRequest) Validate(maxPayload int) error {
 	}
 	return nil
 }
+
+// validatePage checks the offset and size of one page of a listing.
+func validatePage(offset, limit int) error {
+	switch {
+	case offset < 0:
+		return Invalid("Offset", fmt.Sprintf("offset %d is negative", offset))
+	case limit < 0:
+		return Invalid("Limit", fmt.Sprintf("limit %d is negative", limit))
+	}
+	return nil
+}
+
+// Validate checks a Jobs request: a known state and a page that is not
+// negative. A nil request is invalid.
+func (r *JobsRequest) Validate() error {
+	switch {
+	case r == nil:
+		return Invalid("JobsRequest", "request is nil")
+	case !r.State.Valid():
+		return Invalid("State", fmt.Sprintf("unknown job state %q", r.State))
+	}
+	return validatePage(r.Offset, r.Limit)
+}
+
+// Validate checks a Schedulers request; a nil request is the first page.
+func (r *SchedulersRequest) Validate() error {
+	if r == nil {
+		return nil
+	}
+	return validatePage(r.Offset, r.Limit)
+}
+
+// Validate checks a Logs request; a nil request reads every line.
+func (r *LogsRequest) Validate() error {
+	if r == nil {
+		return nil
+	}
+	return validatePage(r.Offset, r.Limit)
+}
+
+// Validate checks an Events request; a nil request reads from the start.
+func (r *EventsRequest) Validate() error {
+	switch {
+	case r == nil:
+		return nil
+	case r.Max < 0:
+		return Invalid("Max", fmt.Sprintf("max %d is negative", r.Max))
+	case r.Wait < 0 || r.Wait > MaxDelay:
+		return Invalid("Wait", fmt.Sprintf("wait %v is negative or longer than 100 years", r.Wait))
+	}
+	return nil
+}
+
+// Validate checks a Clean request: a state Clean can empty (completed,
+// failed, waiting or delayed), a grace and limit that are not negative. A
+// nil request is invalid.
+func (r *CleanRequest) Validate() error {
+	if r == nil {
+		return Invalid("CleanRequest", "request is nil")
+	}
+	switch r.State {
+	case StateCompleted, StateFailed, StateWaiting, StateDelayed:
+	default:
+		return Invalid("State", fmt.Sprintf("cannot clean state %q", r.State))
+	}
+	switch {
+	case r.Grace < 0:
+		return Invalid("Grace", fmt.Sprintf("grace %v is negative", r.Grace))
+	case r.Limit < 0:
+		return Invalid("Limit", fmt.Sprintf("limit %d is negative", r.Limit))
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ var (
 	ErrEventsAhead        = backend.ErrEventsAhead
 	ErrUnsupported        = backend.ErrUnsupported
 	ErrUnavailable        = backend.ErrUnavailable
+	ErrDenied             = backend.ErrDenied
 )
 
 // ValidationError reports bad input; see backend.ValidationError.

@@ -47,7 +47,7 @@ func (j *Job) SchedulerID() string { return j.Job.SchedulerID }
 func (j *Job) UpdateProgress(ctx context.Context, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("drover: encode progress of job %s: %w", j.ID, err)
+		return &ValidationError{Index: -1, Field: "Progress", Reason: "cannot encode as JSON: " + err.Error(), Err: err}
 	}
 	u, err := j.updater()
 	if err != nil {

@@ -68,7 +68,7 @@ func (q *Queue) Add(ctx context.Context, name string, data []byte, opts *AddOpti
 func AddJSON[T any](ctx context.Context, q *Queue, name string, v T, opts *AddOptions) (*Job, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("drover: encode job data: %w", err)
+		return nil, &ValidationError{Index: -1, Field: "Data", Reason: "cannot encode as JSON: " + err.Error(), Err: err}
 	}
 	return q.Add(ctx, name, data, opts)
 }

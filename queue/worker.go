@@ -39,6 +39,10 @@ var (
 	// the worker was stopping and its ShutdownTimeout passed. The job was
 	// released: it is waiting again and the attempt does not count.
 	ErrWorkerStopped = errors.New("drover: worker stopped")
+
+	// ErrAlreadyStarted: Start or Run was called on a worker that was
+	// started before. A worker starts once; make a new one to start again.
+	ErrAlreadyStarted = errors.New("drover: worker already started")
 )
 
 // Worker runs the jobs of one queue with a Handler.
@@ -150,7 +154,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.started {
-		return fmt.Errorf("drover: worker %s: already started", w.o.Name)
+		return fmt.Errorf("%w: %s", ErrAlreadyStarted, w.o.Name)
 	}
 	w.started = true
 	leaseCtx, cancel := context.WithCancel(ctx)

@@ -424,3 +424,14 @@ func TestNewWorkerRejectsBadOptions(t *testing.T) {
 		t.Errorf("nil options: %v", err)
 	}
 }
+
+func TestWorkerStartsOnce(t *testing.T) {
+	e := newWenv(t)
+	w := e.start(func(ctx context.Context, j *queue.Job) ([]byte, error) { return nil, nil }, nil)
+	if err := w.Start(e.ctx); !errors.Is(err, queue.ErrAlreadyStarted) {
+		t.Errorf("second Start = %v, want ErrAlreadyStarted", err)
+	}
+	if err := w.Run(e.ctx); !errors.Is(err, queue.ErrAlreadyStarted) {
+		t.Errorf("Run after Start = %v, want ErrAlreadyStarted", err)
+	}
+}

@@ -59,7 +59,7 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 		return nil
 	})
 	if err != nil {
-		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, err)
+		return backend.AddResult{}, err
 	}
 	return res, nil
 }

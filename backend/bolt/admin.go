@@ -28,7 +28,7 @@ func (b *Backend) SetPaused(ctx context.Context, queue string, paused bool) erro
 		return q.event(backend.Event{Type: backend.EventResumed})
 	})
 	if err != nil {
-		return fmt.Errorf("drover: pause %s: %w", queue, err)
+		return err
 	}
 	return nil
 }
@@ -64,7 +64,7 @@ func (b *Backend) Drain(ctx context.Context, queue string, req *backend.DrainReq
 		return q.event(backend.Event{Type: backend.EventDrained, Count: res.Removed})
 	})
 	if err != nil {
-		return backend.DrainResult{}, fmt.Errorf("drover: drain %s: %w", queue, err)
+		return backend.DrainResult{}, err
 	}
 	return res, nil
 }
@@ -120,18 +120,10 @@ func (b *Backend) Clean(ctx context.Context, queue string, req *backend.CleanReq
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
-	if req == nil {
-		return res, backend.Invalid("State", "request is nil")
+	if err := req.Validate(); err != nil {
+		return res, err
 	}
 	s := stateNum(req.State)
-	switch {
-	case s != stCompleted && s != stFailed && s != stWaiting && s != stDelayed:
-		return res, backend.Invalid("State", fmt.Sprintf("cannot clean state %q", req.State))
-	case req.Grace < 0:
-		return res, backend.Invalid("Grace", "grace is negative")
-	case req.Limit < 0:
-		return res, backend.Invalid("Limit", "limit is negative")
-	}
 	err := b.update(ctx, func(t *txn) error {
 		res.IDs = nil
 		q, err := t.queue(queue, false)
@@ -176,7 +168,7 @@ func (b *Backend) Clean(ctx context.Context, queue string, req *backend.CleanReq
 		return q.event(backend.Event{Type: backend.EventCleaned, Count: len(res.IDs)})
 	})
 	if err != nil {
-		return backend.CleanResult{}, fmt.Errorf("drover: clean %s: %w", queue, err)
+		return backend.CleanResult{}, err
 	}
 	return res, nil
 }
@@ -273,7 +265,7 @@ func (b *Backend) Obliterate(ctx context.Context, queue string, req *backend.Obl
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("drover: obliterate %s: %w", queue, err)
+		return err
 	}
 	return nil
 }
@@ -301,7 +293,7 @@ func (b *Backend) RemoveJob(ctx context.Context, queue string, id string) error 
 		return t.removeTree(q, j, true)
 	})
 	if err != nil {
-		return fmt.Errorf("drover: remove %s/%s: %w", queue, id, err)
+		return err
 	}
 	return nil
 }
@@ -345,7 +337,7 @@ func (b *Backend) UpdateProgress(ctx context.Context, queue, id string, progress
 		return q.jobEvent(backend.Event{Type: backend.EventProgress, Progress: progress}, j)
 	})
 	if err != nil {
-		return fmt.Errorf("drover: progress of %s/%s: %w", queue, id, err)
+		return err
 	}
 	return nil
 }
@@ -375,7 +367,7 @@ func (b *Backend) AddLog(ctx context.Context, queue, id, line string) (int, erro
 		return q.putJob(j)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("drover: log of %s/%s: %w", queue, id, err)
+		return 0, err
 	}
 	return n, nil
 }
@@ -386,11 +378,11 @@ func (b *Backend) Logs(ctx context.Context, queue, id string, req *backend.LogsR
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
+	if err := req.Validate(); err != nil {
+		return res, err
+	}
 	if req == nil {
 		req = &backend.LogsRequest{}
-	}
-	if req.Offset < 0 || req.Limit < 0 {
-		return res, backend.Invalid("Offset", "offset or limit is negative")
 	}
 	err := b.view(func(tx *bbolt.Tx) error {
 		q := readQueue(tx, queue)

@@ -254,11 +254,11 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
+	if err := req.Validate(); err != nil {
+		return res, err
+	}
 	if req == nil {
 		req = &backend.EventsRequest{}
-	}
-	if req.Max < 0 || req.Wait < 0 {
-		return res, backend.Invalid("Max", "max or wait is negative")
 	}
 	limit := req.Max
 	if limit == 0 {

@@ -29,7 +29,7 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 	if req.Wait == 0 {
 		res, _, err := b.leaseOnce(ctx, queue, req, nil)
 		if err != nil {
-			return res, fmt.Errorf("drover: lease %s: %w", queue, err)
+			return res, err
 		}
 		return res, nil
 	}
@@ -300,7 +300,7 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 		return nil
 	})
 	if err != nil {
-		return backend.RenewResult{}, fmt.Errorf("drover: renew in %s: %w", queue, err)
+		return backend.RenewResult{}, err
 	}
 	return res, nil
 }

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/droverhq/drover/backend"
@@ -38,16 +37,10 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
-	if req == nil {
-		return res, backend.Invalid("State", "request is nil")
+	if err := req.Validate(); err != nil {
+		return res, err
 	}
 	s := stateNum(req.State)
-	switch {
-	case s < 0:
-		return res, backend.Invalid("State", fmt.Sprintf("unknown state %q", req.State))
-	case req.Offset < 0 || req.Limit < 0:
-		return res, backend.Invalid("Offset", "offset or limit is negative")
-	}
 	limit := req.Limit
 	if limit == 0 {
 		limit = 100

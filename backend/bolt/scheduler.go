@@ -108,7 +108,7 @@ func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backen
 		return t.saveScheduler(q, &s)
 	})
 	if err != nil {
-		return backend.UpsertSchedulerResult{}, fmt.Errorf("drover: upsert scheduler %s in %s: %w", req.Scheduler.ID, queue, err)
+		return backend.UpsertSchedulerResult{}, err
 	}
 	return res, nil
 }
@@ -226,7 +226,7 @@ func (b *Backend) RemoveScheduler(ctx context.Context, queue, id string) error {
 		return q.event(backend.Event{Type: backend.EventSchedulerRemoved, SchedulerID: id})
 	})
 	if err != nil {
-		return fmt.Errorf("drover: remove scheduler %s in %s: %w", id, queue, err)
+		return err
 	}
 	return nil
 }
@@ -256,11 +256,11 @@ func (b *Backend) Schedulers(ctx context.Context, queue string, req *backend.Sch
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
+	if err := req.Validate(); err != nil {
+		return res, err
+	}
 	if req == nil {
 		req = &backend.SchedulersRequest{}
-	}
-	if req.Offset < 0 || req.Limit < 0 {
-		return res, backend.Invalid("Offset", "offset or limit is negative")
 	}
 	limit := req.Limit
 	if limit == 0 {

@@ -49,7 +49,7 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 		return nil
 	})
 	if err != nil {
-		return backend.SettleResult{}, fmt.Errorf("drover: settle in %s: %w", queue, err)
+		return backend.SettleResult{}, err
 	}
 	return res, nil
 }

@@ -93,7 +93,7 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	}
 	res, err := b.scripts.run(ctx, b.client, "add", keys, argv...)
 	if err != nil {
-		return nil, fmt.Errorf("drover: add to %s: %w", queue, translate(err))
+		return nil, translate(err)
 	}
 	if a, _ := res.([]any); len(a) == 1 {
 		// Plain jobs: numbered from the one value on.

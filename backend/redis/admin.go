@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -46,16 +45,8 @@ func (b *Backend) Clean(ctx context.Context, queue string, req *backend.CleanReq
 	if err := b.check(queue); err != nil {
 		return backend.CleanResult{}, err
 	}
-	if req == nil {
-		return backend.CleanResult{}, backend.Invalid("State", "no request")
-	}
-	switch req.State {
-	case backend.StateCompleted, backend.StateFailed, backend.StateWaiting, backend.StateDelayed:
-	default:
-		return backend.CleanResult{}, backend.Invalid("State", fmt.Sprintf("cannot clean state %q", req.State))
-	}
-	if req.Grace < 0 || req.Limit < 0 {
-		return backend.CleanResult{}, backend.Invalid("Grace", "negative grace or limit")
+	if err := req.Validate(); err != nil {
+		return backend.CleanResult{}, err
 	}
 	res, err := b.run(ctx, "clean", queue, string(req.State), durMs(req.Grace), req.Limit)
 	if err != nil {
@@ -98,7 +89,7 @@ func (b *Backend) RemoveJob(ctx context.Context, queue, id string) error {
 	}
 	res, err := b.run(ctx, "remove", queue, id)
 	if err != nil {
-		return fmt.Errorf("drover: remove %s/%s: %w", queue, id, err)
+		return err
 	}
 	if n, _ := res.(int64); n > 0 {
 		b.drainOutbox(ctx, queue)
@@ -116,7 +107,7 @@ func (b *Backend) UpdateProgress(ctx context.Context, queue, id string, progress
 	}
 	_, err := b.run(ctx, "progress", queue, id, string(progress))
 	if err != nil {
-		return fmt.Errorf("drover: progress of %s/%s: %w", queue, id, err)
+		return err
 	}
 	return nil
 }
@@ -131,7 +122,7 @@ func (b *Backend) AddLog(ctx context.Context, queue, id, line string) (int, erro
 	}
 	res, err := b.run(ctx, "addlog", queue, id, line)
 	if err != nil {
-		return 0, fmt.Errorf("drover: log of %s/%s: %w", queue, id, err)
+		return 0, err
 	}
 	n, _ := res.(int64)
 	return int(n), nil
@@ -142,16 +133,16 @@ func (b *Backend) Logs(ctx context.Context, queue, id string, req *backend.LogsR
 	if err := b.check(queue); err != nil {
 		return backend.LogsResult{}, err
 	}
+	if err := req.Validate(); err != nil {
+		return backend.LogsResult{}, err
+	}
 	var r backend.LogsRequest
 	if req != nil {
 		r = *req
 	}
-	if r.Offset < 0 || r.Limit < 0 {
-		return backend.LogsResult{}, backend.Invalid("Offset", "negative offset or limit")
-	}
 	res, err := b.run(ctx, "logs", queue, id, r.Offset, r.Limit)
 	if err != nil {
-		return backend.LogsResult{}, fmt.Errorf("drover: logs of %s/%s: %w", queue, id, err)
+		return backend.LogsResult{}, err
 	}
 	a := toStrings(res)
 	out := backend.LogsResult{Total: int(atoi(a[0]))}

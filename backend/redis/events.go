@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,12 +21,12 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 	if err := b.check(queue); err != nil {
 		return backend.EventsResult{}, err
 	}
+	if err := req.Validate(); err != nil {
+		return backend.EventsResult{}, err
+	}
 	var r backend.EventsRequest
 	if req != nil {
 		r = *req
-	}
-	if r.Max < 0 || r.Wait < 0 {
-		return backend.EventsResult{}, backend.Invalid("Max", "negative max or wait")
 	}
 	if r.Max == 0 {
 		r.Max = 1000
@@ -51,7 +50,7 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n int) ([]backend.Event, uint64, error) {
 	res, err := b.run(ctx, "events", queue, strconv.FormatUint(after, 10), n)
 	if err != nil {
-		return nil, 0, fmt.Errorf("drover: events of %s: %w", queue, err)
+		return nil, 0, err
 	}
 	a, _ := res.([]any)
 	last, _ := a[0].(int64)

@@ -26,7 +26,7 @@ for _, k in ipairs(KEYS) do __declared[k] = true end
 local __first = {}
 for _, c in ipairs({"HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
   "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZPOPMIN", "ZREMRANGEBYRANK", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
-  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM"}) do __first[c] = true end
+  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN"}) do __first[c] = true end
 local __all = {DEL = true, UNLINK = true, EXISTS = true}
 local function __check(cmd, ...)
   local c = string.upper(cmd)

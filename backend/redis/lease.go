@@ -59,7 +59,7 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 	prefix := hex.EncodeToString(tok[:]) + "-"
 	res, err := b.run(ctx, "lease", queue, req.Max, durMs(req.TTL), req.MaxStalled, req.Worker, prefix)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("drover: lease %s: %w", queue, err)
+		return nil, time.Time{}, err
 	}
 	a, _ := res.([]any)
 	if len(a) < 2 {
@@ -199,7 +199,7 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 	argv := append([]any{now.UnixMilli(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), queue}, args...)
 	res, err := b.scripts.run(ctx, b.client, "renew", b.queueKeys(queue), argv...)
 	if err != nil {
-		return backend.RenewResult{}, fmt.Errorf("drover: renew in %s: %w", queue, translate(err))
+		return backend.RenewResult{}, translate(err)
 	}
 	out := backend.RenewResult{ExpiresAt: time.UnixMilli(now.UnixMilli()).Add(req.TTL)}
 	a, _ := res.([]any)

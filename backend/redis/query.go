@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -18,10 +17,7 @@ func (b *Backend) Job(ctx context.Context, queue, id string) (*backend.Job, erro
 	}
 	rec, err := b.client.HGet(ctx, b.key(queue, kJobs), id).Result()
 	if err != nil {
-		if errors.Is(err, goredis.Nil) {
-			return nil, fmt.Errorf("drover: job %s/%s: %w", queue, id, translate(err))
-		}
-		return nil, translate(err)
+		return nil, translateMissing(err, "job %s in %s", id, queue)
 	}
 	return decodeJob(queue, id, rec)
 }
@@ -31,11 +27,8 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 	if err := b.check(queue); err != nil {
 		return backend.JobsResult{}, err
 	}
-	if req == nil || !req.State.Valid() {
-		return backend.JobsResult{}, backend.Invalid("State", "unknown job state")
-	}
-	if req.Offset < 0 || req.Limit < 0 {
-		return backend.JobsResult{}, backend.Invalid("Offset", "negative offset or limit")
+	if err := req.Validate(); err != nil {
+		return backend.JobsResult{}, err
 	}
 	limit := req.Limit
 	if limit == 0 {

@@ -172,6 +172,25 @@ var scriptErrors = []struct {
 	{"DROVER_LEASELOST", backend.ErrLeaseLost},
 }
 
+// storeError is a go-redis error translated into one of drover's
+// sentinels. Its message is the sentinel's and what drover adds (a
+// script's words without their code); it unwraps to both the sentinel and
+// the go-redis error.
+type storeError struct {
+	sentinel error
+	detail   string
+	cause    error
+}
+
+func (e *storeError) Error() string {
+	if e.detail == "" {
+		return e.sentinel.Error()
+	}
+	return e.sentinel.Error() + ": " + e.detail
+}
+
+func (e *storeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
+
 // translate is the one place that turns go-redis errors into drover's
 // sentinels, keeping the cause.
 func translate(err error) error {
@@ -179,7 +198,7 @@ func translate(err error) error {
 		return nil
 	}
 	if errors.Is(err, goredis.Nil) {
-		return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
+		return &storeError{sentinel: backend.ErrNotFound, cause: err}
 	}
 	if errors.Is(err, goredis.ErrClosed) {
 		return fmt.Errorf("%w: %w", backend.ErrClosed, err)
@@ -187,8 +206,12 @@ func translate(err error) error {
 	msg := err.Error()
 	for _, e := range scriptErrors {
 		if i := strings.Index(msg, e.code); i >= 0 {
-			return fmt.Errorf("%w: %w", e.sentinel, err)
+			return &storeError{sentinel: e.sentinel, detail: strings.TrimSpace(msg[i+len(e.code):]), cause: err}
 		}
+	}
+	if denied(msg) {
+		return &storeError{sentinel: backend.ErrDenied, cause: err,
+			detail: msg + " (check the Redis client's username and password, and that the user's ACL allows drover's commands: FCALL or EVALSHA, and the keys of the prefix)"}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
@@ -200,6 +223,28 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
 	return fmt.Errorf("drover: redis: %w", err)
+}
+
+// translateMissing is translate for a read of one record: a missing one is
+// ErrNotFound, with what was missing in words.
+func translateMissing(err error, format string, args ...any) error {
+	if errors.Is(err, goredis.Nil) {
+		return &storeError{sentinel: backend.ErrNotFound, detail: fmt.Sprintf(format, args...), cause: err}
+	}
+	return translate(err)
+}
+
+// denied reports a server error that refuses the caller: no or wrong
+// credentials, or a command or key the user's ACL does not allow. An
+// unauthenticated connection that sends a long command gets a protocol
+// error instead of NOAUTH.
+func denied(msg string) bool {
+	for _, p := range []string{"NOAUTH", "WRONGPASS", "NOPERM"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return strings.Contains(msg, "unauthenticated")
 }
 
 // toStrings converts a script reply of bulk strings and integers.

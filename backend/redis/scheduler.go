@@ -2,11 +2,7 @@ package redis
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -32,7 +28,7 @@ func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backen
 	}
 	res, err := b.run(ctx, "upsert_sched", queue, expect, keep, encodeScheduler(&s))
 	if err != nil {
-		return backend.UpsertSchedulerResult{}, fmt.Errorf("drover: upsert scheduler %s/%s: %w", queue, s.ID, err)
+		return backend.UpsertSchedulerResult{}, err
 	}
 	a, _ := res.([]any)
 	created, _ := a[0].(int64)
@@ -50,7 +46,7 @@ func (b *Backend) RemoveScheduler(ctx context.Context, queue, id string) error {
 		return err
 	}
 	if _, err := b.run(ctx, "remove_sched", queue, id); err != nil {
-		return fmt.Errorf("drover: remove scheduler %s/%s: %w", queue, id, err)
+		return err
 	}
 	return nil
 }
@@ -62,10 +58,7 @@ func (b *Backend) Scheduler(ctx context.Context, queue, id string) (*backend.Sch
 	}
 	rec, err := b.client.HGet(ctx, b.key(queue, kSchedulers), id).Result()
 	if err != nil {
-		if errors.Is(err, goredis.Nil) {
-			return nil, fmt.Errorf("drover: scheduler %s/%s: %w", queue, id, translate(err))
-		}
-		return nil, translate(err)
+		return nil, translateMissing(err, "scheduler %s in %s", id, queue)
 	}
 	return decodeScheduler(rec)
 }
@@ -75,12 +68,12 @@ func (b *Backend) Schedulers(ctx context.Context, queue string, req *backend.Sch
 	if err := b.check(queue); err != nil {
 		return backend.SchedulersResult{}, err
 	}
+	if err := req.Validate(); err != nil {
+		return backend.SchedulersResult{}, err
+	}
 	var r backend.SchedulersRequest
 	if req != nil {
 		r = *req
-	}
-	if r.Offset < 0 || r.Limit < 0 {
-		return backend.SchedulersResult{}, backend.Invalid("Offset", "negative offset or limit")
 	}
 	if r.Limit == 0 {
 		r.Limit = 100

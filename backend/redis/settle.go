@@ -43,7 +43,7 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 	}
 	res, err := b.run(ctx, "settle", queue, args...)
 	if err != nil {
-		return backend.SettleResult{}, fmt.Errorf("drover: settle in %s: %w", queue, err)
+		return backend.SettleResult{}, err
 	}
 	a, _ := res.([]any)
 	if len(a) != len(idx)+1 {
@@ -52,7 +52,7 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 	for k, i := range idx {
 		if st, _ := a[k].(string); st == "LOST" {
 			l := req.Settlements[i].Lease
-			out.Errs[i] = fmt.Errorf("drover: settle %s/%s: %w", queue, l.JobID, backend.ErrLeaseLost)
+			out.Errs[i] = fmt.Errorf("%w: job %s in %s", backend.ErrLeaseLost, l.JobID, queue)
 		}
 	}
 	if n, _ := a[len(a)-1].(int64); n > 0 {

@@ -9,7 +9,7 @@ local Q = keyset(1, ARGV[4])
 local id = ARGV[5]
 local r = getjob(Q, id)
 if not r then
-  return redis.error_reply("DROVER_NOTFOUND job " .. id)
+  return redis.error_reply("DROVER_NOTFOUND job " .. id .. " in " .. Q.name)
 end
 r[F_PROG] = ARGV[6]
 putjob(Q, id, r)

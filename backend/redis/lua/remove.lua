@@ -11,7 +11,7 @@ local Q = keyset(1, ARGV[4])
 local id = ARGV[5]
 local r = getjob(Q, id)
 if not r then
-  return redis.error_reply("DROVER_NOTFOUND job " .. id)
+  return redis.error_reply("DROVER_NOTFOUND job " .. id .. " in " .. Q.name)
 end
 if r[F_STATE] == "active" then
   return redis.error_reply("DROVER_ACTIVE job " .. id)

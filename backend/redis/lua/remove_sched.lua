@@ -7,7 +7,7 @@
 local Q = keyset(1, ARGV[4])
 local raw = redis.call("HGET", Q.s, ARGV[5])
 if not raw then
-  return redis.error_reply("DROVER_NOTFOUND scheduler " .. ARGV[5])
+  return redis.error_reply("DROVER_NOTFOUND scheduler " .. ARGV[5] .. " in " .. Q.name)
 end
 local s = dec(raw)
 local pid, pr = pending_iteration(Q, s)

@@ -31,6 +31,7 @@ type recorder struct {
 	settled     []backend.Settlement
 	tokens      map[string][]string // job ID → lease tokens, in lease order
 	onLease     func(req *backend.LeaseRequest)
+	onRenew     func(req *backend.RenewRequest) // runs before the store's Renew
 	leaseStarts atomic.Int32 // Lease calls begun
 	loseAll     atomic.Bool  // Renew reports every lease lost
 	failLeases  atomic.Int32 // the next n Lease calls fail with ErrUnavailable
@@ -81,6 +82,9 @@ func (r *recorder) Renew(ctx context.Context, q string, req *backend.RenewReques
 	r.mu.Lock()
 	r.renews = append(r.renews, renewCall{at: r.clock.Now(), leases: slices.Clone(req.Leases)})
 	r.mu.Unlock()
+	if r.onRenew != nil {
+		r.onRenew(req)
+	}
 	if r.loseAll.Load() {
 		return backend.RenewResult{Lost: slices.Clone(req.Leases)}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -54,15 +55,21 @@ func (r *run) Renewed(t time.Time) {
 	}
 }
 
-func (r *run) Lost() {
+func (r *run) Lost() bool {
+	if r.state.Load() != stateRunning {
+		// The attempt ended before the renewal landed: its settlement
+		// (or the give-up) is what took the lease.
+		return false
+	}
 	if !r.lost.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	r.cancel(ErrLeaseLost)
 	// Free the slot after the grace period even if the handler ignores
 	// its context; nothing is settled for a lost lease.
 	grace := r.w.o.TimeoutGrace
 	r.lostTmr.Store(r.w.timers.Add(r.w.o.Clock.Now().Add(grace), r.onTimer))
+	return true
 }
 
 type handlerReturn struct {
@@ -103,9 +110,17 @@ func (r *run) failed(ret *handlerReturn) {
 	r.item.Settlement = r.w.failure(r, err, ret.stack)
 }
 
+// discard drops the return of a handler whose attempt ended without it. A
+// handler released at shutdown was asked to stop, and returning then is
+// what it should do; only one that was abandoned is news.
+//
 //go:noinline
 func (r *run) discard(ret *handlerReturn) {
-	r.w.log.Warn("drover: handler returned after its job was given up; its result is discarded",
+	level := slog.LevelWarn
+	if r.state.Load() == stateReleased {
+		level = slog.LevelDebug
+	}
+	r.w.log.Log(context.Background(), level, "drover: handler returned after its job was given up; its result is discarded",
 		"job", r.lease.JobID, "name", r.job.Name, "err", ret.err)
 }
 

@@ -22,8 +22,11 @@ type Held interface {
 	Lease() backend.Lease
 	// Renewed reports that the lease now expires at t.
 	Renewed(t time.Time)
-	// Lost reports that the store no longer holds the lease.
-	Lost()
+	// Lost reports that the store no longer holds the lease. It returns
+	// whether the loss matters: false when the attempt has ended already
+	// (its settlement landed before the renewal did), so there is nothing
+	// to warn about.
+	Lost() bool
 }
 
 // Config configures a Renewer.
@@ -136,8 +139,9 @@ func (r *Renewer) RunOnce(ctx context.Context) error {
 	}
 	for i, h := range r.held {
 		if lost[r.leases[i].Token] {
-			r.cfg.Logger.Warn("drover: lease lost", "job", r.leases[i].JobID)
-			h.Lost()
+			if h.Lost() {
+				r.cfg.Logger.Warn("drover: lease lost while its handler runs; cancelling the handler", "job", r.leases[i].JobID)
+			}
 		} else {
 			h.Renewed(res.ExpiresAt)
 		}

@@ -54,10 +54,11 @@ func (h *held) Renewed(t time.Time) {
 	defer h.mu.Unlock()
 	h.exp = t
 }
-func (h *held) Lost() {
+func (h *held) Lost() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.lost = true
+	return true
 }
 
 // gatedClock holds the first NewTimer call until the gate opens, to play a

@@ -32,10 +32,10 @@ type recorder struct {
 	tokens      map[string][]string // job ID → lease tokens, in lease order
 	onLease     func(req *backend.LeaseRequest)
 	onRenew     func(req *backend.RenewRequest) // runs before the store's Renew
-	leaseStarts atomic.Int32 // Lease calls begun
-	loseAll     atomic.Bool  // Renew reports every lease lost
-	failLeases  atomic.Int32 // the next n Lease calls fail with ErrUnavailable
-	failSettles atomic.Int32 // the next n Settle calls fail with ErrUnavailable
+	leaseStarts atomic.Int32                    // Lease calls begun
+	loseAll     atomic.Bool                     // Renew reports every lease lost
+	failLeases  atomic.Int32                    // the next n Lease calls fail with ErrUnavailable
+	failSettles atomic.Int32                    // the next n Settle calls fail with ErrUnavailable
 }
 
 // take reports whether an injected failure is due, and counts it off.

@@ -55,11 +55,14 @@ type procArgs struct {
 	Concurrency int
 	LeaseTTL    time.Duration
 	LeaseWait   time.Duration
+	// MaxStalled is the worker's MaxStalled; 0 keeps its default.
+	MaxStalled int
 	// Block makes the handler block, before it returns, on each first run
 	// (StalledCount 0) of a job of this name; "*" blocks on every job.
 	Block string
-	// Sleep is how long each handler works; SleepRandom adds up to this
-	// much more, at random.
+	// Sleep is how long each handler works, and how long a producer
+	// pauses between Add calls; SleepRandom adds up to this much more to
+	// a handler's work, at random.
 	Sleep       time.Duration
 	SleepRandom time.Duration
 	// Flaky names jobs whose first attempt fails.

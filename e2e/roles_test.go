@@ -52,6 +52,8 @@ func runRole(role string, a *procArgs) int {
 	switch role {
 	case "worker":
 		err = runWorker(ctx, store, a)
+	case "producer":
+		err = runProducer(ctx, store, a)
 	case "upsert":
 		err = runUpsert(ctx, store, a)
 	case "events":
@@ -120,6 +122,7 @@ func runWorker(ctx context.Context, store backend.Backend, a *procArgs) error {
 		Concurrency: a.Concurrency,
 		LeaseTTL:    a.LeaseTTL,
 		LeaseWait:   a.LeaseWait,
+		MaxStalled:  a.MaxStalled,
 		Name:        "worker-" + strconv.Itoa(a.Index),
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
@@ -132,6 +135,82 @@ func runWorker(ctx context.Context, store backend.Backend, a *procArgs) error {
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return w.Stop(ctx)
+}
+
+// runProducer adds jobs until its standard input ends, one job per call
+// and bulks of 2 to 5 in turn, pausing a.Sleep after each call. The data
+// of each job is a token that names its call and its place in it,
+// "p<index>-<call>-<k>"; every third call also uses the tokens as the
+// jobs' IDs. For each job of a call that returned without error it prints
+// "ack <job> <token> <unix nanos>", with " dup" at the end if the store
+// called the job a duplicate; for a call that failed it prints "nack
+// <call>", logs the error and backs off. A failed call is not repeated.
+// It ends with "stopped <calls> <failed calls>".
+func runProducer(ctx context.Context, store backend.Backend, a *procArgs) error {
+	q, err := queue.New(store, a.Queue, nil)
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(stop)
+	}()
+	// pause waits d, or until the producer is asked to stop.
+	pause := func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-stop:
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	say("ready")
+	calls, failed, failures := 0, 0, 0
+	for {
+		select {
+		case <-stop:
+			say("stopped %d %d", calls, failed)
+			return nil
+		default:
+		}
+		call := calls
+		calls++
+		size := 1
+		if call%2 == 1 {
+			size = 2 + call/2%4
+		}
+		bulk := make([]queue.BulkJob, size)
+		tokens := make([]string, size)
+		for k := range bulk {
+			tokens[k] = fmt.Sprintf("p%d-%d-%d", a.Index, call, k)
+			bulk[k] = queue.BulkJob{Name: "work", Data: []byte(tokens[k])}
+			if call%3 == 2 {
+				bulk[k].Options = &queue.AddOptions{ID: tokens[k]}
+			}
+		}
+		jobs, err := q.AddBulk(ctx, bulk)
+		if err != nil {
+			failed++
+			failures++
+			wait := min(20*time.Millisecond<<min(failures, 6), time.Second)
+			log.Warn("add failed; backing off", "call", call, "retry_in", wait, "err", err)
+			say("nack %d", call)
+			pause(wait)
+			continue
+		}
+		failures = 0
+		now := time.Now().UnixNano()
+		for k, j := range jobs {
+			dup := ""
+			if j.Duplicate {
+				dup = " dup"
+			}
+			say("ack %s %s %d%s", j.ID, tokens[k], now, dup)
+		}
+		pause(a.Sleep)
+	}
 }
 
 // runUpsert upserts the scheduler each time a line "go <round>" comes on

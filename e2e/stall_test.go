@@ -41,7 +41,15 @@ func openBolt(t *testing.T, path string) *bolt.Backend {
 // a store on it with a key prefix of the test's own, and the prefix.
 func startRedis(t *testing.T) (addr, prefix string, store *redis.Backend) {
 	t.Helper()
-	srv := redistest.Start(t, nil)
+	srv, prefix, store := startRedisWith(t, nil)
+	return srv.Addr, prefix, store
+}
+
+// startRedisWith is startRedis with the server's options, and returns the
+// server itself.
+func startRedisWith(t *testing.T, opts *redistest.Options) (srv *redistest.Server, prefix string, store *redis.Backend) {
+	t.Helper()
+	srv = redistest.Start(t, opts)
 	client := srv.Client(t, &goredis.Options{PoolSize: 16})
 	prefix = fmt.Sprintf("e2e-%s", t.Name())
 	store, err := redis.New(client, &redis.Options{Prefix: prefix})
@@ -49,7 +57,7 @@ func startRedis(t *testing.T) (addr, prefix string, store *redis.Backend) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return srv.Addr, prefix, store
+	return srv, prefix, store
 }
 
 // runLocalWorker runs a worker in the test's own process with handler,

@@ -36,6 +36,12 @@ var (
 	// process has exited.
 	ErrLocked = errors.New("drover: store locked by another process")
 
+	// ErrCorrupt: the store's file is damaged (truncated, overwritten, or
+	// not a store file at all). Nothing was opened and nothing was written;
+	// retrying cannot help. Restore the file from a backup, or move it
+	// aside to start an empty store.
+	ErrCorrupt = errors.New("drover: store file is damaged")
+
 	// ErrRevisionMismatch: a compare-and-set found a revision other than the
 	// expected one. Nothing was written; read the record again and retry.
 	ErrRevisionMismatch = errors.New("drover: revision mismatch")

@@ -83,7 +83,8 @@ type ValidationError struct {
 	Field string
 	// Reason says what is wrong, in words.
 	Reason string
-	// Err is an optional more specific sentinel, such as ErrTooLarge.
+	// Err is an optional more specific sentinel, such as ErrTooLarge, or
+	// the cause, such as the error of a failed stat of a path.
 	Err error
 }
 

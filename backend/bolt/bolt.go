@@ -42,6 +42,11 @@ type Options struct {
 	// MaxPayload limits job data, results, progress and log lines, in
 	// bytes. Defaults to backend.DefaultMaxPayload.
 	MaxPayload int
+	// NoCreate makes Open fail when there is no file at the path, with an
+	// error that matches backend.ErrInvalid and fs.ErrNotExist, instead of
+	// creating an empty store; tools that inspect a store set it. Defaults
+	// to false (a missing file is created).
+	NoCreate bool
 	// NoSync skips the fsync of each commit: faster, but a crash of the
 	// machine may lose writes that were acknowledged. Defaults to false
 	// (every write is durable before the call returns).
@@ -124,12 +129,17 @@ type Backend struct {
 	testHookHandedOff func()
 }
 
-// Open opens (or creates, with mode 0600) the store file at path.
+// Open opens the store file at path, or creates it (mode 0600) when there
+// is none and opts.NoCreate is not set.
 //
 // Open checks an existing file before bbolt reads it (see open.go), so a
 // damaged file gets an error matching backend.ErrCorrupt, never a panic,
-// and is left as it was. If another process holds the file, Open fails
-// with an error wrapping backend.ErrLocked after opts.LockTimeout.
+// and is left as it was. A path that cannot hold a store (a directory, a
+// file in a directory that does not exist, or no file with NoCreate) gets
+// a *backend.ValidationError for "path", which matches backend.ErrInvalid,
+// and fs.ErrNotExist when something is missing. If another process holds
+// the file, Open fails with an error wrapping backend.ErrLocked after
+// opts.LockTimeout.
 func Open(path string, opts *Options) (*Backend, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {

@@ -124,11 +124,14 @@ type openReport struct {
 	Last                                            bool // job "last" is there
 }
 
-// helperReport opens the file named by the last argument, reads queue q
-// if it opened, and prints an openReport.
+// helperReport opens the file named by the last argument ("nocreate"
+// before it sets Options.NoCreate), reads queue q if it opened, and
+// prints an openReport.
 func helperReport() {
+	args := os.Args[len(os.Args)-2:]
 	var logs bytes.Buffer
-	b, err := Open(os.Args[len(os.Args)-1], &Options{
+	b, err := Open(args[1], &Options{
+		NoCreate:    args[0] == "nocreate",
 		LockTimeout: time.Second,
 		Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -180,7 +183,8 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	return files
 }
 
-// A damaged file gets a typed error from Open and is left as it was. Each case opens in a helper process, so
+// A damaged file, or a path that cannot hold a store, gets a typed error
+// from Open and is left as it was. Each case opens in a helper process, so
 // that a panic in any goroutine (or a memory fault) fails its case rather
 // than the whole test binary.
 func TestOpenDamagedFile(t *testing.T) {
@@ -193,12 +197,23 @@ func TestOpenDamagedFile(t *testing.T) {
 	const jobs = 301
 	mid := f.jobsLeaves[len(f.jobsLeaves)/2]
 
+	damaged := func(t *testing.T, dir string) string { return filepath.Join(dir, "drover.db") }
 	corrupt := func(t *testing.T, r openReport) {
 		if !r.Corrupt || r.Unavailable || r.Invalid {
 			t.Errorf("error %q: want one matching only ErrCorrupt", r.Err)
 		}
 		if !strings.Contains(r.Err, "restore the file from a backup") {
 			t.Errorf("error %q does not say what to do", r.Err)
+		}
+	}
+	invalidPath := func(notExist bool) func(*testing.T, openReport) {
+		return func(t *testing.T, r openReport) {
+			if !r.Invalid || r.Corrupt || r.Unavailable || r.NotExist != notExist {
+				t.Errorf("error %q (%+v): want ErrInvalid, and fs.ErrNotExist %v", r.Err, r, notExist)
+			}
+			if !strings.Contains(r.Err, "path: ") {
+				t.Errorf("error %q does not name the path", r.Err)
+			}
 		}
 	}
 	opened := func(jobs int, last bool) func(*testing.T, openReport) {
@@ -209,36 +224,46 @@ func TestOpenDamagedFile(t *testing.T) {
 		}
 	}
 	cases := []struct {
-		name string
-		file []byte // the content of drover.db
-		want func(*testing.T, openReport)
+		name     string
+		file     []byte // the content of drover.db; nil for none
+		path     func(t *testing.T, dir string) string
+		noCreate bool
+		want     func(*testing.T, openReport)
 	}{
-		{"truncated to half its pages", raw[:f.pages*f.pageSize/2], corrupt},
-		{"truncated to one page", raw[:f.pageSize], corrupt},
-		{"a leaf page overwritten", overwrite(raw, mid*f.pageSize, garbage(f.pageSize, 1)), corrupt},
-		{"a branch page overwritten", overwrite(raw, f.jobsRoot*f.pageSize, garbage(f.pageSize, 2)), corrupt},
-		{"a page named twice", overwrite(raw, f.elementAt(f.jobsRoot, 1)+8, native.AppendUint64(nil, uint64(f.jobsLeaves[0]))), corrupt},
-		{"a page named past the end", overwrite(raw, f.elementAt(f.jobsRoot, 1)+8, native.AppendUint64(nil, uint64(f.pages+3))), corrupt},
-		{"a key running off its page", overwrite(raw, f.elementAt(mid, 0)+8, native.AppendUint32(nil, uint32(f.pageSize))), corrupt},
-		{"a key grown over the next one", overwrite(raw, f.elementAt(mid, 1)+8, native.AppendUint32(nil, native.Uint32(raw[f.elementAt(mid, 1)+8:])+20)), corrupt},
-		{"a branch key that is not its child's first", overwrite(raw, f.keyAt(raw, f.jobsRoot, 1), []byte{raw[f.keyAt(raw, f.jobsRoot, 1)] - 1}), corrupt},
-		{"both meta pages overwritten", overwrite(raw, 0, garbage(2*f.pageSize, 3)), corrupt},
-		{"garbage", garbage(16*f.pageSize, 4), corrupt},
-		{"zero bytes", []byte{}, corrupt},
-		{"the newer meta page overwritten", overwrite(raw, f.newerMeta*f.pageSize, garbage(f.pageSize, 5)), opened(jobs-1, false)},
-		{"the older meta page overwritten", overwrite(raw, (1-f.newerMeta)*f.pageSize, garbage(f.pageSize, 6)), opened(jobs, true)},
+		{"truncated to half its pages", raw[:f.pages*f.pageSize/2], damaged, false, corrupt},
+		{"truncated to one page", raw[:f.pageSize], damaged, false, corrupt},
+		{"a leaf page overwritten", overwrite(raw, mid*f.pageSize, garbage(f.pageSize, 1)), damaged, false, corrupt},
+		{"a branch page overwritten", overwrite(raw, f.jobsRoot*f.pageSize, garbage(f.pageSize, 2)), damaged, false, corrupt},
+		{"a page named twice", overwrite(raw, f.elementAt(f.jobsRoot, 1)+8, native.AppendUint64(nil, uint64(f.jobsLeaves[0]))), damaged, false, corrupt},
+		{"a page named past the end", overwrite(raw, f.elementAt(f.jobsRoot, 1)+8, native.AppendUint64(nil, uint64(f.pages+3))), damaged, false, corrupt},
+		{"a key running off its page", overwrite(raw, f.elementAt(mid, 0)+8, native.AppendUint32(nil, uint32(f.pageSize))), damaged, false, corrupt},
+		{"a key grown over the next one", overwrite(raw, f.elementAt(mid, 1)+8, native.AppendUint32(nil, native.Uint32(raw[f.elementAt(mid, 1)+8:])+20)), damaged, false, corrupt},
+		{"a branch key that is not its child's first", overwrite(raw, f.keyAt(raw, f.jobsRoot, 1), []byte{raw[f.keyAt(raw, f.jobsRoot, 1)] - 1}), damaged, false, corrupt},
+		{"both meta pages overwritten", overwrite(raw, 0, garbage(2*f.pageSize, 3)), damaged, false, corrupt},
+		{"garbage", garbage(16*f.pageSize, 4), damaged, false, corrupt},
+		{"zero bytes", []byte{}, damaged, false, corrupt},
+		{"the newer meta page overwritten", overwrite(raw, f.newerMeta*f.pageSize, garbage(f.pageSize, 5)), damaged, false, opened(jobs-1, false)},
+		{"the older meta page overwritten", overwrite(raw, (1-f.newerMeta)*f.pageSize, garbage(f.pageSize, 6)), damaged, false, opened(jobs, true)},
+		{"a directory", nil, func(t *testing.T, dir string) string { return dir }, false, invalidPath(false)},
+		{"a file in a missing directory", nil, func(t *testing.T, dir string) string { return filepath.Join(dir, "missing", "drover.db") }, false, invalidPath(true)},
+		{"no file, with NoCreate", nil, damaged, true, invalidPath(true)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			path := filepath.Join(dir, "drover.db")
-			if err := os.WriteFile(path, c.file, 0o600); err != nil {
-				t.Fatal(err)
+			if c.file != nil {
+				if err := os.WriteFile(filepath.Join(dir, "drover.db"), c.file, 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 			before := snapshot(t, dir)
+			mode := "create"
+			if c.noCreate {
+				mode = "nocreate"
+			}
 			var stderr bytes.Buffer
-			cmd := helper(t, "report", path)
+			cmd := helper(t, "report", mode, c.path(t, dir))
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			if err != nil {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/droverhq/drover/backend"
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -16,7 +18,11 @@ import (
 // it panics there when a page is not what it expects. checkFile reads the
 // file without mapping it, so that bbolt only ever sees a sound one.
 func openDB(path string, o *Options) (*bbolt.DB, error) {
-	if _, err := os.Stat(path); err == nil {
+	exists, err := checkPath(path, o.NoCreate)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
 		rep, err := checkExisting(path, o.LockTimeout)
 		if err != nil {
 			return nil, translate(err)
@@ -28,6 +34,33 @@ func openDB(path string, o *Options) (*bbolt.DB, error) {
 	}
 	db, err := openBolt(path, o)
 	return db, translate(err)
+}
+
+// checkPath says whether a store file exists at path, and rejects a path
+// that cannot hold one.
+func checkPath(path string, noCreate bool) (bool, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return false, backend.Invalid("path", "a directory, not a store file")
+	case err == nil && !fi.Mode().IsRegular():
+		return false, backend.Invalid("path", "not a regular file")
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, pathError(err.Error(), err)
+	case noCreate:
+		return false, pathError("no store file there (none was created)", err)
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return false, pathError("directory "+dir+" does not exist; create it first", err)
+	}
+	return false, nil
+}
+
+func pathError(reason string, cause error) error {
+	return &backend.ValidationError{Index: -1, Field: "path", Reason: reason, Err: cause}
 }
 
 // checkExisting checks the file at path with checkFile and the layout of
@@ -82,6 +115,9 @@ func openBolt(path string, o *Options) (db *bbolt.DB, err error) {
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
 		OpenFile: func(name string, flag int, perm fs.FileMode) (*os.File, error) {
+			if o.NoCreate {
+				flag &^= os.O_CREATE
+			}
 			f, err := os.OpenFile(name, flag, perm)
 			file = f
 			return f, err

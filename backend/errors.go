@@ -37,9 +37,10 @@ var (
 	ErrLocked = errors.New("drover: store locked by another process")
 
 	// ErrCorrupt: the store's file is damaged (truncated, overwritten, or
-	// not a store file at all). Nothing was opened and nothing was written;
-	// retrying cannot help. Restore the file from a backup, or move it
-	// aside to start an empty store.
+	// not a store file at all). Nothing was written: from Open, nothing was
+	// opened either; from another call, the call read a damaged record and
+	// was not applied. Retrying cannot help. Restore the file from a
+	// backup, or move it aside to start an empty store.
 	ErrCorrupt = errors.New("drover: store file is damaged")
 
 	// ErrRevisionMismatch: a compare-and-set found a revision other than the

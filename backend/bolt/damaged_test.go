@@ -334,3 +334,36 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// A record that does not decode fails the call that reads it with
+// ErrCorrupt, and a write that needed it is not applied.
+func TestUndecodableRecordIsErrCorrupt(t *testing.T) {
+	b, _ := setup(t)
+	add(t, b, "q", backend.NewJob{Name: "a"}, backend.NewJob{Name: "b"})
+	var record []byte
+	put := func(v []byte) {
+		t.Helper()
+		err := b.db.Update(func(tx *bbolt.Tx) error {
+			jobs := readQueue(tx, "q").jobs
+			if record == nil {
+				record = bytes.Clone(jobs.Get(jobKey("1", nil)))
+			}
+			return jobs.Put(jobKey("1", nil), v)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put([]byte{codecVersion, 0xff})
+	if _, err := b.Job(ctx, "q", "1"); !errors.Is(err, backend.ErrCorrupt) || errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("Job: %v; want ErrCorrupt", err)
+	}
+	_, err := b.Lease(ctx, "q", &backend.LeaseRequest{Worker: "w", Max: 2, TTL: time.Minute})
+	if !errors.Is(err, backend.ErrCorrupt) {
+		t.Fatalf("Lease: %v; want ErrCorrupt", err)
+	}
+	if c := counts(t, b, "q"); c.Waiting != 2 || c.Active != 0 {
+		t.Fatalf("counts after a failed lease: %+v", c)
+	}
+	put(record) // for the invariant check at the end
+}

@@ -36,6 +36,13 @@ var (
 	// process has exited.
 	ErrLocked = errors.New("drover: store locked by another process")
 
+	// ErrCorrupt: the store's file is damaged (truncated, overwritten, or
+	// not a store file at all). Nothing was written: from Open, nothing was
+	// opened either; from another call, the call read a damaged record and
+	// was not applied. Retrying cannot help. Restore the file from a
+	// backup, or move it aside to start an empty store.
+	ErrCorrupt = errors.New("drover: store file is damaged")
+
 	// ErrRevisionMismatch: a compare-and-set found a revision other than the
 	// expected one. Nothing was written; read the record again and retry.
 	ErrRevisionMismatch = errors.New("drover: revision mismatch")
@@ -97,7 +104,8 @@ type ValidationError struct {
 	Field string
 	// Reason says what is wrong, in words.
 	Reason string
-	// Err is an optional more specific sentinel, such as ErrTooLarge.
+	// Err is an optional more specific sentinel, such as ErrTooLarge, or
+	// the cause, such as the error of a failed stat of a path.
 	Err error
 }
 

@@ -15,6 +15,7 @@ var (
 	ErrTooLarge           = backend.ErrTooLarge
 	ErrClosed             = backend.ErrClosed
 	ErrLocked             = backend.ErrLocked
+	ErrCorrupt            = backend.ErrCorrupt
 	ErrRevisionMismatch   = backend.ErrRevisionMismatch
 	ErrJobActive          = backend.ErrJobActive
 	ErrSchedulerIteration = backend.ErrSchedulerIteration

@@ -2,6 +2,8 @@ package bolt
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -142,3 +144,64 @@ func benchRawBolt(b *testing.B, batch int) {
 func BenchmarkRawBoltCommit(b *testing.B)    { benchRawBolt(b, 1) }
 func BenchmarkRawBoltBatch50(b *testing.B)   { benchRawBolt(b, 50) }
 func BenchmarkRawBoltBatch1000(b *testing.B) { benchRawBolt(b, 1000) }
+
+// BenchmarkOpen measures what opening a store costs as the file grows:
+// the check of the file alone, bbolt's own open (which walks every page
+// to rebuild its freelist), and Open, which does both. 1,000,000 jobs
+// runs only with DROVER_BENCH_LARGE=1.
+func BenchmarkOpen(b *testing.B) {
+	for _, n := range []int{10_000, 1_000_000} {
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			if n > 100_000 && os.Getenv("DROVER_BENCH_LARGE") != "1" {
+				b.Skip("set DROVER_BENCH_LARGE=1 to fill a store of", n)
+			}
+			path := filepath.Join(b.TempDir(), "drover.db")
+			s, err := Open(path, &Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			jobs := make([]backend.NewJob, 1000)
+			for i := range jobs {
+				jobs[i] = backend.NewJob{Name: "bench", Data: []byte(`{"n":1}`)}
+			}
+			for range n / len(jobs) {
+				if _, err := s.Add(ctx, "q", &backend.AddRequest{Jobs: jobs}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%d jobs: a file of %d MB", n, fi.Size()>>20)
+			b.Run("check", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := checkExisting(path, time.Second); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("bbolt", func(b *testing.B) {
+				for b.Loop() {
+					db, err := openBolt(path, &Options{LockTimeout: time.Second})
+					if err != nil {
+						b.Fatal(err)
+					}
+					db.Close()
+				}
+			})
+			b.Run("open", func(b *testing.B) {
+				for b.Loop() {
+					s, err := Open(path, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					s.Close()
+				}
+			})
+		})
+	}
+}

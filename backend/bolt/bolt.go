@@ -42,6 +42,11 @@ type Options struct {
 	// MaxPayload limits job data, results, progress and log lines, in
 	// bytes. Defaults to backend.DefaultMaxPayload.
 	MaxPayload int
+	// NoCreate makes Open fail when there is no file at the path, with an
+	// error that matches backend.ErrInvalid and fs.ErrNotExist, instead of
+	// creating an empty store; tools that inspect a store set it. Defaults
+	// to false (a missing file is created).
+	NoCreate bool
 	// NoSync skips the fsync of each commit: faster, but a crash of the
 	// machine may lose writes that were acknowledged. Defaults to false
 	// (every write is durable before the call returns).
@@ -124,22 +129,28 @@ type Backend struct {
 	testHookHandedOff func()
 }
 
-// Open opens (or creates, with mode 0600) the store file at path. If
-// another process holds the file, Open fails with an error wrapping
-// backend.ErrLocked after opts.LockTimeout.
+// Open opens the store file at path, or creates it (mode 0600) when there
+// is none and opts.NoCreate is not set.
+//
+// Open checks an existing file before bbolt reads it (see open.go), so a
+// damaged file gets an error matching backend.ErrCorrupt, never a panic,
+// and is left as it was. A path that cannot hold a store (a directory, a
+// file in a directory that does not exist, or no file with NoCreate) gets
+// a *backend.ValidationError for "path", which matches backend.ErrInvalid,
+// and fs.ErrNotExist when something is missing. If another process holds
+// the file, Open fails with an error wrapping backend.ErrLocked after
+// opts.LockTimeout.
 func Open(path string, opts *Options) (*Backend, error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:        o.LockTimeout,
-		NoSync:         o.NoSync,
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
-	})
+	db, err := openDB(path, &o)
+	if errors.Is(err, backend.ErrCorrupt) {
+		return nil, fmt.Errorf("drover: open %s: %w; restore the file from a backup, or move it aside to start an empty store", path, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("drover: open %s: %w", path, translate(err))
+		return nil, fmt.Errorf("drover: open %s: %w", path, err)
 	}
 	var p [4]byte
 	_, _ = rand.Read(p[:])
@@ -211,6 +222,8 @@ func translate(err error) error {
 		return err
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: %w", backend.ErrLocked, err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return fmt.Errorf("%w: %w", backend.ErrCorrupt, err)
 	case errors.Is(err, berrors.ErrDatabaseNotOpen), errors.Is(err, berrors.ErrTxClosed):
 		return fmt.Errorf("%w: %w", backend.ErrClosed, err)
 	case errors.Is(err, berrors.ErrKeyTooLarge), errors.Is(err, berrors.ErrValueTooLarge):
@@ -224,7 +237,7 @@ func translate(err error) error {
 func isDroverError(err error) bool {
 	for _, s := range []error{
 		backend.ErrNotFound, backend.ErrLeaseLost, backend.ErrInvalid, backend.ErrClosed,
-		backend.ErrLocked, backend.ErrRevisionMismatch, backend.ErrJobActive, backend.ErrConflict,
+		backend.ErrLocked, backend.ErrCorrupt, backend.ErrRevisionMismatch, backend.ErrJobActive, backend.ErrConflict,
 		backend.ErrEventsTrimmed, backend.ErrUnsupported, backend.ErrUnavailable,
 	} {
 		if errors.Is(err, s) {

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -17,7 +16,9 @@ import (
 
 const codecVersion = 1
 
-var errCorrupt = errors.New("drover: bolt: corrupt record")
+// errCorrupt reports a record that does not decode: bytes that drover did
+// not write are in the file.
+var errCorrupt = fmt.Errorf("%w: a record does not decode", backend.ErrCorrupt)
 
 type enc struct{ b []byte }
 

@@ -7,6 +7,24 @@
 // process that opens the same file gets an error wrapping backend.ErrLocked
 // once [Options.LockTimeout] has passed, never a hang.
 //
+// Open checks an existing file before bbolt maps it, because bbolt trusts
+// its file and panics, in a goroutine no caller can recover, on a page
+// that is not what it expects. Every page in use must lie inside the
+// file, be the page its parent names and hold its elements inside it; no
+// page may be used twice; the trees must be in key order and of the shape
+// bbolt's writes keep; and drover's buckets must be where it reads them
+// (filecheck.go). A damaged file (truncated, overwritten, or not a store
+// file at all) gets an error matching backend.ErrCorrupt and is left as
+// it is. The check reads every page in use once, as bbolt itself does at
+// Open to rebuild the freelist that drover does not write, and costs
+// about as much: for a file of a million jobs (144 MB), about 0.17 s
+// each, so Open takes about twice as long as before. One damaged meta page of the two is what a crash during a
+// commit leaves: the store opens as of the commit the other one records,
+// and [Options.Logger] gets a warning. A directory, or a file in a
+// directory that does not exist, gets a *backend.ValidationError, as does
+// a missing file when [Options.NoCreate] is set, which tools that inspect
+// a store use so that a mistyped path creates nothing.
+//
 // Every state change runs in a bbolt write transaction together with the
 // events that describe it, and is fsynced before the call returns (unless
 // [Options.NoSync] is set). Writes from many goroutines are group-committed:
@@ -53,4 +71,9 @@
 //
 // Wake-ups of blocked Lease and Events calls are in-process only: bbolt
 // allows one process per file.
+//
+// bbolt keeps no checksums of its pages. A record overwritten in place
+// with bytes that keep the page's shape passes the check at Open; drover
+// finds it when it decodes the record, and the call fails with
+// backend.ErrCorrupt, or not at all when the bytes still decode.
 package bolt

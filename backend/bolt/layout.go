@@ -22,6 +22,9 @@ var (
 		[]byte("waiting-children"), []byte("completed"), []byte("failed"),
 	}
 	metaKey = []byte("m")
+
+	// queueBuckets are the sub-buckets of every queue bucket.
+	queueBuckets = append([][]byte{bucketJobs, bucketEvents, bucketLogs, bucketSched, bucketMeta}, bucketIndex[:]...)
 )
 
 // State numbers, used for the index buckets and the counts in meta.
@@ -129,8 +132,7 @@ func createQueueBuckets(tx *bbolt.Tx, name string) (*bbolt.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := append([][]byte{bucketJobs, bucketEvents, bucketLogs, bucketSched, bucketMeta}, bucketIndex[:]...)
-	for _, n := range names {
+	for _, n := range queueBuckets {
 		if _, err := root.CreateBucketIfNotExists(n); err != nil {
 			return nil, err
 		}
@@ -273,6 +275,18 @@ func indexKey(j *backend.Job, buf []byte) []byte {
 		buf = binary.BigEndian.AppendUint64(buf, timeKey(j.FinishedAt))
 	}
 	return binary.BigEndian.AppendUint64(buf, j.Seq)
+}
+
+// indexKeyLen is the length of every key that indexKey makes for the index
+// of state s.
+func indexKeyLen(s int) int {
+	switch s {
+	case stWaiting:
+		return 4 + 8 // priority, sequence
+	case stWaitingChildren:
+		return 8
+	}
+	return 8 + 8 // time, sequence
 }
 
 // logKey is the key of line n of a job's log.

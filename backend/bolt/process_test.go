@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 		helperOpen()
 	case "add":
 		helperAdd()
+	case "report":
+		helperReport()
 	}
 	os.Exit(0)
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -66,5 +69,23 @@ func TestUnknownCommand(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); err == nil {
 		t.Fatal("unknown command gave no error")
+	}
+}
+
+func TestInspectingAMissingFileCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{
+		{"counts", "-store", store, "-queue", "q"},
+		{"events", "-store", store, "-queue", "q", "-follow=false"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, &out, &out)
+		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), store) || !strings.Contains(err.Error(), "no store file") {
+			t.Errorf("%s on a missing file: %v; want an error that says there is no store file", args[0], err)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("directory after: %v, %v; want it empty", entries, err)
 	}
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/droverhq/drover/backend/redis"
 )
 
-// openStore opens a bbolt file, or connects to the Redis URL spec.
+// openStore opens an existing bbolt file, or connects to the Redis URL
+// spec.
 func openStore(spec, prefix string) (backend.Full, func() error, error) {
 	if spec == "" {
 		return nil, nil, fmt.Errorf("no store given: pass -store with a bbolt file or a redis:// URL")
@@ -29,7 +30,9 @@ func openStore(spec, prefix string) (backend.Full, func() error, error) {
 		}
 		return b, func() error { b.Close(); return client.Close() }, nil
 	}
-	b, err := bolt.Open(spec, nil)
+	// Inspecting a path that holds no store is a mistake: say so rather
+	// than create an empty store there.
+	b, err := bolt.Open(spec, &bolt.Options{NoCreate: true})
 	if err != nil {
 		return nil, nil, err
 	}

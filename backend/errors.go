@@ -95,6 +95,25 @@ var (
 	ErrUnavailable = errors.New("drover: backend unavailable")
 )
 
+// sentinels lists every sentinel above, for IsSentinel.
+var sentinels = []error{
+	ErrNotFound, ErrLeaseLost, ErrInvalid, ErrTooLarge, ErrClosed, ErrLocked, ErrCorrupt, ErrRevisionMismatch,
+	ErrJobActive, ErrSchedulerIteration, ErrConflict, ErrEventsTrimmed, ErrEventsAhead, ErrUnsupported, ErrDenied,
+	ErrUnavailable,
+}
+
+// IsSentinel reports whether err matches one of the sentinels of this
+// package: a store uses it to pass its own errors through unchanged while
+// it translates the errors of the library below it.
+func IsSentinel(err error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidationError reports bad input. It matches ErrInvalid with errors.Is,
 // and also Err when that is set (for example ErrTooLarge).
 type ValidationError struct {

@@ -286,6 +286,9 @@ func testBadInput(t *testing.T, f Factory, cfg Config) {
 			if !errors.Is(err, c.want) {
 				t.Errorf("%s = %v, want %v", c.name, err, c.want)
 			}
+			if errors.Is(err, backend.ErrUnavailable) {
+				t.Errorf("%s = %v, which also says to retry (ErrUnavailable)", c.name, err)
+			}
 			if after := digest(); after != before {
 				t.Errorf("%s changed the store", c.name)
 				before = after

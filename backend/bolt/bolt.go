@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -218,7 +219,7 @@ func translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case isDroverError(err):
+	case backend.IsSentinel(err):
 		return err
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: %w", backend.ErrLocked, err)
@@ -230,21 +231,10 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", backend.ErrTooLarge, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %w (check the file's owner and mode)", backend.ErrDenied, err)
 	}
 	return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
-}
-
-func isDroverError(err error) bool {
-	for _, s := range []error{
-		backend.ErrNotFound, backend.ErrLeaseLost, backend.ErrInvalid, backend.ErrClosed,
-		backend.ErrLocked, backend.ErrCorrupt, backend.ErrRevisionMismatch, backend.ErrJobActive, backend.ErrConflict,
-		backend.ErrEventsTrimmed, backend.ErrUnsupported, backend.ErrUnavailable,
-	} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func notFound(what string, args ...any) error {

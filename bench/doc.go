@@ -3,7 +3,7 @@
 // redis-server on a loopback port, skipped when redis-server is missing).
 //
 // Every benchmark reports the rate of its unit of work (jobs/s, flows/s,
-// upserts/s or events/s) and its allocations; the dispatch benchmark
+// children/s, upserts/s or events/s) and its allocations; the dispatch benchmark
 // reports latency percentiles and the workers used per round, and the size
 // benchmarks report bytes per waiting job.
 //

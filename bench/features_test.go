@@ -107,3 +107,45 @@ func BenchmarkEvents(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkWideFlow adds a flow of one parent with many children, then
+// runs it with one worker of concurrency 50, which leases and settles the
+// children in batches, until the parent's handler has run. One op is one
+// flow; the timer covers the run, not the add. ns/child should not grow
+// with the number of children; add-ns/child is the AddFlow call per child.
+func BenchmarkWideFlow(b *testing.B) {
+	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
+		for _, width := range []int{1_000, 10_000} {
+			b.Run(fmt.Sprintf("children=%d", width), func(b *testing.B) {
+				e := open(b, nil)
+				q := e.queue(b, "wide")
+				ctx := context.Background()
+				f := queue.Flow{Name: "parent", Data: payload(0), Children: make([]queue.Flow, width)}
+				for i := range f.Children {
+					f.Children[i] = queue.Flow{Name: "child", Data: payload(i)}
+				}
+				var adding time.Duration
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					b.StopTimer()
+					start := time.Now()
+					if _, err := q.AddFlow(ctx, f); err != nil {
+						b.Fatal(err)
+					}
+					adding += time.Since(start)
+					c := newCounter(width + 1)
+					b.StartTimer()
+					stop := startWorkers(b, e, q, 1, 50, c.handle)
+					c.wait(b, 30*time.Minute)
+					b.StopTimer()
+					stop()
+				}
+				children := b.N * width
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(children), "ns/child")
+				b.ReportMetric(float64(adding.Nanoseconds())/float64(children), "add-ns/child")
+				reportRate(b, children, "children/s")
+			})
+		}
+	})
+}

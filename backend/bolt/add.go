@@ -92,7 +92,9 @@ func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backen
 	if id == "" {
 		id = strconv.FormatUint(seq, 10)
 	}
-	j := newJobRecord(q.name, id, seq, nj, t, len(nj.Children) == 0)
+	// The record is written once, by place: children are entries of the
+	// deps bucket, written as each child is inserted.
+	j := newJobRecord(q.name, id, seq, nj, t, true)
 	j.Parent = parent
 	if parent != nil {
 		j.FailurePolicy = nj.FailurePolicy
@@ -101,7 +103,6 @@ func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backen
 	var childQs []*qtx
 	if len(nj.Children) > 0 {
 		j.State = backend.StateWaitingChildren
-		j.Children = make([]backend.JobRef, len(nj.Children))
 		childQs = make([]*qtx, len(nj.Children))
 		for k := range nj.Children {
 			cq, err := t.queue(cmp.Or(nj.Children[k].Queue, q.name), true)
@@ -109,31 +110,30 @@ func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backen
 				return added, err
 			}
 			childQs[k] = cq
-			// The child's ID is known now only if the caller chose it; a
-			// store ID is the child queue's next sequence number, taken
-			// when the child is inserted below, so it is patched then.
-			j.Children[k] = backend.JobRef{Queue: cq.name, ID: nj.Children[k].ID}
 		}
 	}
 	if err := t.place(q, j); err != nil {
 		return added, err
 	}
-	if len(nj.Children) > 0 {
-		self := &backend.JobRef{Queue: q.name, ID: id}
-		added.Children = make([]backend.Added, len(nj.Children))
-		for k := range nj.Children {
-			c, err := t.insert(childQs[k], &nj.Children[k], self)
-			if err != nil {
-				return added, err
-			}
-			added.Children[k] = c
-			j.Children[k].ID = c.ID
+	if len(nj.Children) == 0 {
+		return added, nil
+	}
+	self := &backend.JobRef{Queue: q.name, ID: id}
+	jk := jobKey(id, nil)
+	added.Children = make([]backend.Added, len(nj.Children))
+	var kb []byte
+	for k := range nj.Children {
+		c, err := t.insert(childQs[k], &nj.Children[k], self)
+		if err != nil {
+			return added, err
 		}
-		if err := q.putJob(j); err != nil {
+		added.Children[k] = c
+		kb = depKey(jk, backend.JobRef{Queue: c.Queue, ID: c.ID}, kb)
+		if err := q.putDep(kb, &dep{pos: k}); err != nil {
 			return added, err
 		}
 	}
-	return added, nil
+	return added, q.putPending(jk, len(nj.Children))
 }
 
 // newJobRecord builds the record of a new job from its options. With

@@ -199,7 +199,6 @@ func (b *Backend) Obliterate(ctx context.Context, queue string, req *backend.Obl
 			from  backend.JobRef
 			to    backend.JobRef
 			child bool // to is a child of from; else to is from's parent
-			final bool
 		}
 		var links []link
 		c := q.jobs.Cursor()
@@ -209,43 +208,25 @@ func (b *Backend) Obliterate(ctx context.Context, queue string, req *backend.Obl
 				return err
 			}
 			self := backend.JobRef{Queue: queue, ID: j.ID}
-			if j.Parent != nil && j.Parent.Queue != queue {
-				links = append(links, link{from: self, to: *j.Parent, final: j.State.Final()})
+			if j.Parent != nil && j.Parent.Queue != queue && !j.State.Final() {
+				links = append(links, link{from: self, to: *j.Parent})
 			}
-			for _, ch := range j.Children {
-				if ch.Queue != queue {
-					links = append(links, link{from: self, to: ch, child: true})
+			deps, err := q.childDeps(k)
+			if err != nil {
+				return err
+			}
+			for _, d := range deps {
+				if d.ref.Queue != queue {
+					links = append(links, link{from: self, to: d.ref, child: true})
 				}
 			}
 		}
 		for _, l := range links {
-			if !l.child {
-				if !l.final {
-					if err := t.dropChild(l.to, l.from); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			cq, err := t.queue(l.to.Queue, false)
-			if cq == nil || err != nil {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			cj, err := cq.job(l.to.ID)
-			if err != nil {
-				return err
-			}
-			if cj == nil || cj.Parent == nil || *cj.Parent != l.from {
-				continue
-			}
-			if cj.State == backend.StateActive {
-				cj.Parent = nil
-				err = cq.putJob(cj)
+			var err error
+			if l.child {
+				err = t.removeChild(l.from, l.to)
 			} else {
-				err = t.removeTree(cq, cj, false)
+				err = t.dropChild(l.to, l.from)
 			}
 			if err != nil {
 				return err

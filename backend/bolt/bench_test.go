@@ -205,3 +205,57 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWideFlow adds a flow of one parent with many children, then
+// leases and settles the children 50 at a time, as a worker would, until
+// the parent is leased. One op is one flow; the timer covers the leases
+// and settles, not the add. It reports what a child costs: time, commits,
+// and the pages and bytes of pages written (bbolt's TxStats), which
+// should not grow with the number of children.
+func BenchmarkWideFlow(b *testing.B) {
+	for _, width := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("children=%d", width), func(b *testing.B) {
+			s := openTest(b, nil)
+			children := make([]backend.NewJob, width)
+			for i := range children {
+				children[i] = backend.NewJob{Name: "child", Data: []byte(`{"n":1}`)}
+			}
+			req := &backend.AddRequest{Jobs: []backend.NewJob{{Name: "parent", Children: children}}}
+			var pages, bytes int64
+			var commits uint64
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				if _, err := s.Add(ctx, "q", req); err != nil {
+					b.Fatal(err)
+				}
+				before, commits0 := s.db.Stats().TxStats, s.commits.Load()
+				b.StartTimer()
+				for ran := false; !ran; {
+					res, err := s.Lease(ctx, "q", &backend.LeaseRequest{Max: 50, TTL: time.Minute})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ss := make([]backend.Settlement, len(res.Jobs))
+					for i, j := range res.Jobs {
+						ss[i] = backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeComplete}
+						ran = ran || j.Name == "parent"
+					}
+					if _, err := s.Settle(ctx, "q", &backend.SettleRequest{Settlements: ss}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				after := s.db.Stats().TxStats
+				pages += after.GetPageCount() - before.GetPageCount()
+				bytes += after.GetPageAlloc() - before.GetPageAlloc()
+				commits += s.commits.Load() - commits0
+			}
+			n := float64(b.N * width)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/child")
+			b.ReportMetric(float64(pages)/n, "pages/child")
+			b.ReportMetric(float64(bytes)/n, "page-bytes/child")
+			b.ReportMetric(float64(commits)/n, "commits/child")
+		})
+	}
+}

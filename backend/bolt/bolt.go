@@ -153,6 +153,10 @@ func Open(path string, opts *Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drover: open %s: %w", path, err)
 	}
+	if err := db.View(checkFormat); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("drover: open %s: %w", path, err)
+	}
 	var p [4]byte
 	_, _ = rand.Read(p[:])
 	b := &Backend{

@@ -58,7 +58,7 @@ func checkInvariants(t testing.TB, b *Backend) {
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			queue := string(bytes.TrimPrefix(name, []byte("q:")))
 			q := readQueue(tx, queue)
-			jobs := 0
+			jobs, depKeys := 0, 0
 			err := q.jobs.ForEach(func(k, v []byte) error {
 				jobs++
 				j, err := decodeJob(v)
@@ -72,13 +72,15 @@ func checkInvariants(t testing.TB, b *Backend) {
 				if (j.Lease.Token != "") != (j.State == backend.StateActive) {
 					return fmt.Errorf("job %s/%s in %s has lease %q", queue, j.ID, j.State, j.Lease.Token)
 				}
-				if j.State == backend.StateWaitingChildren && j.PendingChildren() == 0 {
-					return fmt.Errorf("job %s/%s waits for children but none is pending", queue, j.ID)
-				}
-				return nil
+				n, err := checkFlow(tx, q, k, j)
+				depKeys += n
+				return err
 			})
 			if err != nil {
 				return err
+			}
+			if n := q.deps.Stats().KeyN; n != depKeys {
+				return fmt.Errorf("queue %s: deps bucket has %d keys, its jobs own %d", queue, n, depKeys)
 			}
 			total := int64(0)
 			for s := range numStates {
@@ -116,6 +118,70 @@ func checkInvariants(t testing.TB, b *Backend) {
 	if err != nil {
 		t.Errorf("invariant: %v", err)
 	}
+}
+
+// checkFlow checks the flow links of job j, under key k of q: its count
+// of pending children matches its entries, it waits for children only
+// while one is pending, each pending child exists, has not ended and
+// names j as its parent, and j, if it has not ended and its parent
+// exists, is pending in the parent's entries. It returns the number of
+// keys j owns in the deps bucket.
+func checkFlow(tx *bbolt.Tx, q *qtx, k []byte, j *backend.Job) (int, error) {
+	self := backend.JobRef{Queue: q.name, ID: j.ID}
+	deps, err := q.childDeps(k)
+	if err != nil {
+		return 0, err
+	}
+	pending := 0
+	for _, d := range deps {
+		if d.done != nil {
+			continue
+		}
+		pending++
+		c, err := lookup(tx, d.ref)
+		if err != nil {
+			return 0, err
+		}
+		if c == nil || c.State.Final() || c.Parent == nil || *c.Parent != self {
+			return 0, fmt.Errorf("job %s waits for child %s, which is gone, has ended or has another parent", self, d.ref)
+		}
+	}
+	keys := len(deps)
+	if v := q.deps.Get(k); v != nil {
+		keys++
+		if n, err := decodePending(v); err != nil || n != pending {
+			return 0, fmt.Errorf("job %s counts %d pending children (%v), its entries %d", self, n, err, pending)
+		}
+	} else if len(deps) > 0 {
+		return 0, fmt.Errorf("job %s has entries for children but no count", self)
+	}
+	if j.State == backend.StateWaitingChildren && pending == 0 {
+		return 0, fmt.Errorf("job %s waits for children but none is pending", self)
+	}
+	if j.Parent == nil || j.State.Final() {
+		return keys, nil
+	}
+	p, err := lookup(tx, *j.Parent)
+	if p == nil || err != nil {
+		return keys, err
+	}
+	v := readQueue(tx, j.Parent.Queue).deps.Get(depKey(jobKey(p.ID, nil), self, nil))
+	if v == nil {
+		return 0, fmt.Errorf("job %s has not ended, and its parent %s has no entry for it", self, j.Parent)
+	}
+	if d, err := decodeDep(v); err != nil || d.done != nil {
+		return 0, fmt.Errorf("job %s has not ended, and its parent %s has its outcome (%v)", self, j.Parent, err)
+	}
+	return keys, nil
+}
+
+// lookup reads the job ref names, or nil.
+func lookup(tx *bbolt.Tx, ref backend.JobRef) (*backend.Job, error) {
+	q := readQueue(tx, ref.Queue)
+	if q == nil {
+		return nil, nil
+	}
+	return q.job(ref.ID)
 }
 
 // waitFor polls cond until it holds or the deadline passes.

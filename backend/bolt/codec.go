@@ -13,8 +13,12 @@ import (
 // fields in a fixed order as varints, length-prefixed bytes and strings,
 // and times (0 for the zero time, else 1 and the Unix nanoseconds).
 // Decoders copy every slice out of the input, which bbolt owns.
-
-const codecVersion = 1
+//
+// codecVersion is the format of every record, and so of the store: a file
+// whose records have another version is refused at Open (checkFormat).
+// Version 2 moved a flow parent's children out of its job record into the
+// deps bucket.
+const codecVersion = 2
 
 // errCorrupt reports a record that does not decode: bytes that drover did
 // not write are in the file.
@@ -228,19 +232,6 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 		e.str(j.Parent.ID)
 	}
 	e.str(string(j.FailurePolicy))
-	e.u(uint64(len(j.Children)))
-	for _, c := range j.Children {
-		e.str(c.Queue)
-		e.str(c.ID)
-	}
-	e.u(uint64(len(j.ChildOutcomes)))
-	for k, o := range j.ChildOutcomes {
-		e.str(k)
-		e.b = append(e.b, byte(stateNum(o.State)))
-		e.bytes(o.Result)
-		e.str(o.Reason)
-		e.bool(o.Ignored)
-	}
 	return e.b
 }
 
@@ -253,7 +244,9 @@ func readState(d *dec) backend.JobState {
 	return stateNames[s]
 }
 
-// decodeJob decodes a job record; Queue is left for the caller to set.
+// decodeJob decodes a job record; Queue is left for the caller to set, and
+// Children and ChildOutcomes, which the record does not hold, for
+// fillChildren.
 func decodeJob(v []byte) (*backend.Job, error) {
 	d := dec{b: v}
 	d.version()
@@ -295,23 +288,58 @@ func decodeJob(v []byte) (*backend.Job, error) {
 		j.Parent = &backend.JobRef{Queue: d.str(), ID: d.str()}
 	}
 	j.FailurePolicy = backend.FailurePolicy(d.str())
-	if n := d.length(); n > 0 {
-		j.Children = make([]backend.JobRef, n)
-		for i := range j.Children {
-			j.Children[i] = backend.JobRef{Queue: d.str(), ID: d.str()}
-		}
-	}
-	if n := d.length(); n > 0 {
-		j.ChildOutcomes = make(map[string]backend.ChildOutcome, n)
-		for range n {
-			k := d.str()
-			j.ChildOutcomes[k] = backend.ChildOutcome{State: readState(&d), Result: d.bytes(), Reason: d.str(), Ignored: d.bool()}
-		}
-	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}
 	return j, nil
+}
+
+// ---- flow dependencies
+
+// appendDep encodes a parent's entry for one child: the child's place
+// among the parent's children and, once the child ended, its outcome.
+func appendDep(buf []byte, d *dep) []byte {
+	e := enc{b: buf}
+	e.b = append(e.b, codecVersion)
+	e.n(d.pos)
+	e.bool(d.done != nil)
+	if o := d.done; o != nil {
+		e.b = append(e.b, byte(stateNum(o.State)))
+		e.bytes(o.Result)
+		e.str(o.Reason)
+		e.bool(o.Ignored)
+	}
+	return e.b
+}
+
+func decodeDep(v []byte) (dep, error) {
+	d := dec{b: v}
+	d.version()
+	x := dep{pos: d.n()}
+	if x.pos < 0 {
+		d.fail()
+	}
+	if d.bool() {
+		x.done = &backend.ChildOutcome{State: readState(&d), Result: d.bytes(), Reason: d.str(), Ignored: d.bool()}
+	}
+	return x, d.end()
+}
+
+// appendPending encodes the number of a parent's children still pending.
+func appendPending(buf []byte, n int) []byte {
+	e := enc{b: append(buf, codecVersion)}
+	e.n(n)
+	return e.b
+}
+
+func decodePending(v []byte) (int, error) {
+	d := dec{b: v}
+	d.version()
+	n := d.n()
+	if n < 0 {
+		d.fail()
+	}
+	return n, d.end()
 }
 
 // encodeJob encodes j into memory that stays valid for the transaction.
@@ -475,7 +503,13 @@ func decodeMeta(v []byte) meta {
 // into transaction-lived memory.
 func (t *txn) encode(fn func([]byte) []byte) []byte {
 	t.scratch = fn(t.scratch[:0])
-	v := t.alloc(len(t.scratch))
-	copy(v, t.scratch)
+	return t.keep(t.scratch)
+}
+
+// keep copies b into transaction-lived memory, as bbolt needs of the keys
+// and values given to Put.
+func (t *txn) keep(b []byte) []byte {
+	v := t.alloc(len(b))
+	copy(v, b)
 	return v
 }

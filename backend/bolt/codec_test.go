@@ -1,11 +1,15 @@
 package bolt
 
 import (
+	"errors"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/droverhq/drover/backend"
+	"go.etcd.io/bbolt"
 )
 
 func sampleJob() *backend.Job {
@@ -22,8 +26,14 @@ func sampleJob() *backend.Job {
 		FinishedAt: at.Add(3 * time.Second), Lease: backend.Lease{JobID: "mine", Token: "t.1"},
 		LeaseExpiresAt: at.Add(time.Minute), Worker: "w", SchedulerID: "s",
 		Parent: &backend.JobRef{Queue: "p", ID: "9"}, FailurePolicy: backend.PolicyIgnore,
-		Children:      []backend.JobRef{{Queue: "c", ID: "1"}, {Queue: "c", ID: "2"}},
-		ChildOutcomes: map[string]backend.ChildOutcome{"c/1": {State: backend.StateFailed, Reason: "r", Ignored: true}},
+	}
+}
+
+func sampleDeps() []dep {
+	return []dep{
+		{pos: 0},
+		{pos: 1, done: &backend.ChildOutcome{State: backend.StateCompleted, Result: []byte(`"ok"`)}},
+		{pos: 70_000, done: &backend.ChildOutcome{State: backend.StateFailed, Reason: "r", Ignored: true}},
 	}
 }
 
@@ -35,6 +45,68 @@ func TestJobRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, j) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, j)
+	}
+}
+
+func TestDepRoundTrip(t *testing.T) {
+	for _, d := range sampleDeps() {
+		got, err := decodeDep(appendDep(nil, &d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, d) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, d)
+		}
+	}
+	if n, err := decodePending(appendPending(nil, 10_000)); err != nil || n != 10_000 {
+		t.Fatalf("pending round trip: %d, %v", n, err)
+	}
+}
+
+func TestDepKeys(t *testing.T) {
+	for _, parent := range []string{"7", "p", "p-1"} {
+		for _, c := range []backend.JobRef{{Queue: "q", ID: "1"}, {Queue: "other", ID: "x"}, {Queue: "q", ID: "256"}} {
+			jk := jobKey(parent, nil)
+			k := depKey(jk, c, nil)
+			if got, ok := depChild(k, len(underJob(jk, nil))); !ok || got != c {
+				t.Errorf("depChild of parent %s, child %s: %s, %v", parent, c, got, ok)
+			}
+		}
+	}
+}
+
+func TestOpenRefusesAnotherFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drover.db")
+	b, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(t, b, "q", backend.NewJob{Name: "x"})
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Make the queue look as the first format left it: meta records of
+	// version 1 and no deps bucket.
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		root := tx.Bucket(queueBucketName("q"))
+		m := root.Bucket(bucketMeta)
+		v := append([]byte(nil), m.Get(metaKey)...)
+		v[0] = 1
+		if err := m.Put(metaKey, v); err != nil {
+			return err
+		}
+		return root.DeleteBucket(bucketDeps)
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, nil)
+	if !errors.Is(err, backend.ErrUnsupported) || !strings.Contains(err.Error(), "queue q of this file is in record format 1") {
+		t.Fatalf("open: %v", err)
 	}
 }
 
@@ -70,6 +142,26 @@ func FuzzDecodeJob(f *testing.F) {
 		}
 		if !reflect.DeepEqual(again, j) {
 			t.Fatalf("unstable round trip:\n%+v\n%+v", j, again)
+		}
+	})
+}
+
+func FuzzDecodeDep(f *testing.F) {
+	for _, d := range sampleDeps() {
+		f.Add(appendDep(nil, &d))
+	}
+	f.Add(appendPending(nil, 3))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if d, err := decodeDep(v); err == nil {
+			again, err := decodeDep(appendDep(nil, &d))
+			if err != nil || !reflect.DeepEqual(again, d) {
+				t.Fatalf("unstable round trip: %v\n%+v\n%+v", err, d, again)
+			}
+		}
+		if n, err := decodePending(v); err == nil {
+			if again, err := decodePending(appendPending(nil, n)); err != nil || again != n {
+				t.Fatalf("unstable round trip: %v: %d, %d", err, n, again)
+			}
 		}
 	})
 }

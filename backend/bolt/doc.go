@@ -54,9 +54,25 @@
 //     encoded events; see events.go), logs (job key, 0x00, line number →
 //     line), schedulers (ID → encoded record) and meta (job sequence, last
 //     event ID, paused flag, count per state).
+//   - deps: the children of the queue's flow parents, kept out of the
+//     parents' records (see flow.go). Under a parent's job key, the number
+//     of its children still pending; under the parent's job key, 0x00, the
+//     child's queue, 0x00 and the child's job key, the child's entry: its
+//     place among the children as they were added and, once it ended, its
+//     outcome. A parent's entries are in its own queue, wherever its
+//     children are; its keys are contiguous, its count first.
 //
 // No hot path scans a bucket: every step seeks in an index, so the cost per
-// job grows with the logarithm of the backlog.
+// job grows with the logarithm of the backlog. A flow child's end reads
+// its parent's record and writes its own entry and the parent's count,
+// whatever the number of its siblings; the parent's record is written only
+// when the parent changes state. Reading a parent (Job, Jobs, or Lease of
+// the parent) collects its entries, in the order the children were added.
+//
+// Every record starts with the format version (codecVersion). Open refuses
+// a file whose queues are in another format with an error wrapping
+// backend.ErrUnsupported; no format is promised to be read by a later
+// release.
 //
 // # Caveats
 //

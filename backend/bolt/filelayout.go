@@ -66,7 +66,11 @@ func subBucketRule(q, sub []byte) keyRule {
 		want = 8
 	case bytes.Equal(sub, bucketMeta):
 		return func(k, v []byte, bucket bool) error {
-			if bucket || bytes.Equal(k, metaKey) && (len(v) != metaSize || v[0] != codecVersion) {
+			if !bucket && bytes.Equal(k, metaKey) && len(v) == metaSize && v[0] != codecVersion {
+				// Another version's file, not a damaged one.
+				return formatError(bytes.TrimPrefix(q, []byte("q:")), v[0])
+			}
+			if bucket || bytes.Equal(k, metaKey) && len(v) != metaSize {
 				return damage("queue bucket %q: meta record %q of %d bytes", q, k, len(v))
 			}
 			return nil

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -10,13 +11,14 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Sub-bucket names of a queue bucket.
+// Sub-bucket names of a queue bucket; doc.go describes what each holds.
 var (
 	bucketJobs   = []byte("jobs")
 	bucketEvents = []byte("events")
 	bucketLogs   = []byte("logs")
 	bucketSched  = []byte("schedulers")
 	bucketMeta   = []byte("meta")
+	bucketDeps   = []byte("deps") // flow parents' children: depKey, putPending
 	bucketIndex  = [numStates][]byte{
 		[]byte("waiting"), []byte("delayed"), []byte("active"),
 		[]byte("waiting-children"), []byte("completed"), []byte("failed"),
@@ -24,7 +26,7 @@ var (
 	metaKey = []byte("m")
 
 	// queueBuckets are the sub-buckets of every queue bucket.
-	queueBuckets = append([][]byte{bucketJobs, bucketEvents, bucketLogs, bucketSched, bucketMeta}, bucketIndex[:]...)
+	queueBuckets = append([][]byte{bucketJobs, bucketEvents, bucketLogs, bucketSched, bucketMeta, bucketDeps}, bucketIndex[:]...)
 )
 
 // State numbers, used for the index buckets and the counts in meta.
@@ -72,12 +74,14 @@ type qtx struct {
 	logs   *bbolt.Bucket
 	sched  *bbolt.Bucket
 	metaB  *bbolt.Bucket
+	deps   *bbolt.Bucket
 	idx    [numStates]*bbolt.Bucket
 
 	// Cursors reused by the lookups of hot paths (a bbolt Get or Cursor
 	// call allocates a fresh cursor each time); each use repositions.
 	jobCur *bbolt.Cursor
 	evCur  *bbolt.Cursor
+	depCur *bbolt.Cursor
 	idxCur [numStates]*bbolt.Cursor
 
 	m         meta
@@ -111,9 +115,11 @@ func (t *txn) queue(name string, create bool) (*qtx, error) {
 	q.t = t
 	q.evBuf, t.evBuf = t.evBuf, nil
 	// Keys mostly append (event IDs, sequence numbers and times), so
-	// pages split full; job records grow when they are rewritten, so
-	// their pages keep some room.
+	// pages split full; job records and a flow's entries for its
+	// children grow when they are rewritten, so their pages keep some
+	// room.
 	q.jobs.FillPercent = 0.9
+	q.deps.FillPercent = 0.9
 	for _, b := range []*bbolt.Bucket{q.events, q.logs} {
 		b.FillPercent = 1
 	}
@@ -150,6 +156,7 @@ func openQueue(root *bbolt.Bucket, name string) *qtx {
 		logs:   root.Bucket(bucketLogs),
 		sched:  root.Bucket(bucketSched),
 		metaB:  root.Bucket(bucketMeta),
+		deps:   root.Bucket(bucketDeps),
 	}
 	for i := range q.idx {
 		q.idx[i] = root.Bucket(bucketIndex[i])
@@ -165,6 +172,41 @@ func readQueue(tx *bbolt.Tx, name string) *qtx {
 		return nil
 	}
 	return openQueue(root, name)
+}
+
+// checkFormat refuses a file whose queues were written in another record
+// format (see codecVersion), which this code would misread: each queue
+// bucket must have the deps bucket, and a meta record, if it has one yet,
+// of this format.
+func checkFormat(tx *bbolt.Tx) error {
+	return tx.ForEach(func(name []byte, root *bbolt.Bucket) error {
+		queue, ok := bytes.CutPrefix(name, []byte("q:"))
+		if !ok || root == nil {
+			return nil
+		}
+		var format byte
+		if m := root.Bucket(bucketMeta); m != nil {
+			if v := m.Get(metaKey); len(v) > 0 {
+				format = v[0]
+			}
+		}
+		if root.Bucket(bucketDeps) != nil && (format == 0 || format == codecVersion) {
+			return nil
+		}
+		return formatError(queue, format)
+	})
+}
+
+// formatError reports a queue written in another record format (0: an
+// earlier one that did not say).
+func formatError(queue []byte, format byte) error {
+	written := "an earlier record format"
+	if format != 0 {
+		written = fmt.Sprintf("record format %d", format)
+	}
+	return fmt.Errorf("%w: queue %s of this file is in %s, and this version of drover reads format %d only; "+
+		"process or move its jobs with the version that wrote it, or move the file aside to start an empty store",
+		backend.ErrUnsupported, queue, written, codecVersion)
 }
 
 func (q *qtx) dirty() {
@@ -227,12 +269,22 @@ func (q *qtx) nextSeq() uint64 {
 
 // jobKey is the key of a job in the jobs bucket: 0x00 + big-endian number
 // for the store's own decimal IDs, the ID's bytes otherwise.
-func jobKey(id string, buf []byte) []byte {
+func jobKey(id string, buf []byte) []byte { return appendJobKey(buf[:0], id) }
+
+func appendJobKey(buf []byte, id string) []byte {
 	if n, ok := storeID(id); ok {
-		buf = append(buf[:0], 0)
+		buf = append(buf, 0)
 		return binary.BigEndian.AppendUint64(buf, n)
 	}
-	return append(buf[:0], id...)
+	return append(buf, id...)
+}
+
+// keyID is the job ID of job key k, the inverse of jobKey.
+func keyID(k []byte) string {
+	if len(k) == 9 && k[0] == 0 {
+		return strconv.FormatUint(binary.BigEndian.Uint64(k[1:]), 10)
+	}
+	return string(k)
 }
 
 // storeID reports whether id is in the form of the store's own IDs.
@@ -289,10 +341,36 @@ func indexKeyLen(s int) int {
 	return 8 + 8 // time, sequence
 }
 
+// underJob is the prefix of the keys that belong to job jk in the logs
+// and deps buckets: jk and 0x00. Another job's key neither starts with it
+// nor is it: a store ID's key has a fixed length and starts with 0x00, and
+// a caller-chosen ID has no 0x00 byte (nor has a queue name).
+func underJob(jk []byte, buf []byte) []byte {
+	return append(append(buf[:0], jk...), 0)
+}
+
 // logKey is the key of line n of a job's log.
 func logKey(jk []byte, n int, buf []byte) []byte {
-	buf = append(append(buf[:0], jk...), 0)
-	return binary.BigEndian.AppendUint32(buf, uint32(n))
+	return binary.BigEndian.AppendUint32(underJob(jk, buf), uint32(n))
+}
+
+// depKey is the key of parent jk's entry for child c in the deps bucket:
+// underJob(jk), the child's queue, 0x00 and the child's job key. The
+// parent's count of pending children is under jk itself.
+func depKey(jk []byte, c backend.JobRef, buf []byte) []byte {
+	buf = append(append(underJob(jk, buf), c.Queue...), 0)
+	return appendJobKey(buf, c.ID)
+}
+
+// depChild reads the child's ref from a key of the deps bucket, given the
+// length of its parent's underJob prefix.
+func depChild(k []byte, prefix int) (backend.JobRef, bool) {
+	rest := k[prefix:]
+	i := bytes.IndexByte(rest, 0)
+	if i <= 0 || i == len(rest)-1 {
+		return backend.JobRef{}, false
+	}
+	return backend.JobRef{Queue: string(rest[:i]), ID: keyID(rest[i+1:])}, true
 }
 
 // ---- jobs and indexes
@@ -318,8 +396,12 @@ func (q *qtx) exists(id string) bool {
 }
 
 // getJob returns the record under key k of the jobs bucket, or nil.
-func (q *qtx) getJob(k []byte) []byte {
-	ck, v := q.jobCursor().Seek(k)
+func (q *qtx) getJob(k []byte) []byte { return get(q.jobCursor(), k) }
+
+// get returns the value under key k of the bucket of cur, which it
+// repositions, or nil.
+func get(cur *bbolt.Cursor, k []byte) []byte {
+	ck, v := cur.Seek(k)
 	if ck == nil || string(ck) != string(k) {
 		return nil
 	}
@@ -355,6 +437,14 @@ func (q *qtx) indexed(s int, v []byte) (*backend.Job, error) {
 		err = fmt.Errorf("drover: bolt: %s index of %s names missing job %s", stateNames[s], q.name, v)
 	}
 	return j, err
+}
+
+// depCursor returns the reused cursor of the deps bucket.
+func (q *qtx) depCursor() *bbolt.Cursor {
+	if q.depCur == nil {
+		q.depCur = q.deps.Cursor()
+	}
+	return q.depCur
 }
 
 // eventCursor returns the reused cursor of the events bucket.
@@ -413,8 +503,8 @@ func (q *qtx) move(j *backend.Job, change func()) error {
 	return q.putJob(j)
 }
 
-// deleteJob removes the record, index entry and log lines of j, and
-// appends a removed event.
+// deleteJob removes the record, index entry, log lines and flow entries
+// for children of j, and appends a removed event.
 func (q *qtx) deleteJob(j *backend.Job) error {
 	if err := q.unindex(j); err != nil {
 		return err
@@ -428,6 +518,9 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 		}
 	}
 	if err := q.delAt(q.jobCursor(), jk); err != nil {
+		return err
+	}
+	if err := q.dropDeps(jk); err != nil {
 		return err
 	}
 	return q.jobEvent(backend.Event{Type: backend.EventRemoved}, j)

@@ -166,6 +166,9 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 		if err := t.activate(q, j, req); err != nil {
 			return jobs, err
 		}
+		if err := q.fillChildren(j); err != nil {
+			return jobs, err
+		}
 		jobs = append(jobs, j)
 	}
 	return jobs, nil

@@ -20,7 +20,7 @@ func (b *Backend) Job(ctx context.Context, queue, id string) (*backend.Job, erro
 			return notFound("job %s in %s", id, queue)
 		}
 		var err error
-		if j, err = q.job(id); err != nil {
+		if j, err = q.jobWithChildren(id); err != nil {
 			return err
 		}
 		if j == nil {
@@ -58,7 +58,7 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 			// (bounded by the workers' slots), so they are sorted here.
 			var all []*backend.Job
 			for k, v := c.First(); k != nil; k, v = c.Next() {
-				j, err := q.job(string(v))
+				j, err := q.jobWithChildren(string(v))
 				if err != nil {
 					return err
 				}
@@ -91,7 +91,7 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 			}
 		}
 		for _, id := range ids {
-			j, err := q.job(id)
+			j, err := q.jobWithChildren(id)
 			if err != nil {
 				return err
 			}

@@ -140,8 +140,12 @@ type Job struct {
 	Name  string
 	Data  []byte
 	State JobState
-	// Seq is the job's insertion number in its queue; it orders jobs of
-	// equal priority.
+	// Seq orders the jobs of a state. A waiting job's Seq is its place
+	// among the waiting jobs of its priority, given when it became ready:
+	// jobs of equal priority run in the order they became ready (added,
+	// promoted from delayed, due again after a retry), and a job recovered
+	// from a stalled worker runs before them. A released job keeps its
+	// place. In other states Seq only breaks ties.
 	Seq      uint64
 	Priority int
 

@@ -157,6 +157,9 @@ func newJobRecord(queue, id string, seq uint64, nj *backend.NewJob, t *txn, reus
 // place indexes and writes a new job in its first state, with the added
 // event and the event of that state.
 func (t *txn) place(q *qtx, j *backend.Job) error {
+	if j.State == backend.StateWaiting {
+		q.readyAt(j, false)
+	}
 	if err := q.index(j); err != nil {
 		return err
 	}

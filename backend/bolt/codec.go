@@ -466,7 +466,7 @@ func decodeScheduler(v []byte) (*backend.Scheduler, error) {
 
 // ---- meta
 
-const metaSize = 1 + 8 + 8 + 1 + numStates*8
+const metaSize = 1 + 8 + 8 + 1 + numStates*8 + 8 + 8
 
 func encodeMeta(b []byte, m *meta) []byte {
 	b = append(b[:0], codecVersion)
@@ -480,7 +480,8 @@ func encodeMeta(b []byte, m *meta) []byte {
 	for _, c := range m.counts {
 		b = binary.BigEndian.AppendUint64(b, uint64(c))
 	}
-	return b
+	b = binary.BigEndian.AppendUint64(b, m.back)
+	return binary.BigEndian.AppendUint64(b, m.front)
 }
 
 // decodeMeta decodes a meta record; a missing or malformed one reads as
@@ -496,6 +497,9 @@ func decodeMeta(v []byte) meta {
 	for i := range m.counts {
 		m.counts[i] = int64(binary.BigEndian.Uint64(v[18+8*i:]))
 	}
+	o := 18 + 8*numStates
+	m.back = binary.BigEndian.Uint64(v[o:])
+	m.front = binary.BigEndian.Uint64(v[o+8:])
 	return m
 }
 

@@ -229,6 +229,8 @@ func (t *txn) parentReady(q *qtx, p *backend.Job) error {
 		p.State = backend.StateWaiting
 		if p.RunAt.After(t.now) {
 			p.State = backend.StateDelayed
+		} else {
+			q.readyAt(p, false)
 		}
 	})
 	if err != nil {

@@ -62,6 +62,9 @@ type meta struct {
 	lastEvent uint64 // ID of the newest event ever appended
 	paused    bool
 	counts    [numStates]int64
+	// back and front count the places of the ready order given out (see
+	// readyAt).
+	back, front uint64
 }
 
 // qtx is one queue's buckets within a write or read transaction.
@@ -263,6 +266,27 @@ func (q *qtx) nextSeq() uint64 {
 	q.m.seq++
 	q.dirty()
 	return q.m.seq
+}
+
+// Ready order. A waiting job's Seq is its place among the waiting jobs of
+// its priority, given when it becomes ready (added, promoted, due again
+// after a retry, a parent whose children ended): each takes the next
+// place at the back. A job recovered from a stalled worker takes the next
+// place at the front, before all the others. Back places count up from
+// orderBase, front places down from it, so that the two never meet.
+const orderBase = 1 << 62
+
+// readyAt sets j's place in the ready order: at the back of the line, or
+// at its front.
+func (q *qtx) readyAt(j *backend.Job, front bool) {
+	if front {
+		q.m.front++
+		j.Seq = orderBase - q.m.front
+	} else {
+		q.m.back++
+		j.Seq = orderBase + q.m.back
+	}
+	q.dirty()
 }
 
 // ---- keys

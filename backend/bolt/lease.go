@@ -186,7 +186,10 @@ func (t *txn) promote(q *qtx) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if err := q.move(j, func() { j.State = backend.StateWaiting }); err != nil {
+		if err := q.move(j, func() {
+			j.State = backend.StateWaiting
+			q.readyAt(j, false)
+		}); err != nil {
 			return n, err
 		}
 		if err := q.madeWaiting(j); err != nil {
@@ -227,6 +230,7 @@ func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 			j.State = backend.StateWaiting
 			j.Lease = backend.Lease{}
 			j.LeaseExpiresAt = time.Time{}
+			q.readyAt(j, true)
 		}); err != nil {
 			return made, err
 		}

@@ -75,6 +75,8 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 			if s.RetryDelay > 0 {
 				j.State = backend.StateDelayed
 				j.RunAt = t.now.Add(s.RetryDelay)
+			} else {
+				q.readyAt(j, false)
 			}
 		})
 		if err != nil {

@@ -17,11 +17,12 @@ func TestAddAssignsMonotonicIDsAndReportsDuplicates(t *testing.T) {
 	if got[0].ID != "1" || got[1].ID != "mine" || got[2].ID != "3" {
 		t.Fatalf("ids %+v", got)
 	}
+	before := job(t, b, "q", "mine")
 	again := add(t, b, "q", backend.NewJob{Name: "x", ID: "mine"}, backend.NewJob{Name: "d"})
 	if !again[0].Duplicate || again[0].ID != "mine" || again[1].Duplicate || again[1].ID != "4" {
 		t.Fatalf("second add %+v", again)
 	}
-	if j := job(t, b, "q", "mine"); j.Name != "b" || j.Seq != 2 {
+	if j := job(t, b, "q", "mine"); j.Name != "b" || j.Seq != before.Seq {
 		t.Fatalf("duplicate changed the job: %+v", j)
 	}
 	if c := counts(t, b, "q"); c.Waiting != 4 {

@@ -85,8 +85,7 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
 	}
-	argv := make([]any, 0, 5+len(queues)+len(nodes)*2)
-	argv = append(argv, b.now(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), len(queues))
+	argv := append(b.header(b.now(), b.replyTTL, 2+len(queues)+len(nodes)*2), len(queues))
 	for _, q := range queues {
 		argv = append(argv, q)
 	}
@@ -94,9 +93,9 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, n := range nodes {
 		argv = append(argv, n.head(), jobTail(n.job, ""))
 	}
-	res, err := b.scripts.run(ctx, b.client, "add", keys, argv...)
+	res, err := b.write(ctx, "add", queue, b.reqs.next(), keys, argv)
 	if err != nil {
-		return nil, fmt.Errorf("drover: add to %s: %w", queue, translate(err))
+		return nil, fmt.Errorf("drover: add to %s: %w", queue, err)
 	}
 	if a, _ := res.([]any); len(a) == 1 {
 		// Plain jobs: numbered from the one value on.

@@ -143,7 +143,7 @@ func (b *Backend) Logs(ctx context.Context, queue, id string, req *backend.LogsR
 	if r.Offset < 0 || r.Limit < 0 {
 		return backend.LogsResult{}, backend.Invalid("Offset", "negative offset or limit")
 	}
-	res, err := b.run(ctx, "logs", queue, id, r.Offset, r.Limit)
+	res, err := b.runRepeatable(ctx, "logs", queue, id, r.Offset, r.Limit)
 	if err != nil {
 		return backend.LogsResult{}, fmt.Errorf("drover: logs of %s/%s: %w", queue, id, err)
 	}

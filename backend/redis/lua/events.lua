@@ -1,15 +1,15 @@
 -- events.lua: reads events after an ID and the bounds of the log.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] after;
---   [6] max.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] after;
+--   [7] max.
 -- Returns: {last id, first kept id (0: none), entry1, fields1, ...}: the
 --   stream entries (see emit in lib.lua) that hold events after `after`,
 --   as many as hold at least max of them. Events more than the retention
 --   count behind the last one count as trimmed even while the stream,
 --   trimmed approximately, still holds them.
 
-local Q = keyset(1, ARGV[4])
+local Q = keyset(1, ARGV[5])
 local last = num(redis.call("HGET", Q.meta, "ev"))
 local first = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
 local out = {last, 0}
@@ -21,11 +21,11 @@ if first[1] then
     out[2] = last - EVMAX + 1
   end
 end
-local from = tonumber(ARGV[5]) + 1
+local from = tonumber(ARGV[6]) + 1
 if out[2] > from then
   from = out[2]
 end
-local want = tonumber(ARGV[6])
+local want = tonumber(ARGV[7])
 local got = 0
 local start = istr(from) .. "-0"
 while got < want do

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -40,6 +41,11 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 	}
 	if err := backend.ValidateAdd(queue, req.Jobs, b.opts.MaxPayload); err != nil {
 		return backend.AddResult{}, err
+	}
+	// Nothing is sent once ctx has ended: the caller learns that nothing
+	// was written.
+	if err := ctx.Err(); err != nil {
+		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, err)
 	}
 	queues := []string{queue}
 	sets := map[string]int{queue: 1}
@@ -141,10 +147,14 @@ const maxCoalesced = 1000
 
 // addCall is one Add of jobs without children waiting to be coalesced.
 type addCall struct {
+	ctx   context.Context
 	nodes []addNode
 	out   []string
 	err   error
 	done  chan struct{}
+	// taken is set, under the addQueue's lock, once a runner has taken
+	// the call: its jobs are then sent, or it ended with ctx's error.
+	taken bool
 }
 
 // finished reports whether the call's script call has returned.
@@ -175,11 +185,14 @@ type addQueue struct {
 }
 
 // addFlat adds jobs without children, coalescing concurrent calls for the
-// same queue into shared script calls.
+// same queue into shared script calls. A caller whose ctx ends before its
+// jobs are sent is left out and gets ctx's error; once they are sent, it
+// waits for the outcome (bounded by the client's timeouts and the resend
+// window), which it then knows.
 func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (backend.AddResult, error) {
 	v, _ := b.adders.LoadOrStore(queue, &addQueue{})
 	aq := v.(*addQueue)
-	c := &addCall{nodes: nodes, done: make(chan struct{})}
+	c := &addCall{ctx: ctx, nodes: nodes, done: make(chan struct{})}
 	aq.mu.Lock()
 	aq.pending = append(aq.pending, c)
 	lead := aq.running < maxAddCalls
@@ -193,7 +206,17 @@ func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (b
 	select {
 	case <-c.done:
 	case <-ctx.Done():
-		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, translate(ctx.Err()))
+		aq.mu.Lock()
+		if !c.taken {
+			c.taken = true
+			if i := slices.Index(aq.pending, c); i >= 0 {
+				aq.pending = slices.Delete(aq.pending, i, i+1)
+			}
+			aq.mu.Unlock()
+			return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, ctx.Err())
+		}
+		aq.mu.Unlock()
+		<-c.done
 	}
 	if c.err != nil {
 		return backend.AddResult{}, c.err
@@ -228,6 +251,12 @@ func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine 
 		for len(aq.pending) > 0 && (n == 0 || n+len(aq.pending[0].nodes) <= maxCoalesced) {
 			c := aq.pending[0]
 			aq.pending = aq.pending[1:]
+			c.taken = true
+			if err := c.ctx.Err(); err != nil {
+				c.err = fmt.Errorf("drover: add to %s: %w", queue, err)
+				close(c.done)
+				continue
+			}
 			calls = append(calls, c)
 			n += len(c.nodes)
 		}

@@ -285,7 +285,7 @@ var errProtocol = errors.New("faultproxy: malformed RESP")
 
 // readLine reads one CRLF-terminated line and returns it with its CRLF.
 func readLine(r *bufio.Reader, buf []byte) ([]byte, string, error) {
-	line, err := r.ReadSlice('\n')
+	line, err := r.ReadBytes('\n')
 	if err != nil {
 		return buf, "", err
 	}

@@ -40,6 +40,11 @@ func TestDropReply(t *testing.T) {
 	if v, err := once.Get(ctx, "k").Result(); err != nil || v != "v" {
 		t.Fatalf("GET after the drop: %q, %v", v, err)
 	}
+	// A reply line longer than a read buffer passes whole.
+	err := once.Eval(ctx, "return redis.error_reply(string.rep('x', 10000))", nil).Err()
+	if err == nil || !strings.Contains(err.Error(), strings.Repeat("x", 10000)) {
+		t.Fatalf("long error reply: %.40v", err)
+	}
 
 	resend := goredis.NewClient(&goredis.Options{Addr: p.Addr()})
 	defer resend.Close()
@@ -117,9 +122,12 @@ func TestClose(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	// Close has waited for the proxy's goroutines: none is left.
-	if stacks := proxyGoroutines(); stacks != "" {
-		t.Fatalf("goroutines of the proxy after Close:\n%s", stacks)
+	// Close has waited for the proxy's goroutines; they end at once.
+	for stacks := proxyGoroutines(); stacks != ""; stacks = proxyGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines of the proxy after Close:\n%s", stacks)
+		}
+		time.Sleep(time.Millisecond)
 	}
 
 	if _, err := New("192.0.2.1:6379"); err == nil {

@@ -167,8 +167,8 @@ else
 end
 
 trim_events(Q)
--- A lease of no job keeps nothing: a resend of it is a new lease.
-kept = nil
+-- A lease of no job keeps nothing (kept is nil here): a resend of it is
+-- a new lease.
 if #leased > 0 then
   kept = concat(leased)
 end

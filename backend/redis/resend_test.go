@@ -446,9 +446,9 @@ func TestResendBounds(t *testing.T) {
 // TestResendWindow checks that go-redis starts no resend of a write call
 // after the resend window: the call then fails with ErrUnavailable.
 func TestResendWindow(t *testing.T) {
-	// Every retry waits 200 ms, longer than the window.
-	x := resendSetup(t, "redis", &goredis.Options{MinRetryBackoff: 200 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond})
-	x.store.window = 100 * time.Millisecond
+	// Every retry would wait 5 s, longer than the window.
+	x := resendSetup(t, "redis", &goredis.Options{MinRetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Second})
+	x.store.window = time.Second
 	x.dropNext("add")
 	_, err := x.b.Add(context.Background(), "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: "n"}}})
 	if !errors.Is(err, backend.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -120,6 +121,29 @@ func testAdd(t *testing.T, f Factory) {
 			t.Errorf("ValidationError Index %d Field %q, want 2 and Delay", ve.Index, ve.Field)
 		}
 		b.unchanged(b.q, before, "the rejected bulk")
+		b.gone(b.q, "chosen")
+	})
+
+	t.Run("an add whose context has ended writes nothing and returns its error", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		b.addOne(backend.NewJob{Name: "before"})
+		before, beforeOther := b.snapshot(b.q), b.snapshot("other")
+		b.use("other")
+		ctx, cancel := context.WithCancel(b.ctx)
+		cancel()
+		for _, jobs := range [][]backend.NewJob{
+			{{Name: "plain"}},
+			{{Name: "plain"}, {Name: "chosen", ID: "chosen"}, {Name: "later", Delay: time.Minute}},
+			{{Name: "parent", Children: []backend.NewJob{{Name: "child"}, {Name: "elsewhere", Queue: "other"}}}},
+		} {
+			res, err := b.store.Add(ctx, b.q, &backend.AddRequest{Jobs: jobs})
+			if !errors.Is(err, context.Canceled) || len(res.Jobs) != 0 {
+				t.Fatalf("Add of %d jobs with a cancelled context = %+v, %v; want context.Canceled", len(jobs), res, err)
+			}
+		}
+		b.unchanged(b.q, before, "adds with a cancelled context")
+		b.unchanged("other", beforeOther, "adds with a cancelled context")
 		b.gone(b.q, "chosen")
 	})
 

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -36,6 +37,11 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 		return backend.AddResult{}, err
 	}
 	if err := req.Validate(queue, b.opts.MaxPayload); err != nil {
+		return backend.AddResult{}, err
+	}
+	// Nothing is sent once ctx has ended: the caller learns that nothing
+	// was written.
+	if err := ctx.Err(); err != nil {
 		return backend.AddResult{}, err
 	}
 	queues := []string{queue}
@@ -82,8 +88,7 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
 	}
-	argv := make([]any, 0, 5+len(queues)+len(nodes)*2)
-	argv = append(argv, b.now(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), len(queues))
+	argv := append(b.header(b.now(), b.replyTTL, 2+len(queues)+len(nodes)*2), len(queues))
 	for _, q := range queues {
 		argv = append(argv, q)
 	}
@@ -91,9 +96,9 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, n := range nodes {
 		argv = append(argv, n.head(), jobTail(n.job, ""))
 	}
-	res, err := b.scripts.run(ctx, b.client, "add", keys, argv...)
+	res, err := b.write(ctx, "add", queue, b.reqs.next(), keys, argv)
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	if a, _ := res.([]any); len(a) == 1 {
 		// Plain jobs: numbered from the one value on.
@@ -139,10 +144,14 @@ const maxCoalesced = 1000
 
 // addCall is one Add of jobs without children waiting to be coalesced.
 type addCall struct {
+	ctx   context.Context
 	nodes []addNode
 	out   []string
 	err   error
 	done  chan struct{}
+	// taken is set, under the addQueue's lock, once a runner has taken
+	// the call: its jobs are then sent, or it ended with ctx's error.
+	taken bool
 }
 
 // finished reports whether the call's script call has returned.
@@ -173,11 +182,14 @@ type addQueue struct {
 }
 
 // addFlat adds jobs without children, coalescing concurrent calls for the
-// same queue into shared script calls.
+// same queue into shared script calls. A caller whose ctx ends before its
+// jobs are sent is left out and gets ctx's error; once they are sent, it
+// waits for the outcome (bounded by the client's timeouts and the resend
+// window), which it then knows.
 func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (backend.AddResult, error) {
 	v, _ := b.adders.LoadOrStore(queue, &addQueue{})
 	aq := v.(*addQueue)
-	c := &addCall{nodes: nodes, done: make(chan struct{})}
+	c := &addCall{ctx: ctx, nodes: nodes, done: make(chan struct{})}
 	aq.mu.Lock()
 	aq.pending = append(aq.pending, c)
 	lead := aq.running < maxAddCalls
@@ -191,7 +203,17 @@ func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (b
 	select {
 	case <-c.done:
 	case <-ctx.Done():
-		return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, translate(ctx.Err()))
+		aq.mu.Lock()
+		if !c.taken {
+			c.taken = true
+			if i := slices.Index(aq.pending, c); i >= 0 {
+				aq.pending = slices.Delete(aq.pending, i, i+1)
+			}
+			aq.mu.Unlock()
+			return backend.AddResult{}, fmt.Errorf("drover: add to %s: %w", queue, ctx.Err())
+		}
+		aq.mu.Unlock()
+		<-c.done
 	}
 	if c.err != nil {
 		return backend.AddResult{}, c.err
@@ -226,6 +248,12 @@ func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine 
 		for len(aq.pending) > 0 && (n == 0 || n+len(aq.pending[0].nodes) <= maxCoalesced) {
 			c := aq.pending[0]
 			aq.pending = aq.pending[1:]
+			c.taken = true
+			if err := c.ctx.Err(); err != nil {
+				c.err = fmt.Errorf("drover: add to %s: %w", queue, err)
+				close(c.done)
+				continue
+			}
 			calls = append(calls, c)
 			n += len(c.nodes)
 		}

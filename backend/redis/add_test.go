@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -58,23 +59,30 @@ func (h *gateHook) state() (calls, inFlight int) {
 	return h.calls, h.inFlight
 }
 
-// TestConcurrentAddsShareCalls checks the coalescing of single adds: at
-// most maxAddCalls add script calls run at once for a queue, and the Adds
-// that arrive meanwhile share the next calls, each getting its own job.
-func TestConcurrentAddsShareCalls(t *testing.T) {
+// gatedStore returns a store on miniredis whose add script calls wait at
+// the hook's gate.
+func gatedStore(t *testing.T) (*Backend, *gateHook) {
 	_, client := redistest.Mini(t)
 	b, err := New(client, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	ctx := t.Context()
 	// Load the script first, so that every call the hook sees is one EVALSHA.
-	if err := b.scripts.eval["add"].Load(ctx, client).Err(); err != nil {
+	if err := b.scripts.eval["add"].Load(t.Context(), client).Err(); err != nil {
 		t.Fatal(err)
 	}
 	hook := &gateHook{sha: b.scripts.eval["add"].Hash(), gate: make(chan struct{})}
 	client.AddHook(hook)
+	return b, hook
+}
+
+// TestConcurrentAddsShareCalls checks the coalescing of single adds: at
+// most maxAddCalls add script calls run at once for a queue, and the Adds
+// that arrive meanwhile share the next calls, each getting its own job.
+func TestConcurrentAddsShareCalls(t *testing.T) {
+	b, hook := gatedStore(t)
+	ctx := t.Context()
 
 	const adds = 40
 	ids := make([]string, adds)
@@ -137,5 +145,69 @@ func TestConcurrentAddsShareCalls(t *testing.T) {
 	}
 	if hook.most != maxAddCalls {
 		t.Errorf("%d add calls in flight at once, want %d", hook.most, maxAddCalls)
+	}
+}
+
+// TestCancelledAddWhileCoalesced checks the Adds whose context ends while
+// they wait to share a call: one whose jobs were not sent yet is left out
+// of the call and gets the context's error, and none of its jobs is
+// written; one whose jobs were sent waits for the call and reports its
+// outcome.
+func TestCancelledAddWhileCoalesced(t *testing.T) {
+	b, hook := gatedStore(t)
+	ctx := t.Context()
+
+	type result struct {
+		res backend.AddResult
+		err error
+	}
+	add := func(ctx context.Context, name string) chan result {
+		out := make(chan result, 1)
+		go func() {
+			res, err := b.Add(ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: name}}})
+			out <- result{res, err}
+		}()
+		return out
+	}
+	// Two Adds fill the calls in flight, held at the gate; the third waits.
+	sentCtx, cancelSent := context.WithCancel(ctx)
+	sent := add(sentCtx, "sent")
+	held := add(ctx, "held")
+	waitFor(t, "the held calls", func() bool { _, n := hook.state(); return n == maxAddCalls })
+	waitingCtx, cancelWaiting := context.WithCancel(ctx)
+	waiting := add(waitingCtx, "waiting")
+	waitFor(t, "the waiting Add", func() bool {
+		v, _ := b.adders.Load("q")
+		aq := v.(*addQueue)
+		aq.mu.Lock()
+		defer aq.mu.Unlock()
+		return len(aq.pending) == 1
+	})
+
+	cancelWaiting()
+	if r := <-waiting; !errors.Is(r.err, context.Canceled) || errors.Is(r.err, backend.ErrUnavailable) {
+		t.Fatalf("Add cancelled before it was sent: %+v, %v; want context.Canceled", r.res, r.err)
+	}
+	cancelSent()
+	select {
+	case r := <-sent:
+		t.Fatalf("Add cancelled after it was sent returned before its call: %+v, %v", r.res, r.err)
+	default:
+	}
+	close(hook.gate)
+	for name, ch := range map[string]chan result{"sent": sent, "held": held} {
+		r := <-ch
+		if r.err != nil || len(r.res.Jobs) != 1 {
+			t.Fatalf("Add %s: %+v, %v; want its job", name, r.res, r.err)
+		}
+		if j, err := b.Job(ctx, "q", r.res.Jobs[0].ID); err != nil || j.Name != name {
+			t.Fatalf("job of Add %s: %+v, %v", name, j, err)
+		}
+	}
+	if c, err := b.Counts(ctx, "q"); err != nil || c.Waiting != 2 {
+		t.Fatalf("counts %+v, %v; want the 2 jobs sent", c, err)
+	}
+	if calls, _ := hook.state(); calls != maxAddCalls {
+		t.Fatalf("%d add calls, want %d: the cancelled Add made none", calls, maxAddCalls)
 	}
 }

@@ -140,7 +140,7 @@ func (b *Backend) Logs(ctx context.Context, queue, id string, req *backend.LogsR
 	if req != nil {
 		r = *req
 	}
-	res, err := b.run(ctx, "logs", queue, id, r.Offset, r.Limit)
+	res, err := b.runRepeatable(ctx, "logs", queue, id, r.Offset, r.Limit)
 	if err != nil {
 		return backend.LogsResult{}, err
 	}

@@ -31,11 +31,25 @@
 //	{p:q}:s     hash: scheduler ID -> scheduler record
 //	{p:q}:deps  hash: parent ID "\n" child queue "\n" child ID -> "1" while
 //	            that dependency is pending
+//	{p:q}:r:<request id>  string, one per recent write call: what a resend
+//	            of the call needs to rebuild its reply; expires after
+//	            seconds
 //
 // A job is one field of the j hash: a record of length-prefixed fields that
 // Lua and Go both read without another codec. There is no key per job.
 // Jobs of equal priority run in the order they were added; the waiting
 // score holds up to 2^31 jobs per queue.
+//
+// # Resends
+//
+// go-redis sends a command again when the connection fails after the
+// command was written, so the server may run a call twice. Every script
+// call that writes carries a request ID of its own, and keeps under
+// {p:q}:r:<id>, for a short time, what the reply can be rebuilt from; a
+// resend of the call then changes nothing and gets the first run's reply.
+// The store stops go-redis from resending a write call once that time
+// could run out: the call fails with backend.ErrUnavailable instead. See
+// resend.go for the timings.
 //
 // # Waiting
 //

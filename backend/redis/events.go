@@ -48,7 +48,7 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 }
 
 func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n int) ([]backend.Event, uint64, error) {
-	res, err := b.run(ctx, "events", queue, strconv.FormatUint(after, 10), n)
+	res, err := b.runRepeatable(ctx, "events", queue, strconv.FormatUint(after, 10), n)
 	if err != nil {
 		return nil, 0, err
 	}

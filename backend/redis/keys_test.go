@@ -24,7 +24,7 @@ local __redis = redis
 local __declared = {}
 for _, k in ipairs(KEYS) do __declared[k] = true end
 local __first = {}
-for _, c in ipairs({"HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
+for _, c in ipairs({"GET", "SET", "HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
   "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZPOPMIN", "ZREMRANGEBYRANK", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
   "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN"}) do __first[c] = true end
 local __all = {DEL = true, UNLINK = true, EXISTS = true}
@@ -93,6 +93,7 @@ type slotHook struct {
 	t      testing.TB
 	addSHA string
 	ours   map[string]bool
+	writes map[string]bool // scripts that must take a reply key
 	mu     sync.Mutex
 	seen   map[string]int // sha -> calls
 }
@@ -129,10 +130,19 @@ func (h *slotHook) inspect(args []any) {
 	if !h.ours[sha] {
 		return
 	}
-	// Only the add script may take several queues' key sets (a flow
-	// across queues, refused on Cluster); each set is one slot.
-	if n != len(keySuffixes) && (sha != h.addSHA || n%len(keySuffixes) != 0) {
+	// A script that writes takes a reply key after its key sets, in the
+	// slot of the first. Only the add script may take several queues' key
+	// sets (a flow across queues, refused on Cluster); each set is one
+	// slot.
+	sets := n / len(keySuffixes)
+	switch reply := n % len(keySuffixes); {
+	case reply > 1, sets == 0, sets > 1 && sha != h.addSHA, reply == 0 && h.writes[sha]:
 		h.t.Errorf("script %s declares %d keys", sha, n)
+		return
+	case reply == 1:
+		if k := fmt.Sprint(keys[n-1]); keySlot(k) != keySlot(fmt.Sprint(keys[0])) || !strings.Contains(k, "}:r:") {
+			h.t.Errorf("script %s has reply key %s in another slot than %s", sha, k, keys[0])
+		}
 	}
 	for g := 0; g+len(keySuffixes) <= n; g += len(keySuffixes) {
 		slot := -1
@@ -150,6 +160,10 @@ func (h *slotHook) inspect(args []any) {
 	h.mu.Unlock()
 }
 
+// repeatable names the scripts that take no reply key: they only read,
+// or run twice to the same effect.
+var repeatable = map[string]bool{"events": true, "jobs": true, "logs": true, "notify": true}
+
 // TestScriptKeys runs the store's cases with every script checked: each
 // Redis command a script runs names only keys passed in KEYS, and the keys
 // of each call hash to one slot.
@@ -165,9 +179,10 @@ func TestScriptKeys(t *testing.T) {
 			f := factory(client, wrapKeyCheck)
 			b := f(t, storeOptions{}).(*Backend)
 			hook := &slotHook{t: t, seen: map[string]int{}, addSHA: b.scripts.eval["add"].Hash()}
-			hook.ours = map[string]bool{}
-			for _, s := range b.scripts.eval {
+			hook.ours, hook.writes = map[string]bool{}, map[string]bool{}
+			for name, s := range b.scripts.eval {
 				hook.ours[s.Hash()] = true
+				hook.writes[s.Hash()] = !repeatable[name]
 			}
 			client.AddHook(hook)
 			t.Run("cases", func(t *testing.T) { runSPI(t, f) })

@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -54,10 +52,11 @@ func (b *Backend) Lease(ctx context.Context, queue string, req *backend.LeaseReq
 }
 
 func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.LeaseRequest) ([]*backend.Job, time.Time, error) {
-	var tok [12]byte
-	_, _ = rand.Read(tok[:])
-	prefix := hex.EncodeToString(tok[:]) + "-"
-	res, err := b.run(ctx, "lease", queue, req.Max, durMs(req.TTL), req.MaxStalled, req.Worker, prefix)
+	// The request ID names the call's lease tokens too: the token of the
+	// k-th job is id-k.
+	id := b.reqs.next()
+	argv := append(b.header(b.now(), b.replyTTL, 6), queue, req.Max, durMs(req.TTL), req.MaxStalled, req.Worker, id+"-")
+	res, err := b.write(ctx, "lease", queue, id, b.queueKeys(queue), argv)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -191,15 +190,13 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 		return backend.RenewResult{}, nil
 	}
 	now := b.opts.Clock.Now()
-	args := make([]any, 0, 1+2*len(req.Leases))
-	args = append(args, durMs(req.TTL))
+	argv := append(b.header(now.UnixMilli(), b.replyTTL, 2+2*len(req.Leases)), queue, durMs(req.TTL))
 	for _, l := range req.Leases {
-		args = append(args, l.JobID, l.Token)
+		argv = append(argv, l.JobID, l.Token)
 	}
-	argv := append([]any{now.UnixMilli(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), queue}, args...)
-	res, err := b.scripts.run(ctx, b.client, "renew", b.queueKeys(queue), argv...)
+	res, err := b.write(ctx, "renew", queue, b.reqs.next(), b.queueKeys(queue), argv)
 	if err != nil {
-		return backend.RenewResult{}, translate(err)
+		return backend.RenewResult{}, err
 	}
 	out := backend.RenewResult{ExpiresAt: time.UnixMilli(now.UnixMilli()).Add(req.TTL)}
 	a, _ := res.([]any)
@@ -246,7 +243,7 @@ func (b *Backend) drainOne(ctx context.Context, queue string) ([]string, error) 
 			if err != nil || len(f) != 7 {
 				b.opts.Logger.Error("drover: dropping a corrupt flow notice", "queue", queue)
 			} else {
-				res, err := b.run(ctx, "notify", f[0], f[1], f[2], f[3], f[4], f[5], f[6])
+				res, err := b.runRepeatable(ctx, "notify", f[0], f[1], f[2], f[3], f[4], f[5], f[6])
 				if err != nil {
 					return next, err
 				}

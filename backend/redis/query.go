@@ -40,7 +40,7 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 	if active {
 		offset, limit = 0, -1
 	}
-	res, err := b.run(ctx, "jobs", queue, string(req.State), offset, limit)
+	res, err := b.runRepeatable(ctx, "jobs", queue, string(req.State), offset, limit)
 	if err != nil {
 		return backend.JobsResult{}, err
 	}

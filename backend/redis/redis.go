@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,13 @@ type Backend struct {
 	opts    Options
 	scripts *scripts
 	cluster bool
+
+	// Resent calls (see resend.go): write calls are named by reqs, run
+	// under a deadline of window, and keep their summaries for replyTTL
+	// ms ("0": not at all).
+	reqs     *requestIDs
+	window   time.Duration
+	replyTTL string
 
 	keys   sync.Map // queue name -> []string, the queue's key set
 	adders sync.Map // queue name -> *addQueue
@@ -59,12 +67,16 @@ func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	window, ttl := resendBounds(client)
 	b := &Backend{
-		client:  client,
-		opts:    o,
-		scripts: sc,
-		cluster: cluster,
-		closing: make(chan struct{}),
+		client:   client,
+		opts:     o,
+		scripts:  sc,
+		cluster:  cluster,
+		reqs:     newRequestIDs(),
+		window:   window,
+		replyTTL: strconv.FormatInt(ttl.Milliseconds(), 10),
+		closing:  make(chan struct{}),
 	}
 	return b, nil
 }
@@ -146,15 +158,37 @@ func (b *Backend) check(queue string) error {
 
 func (b *Backend) now() int64 { return b.opts.Clock.Now().UnixMilli() }
 
-// common returns the leading script arguments: now, event retention and
-// the queue name.
-func (b *Backend) common(queue string) []any {
-	return []any{b.now(), b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), queue}
+// header returns the leading script arguments (see lib.lua): now, event
+// retention, the reply TTL ("0" for a call that keeps nothing), and room
+// for the script's own.
+func (b *Backend) header(now int64, ttl string, more int) []any {
+	argv := make([]any, 4, 4+more)
+	argv[0], argv[1], argv[2], argv[3] = now, b.opts.EventRetention.Count, b.opts.EventRetention.Age.Milliseconds(), ttl
+	return argv
 }
 
-// run runs a script over one queue's key set.
+// run runs a script that writes over one queue's key set, as a call of
+// its own that a resend does not apply again (see resend.go).
 func (b *Backend) run(ctx context.Context, script, queue string, args ...any) (any, error) {
-	argv := append(b.common(queue), args...)
+	argv := append(append(b.header(b.now(), b.replyTTL, 1+len(args)), queue), args...)
+	return b.write(ctx, script, queue, b.reqs.next(), b.queueKeys(queue), argv)
+}
+
+// write runs a script that writes as call id: keys are its key sets, to
+// which write adds the call's reply key, in the slot of queue.
+func (b *Backend) write(ctx context.Context, script, queue, id string, keys []string, argv []any) (any, error) {
+	keys = append(keys[:len(keys):len(keys)], b.replyKey(queue, id))
+	ctx, cancel := context.WithTimeout(ctx, b.window)
+	defer cancel()
+	res, err := b.scripts.run(ctx, b.client, script, keys, argv...)
+	return res, translate(err)
+}
+
+// runRepeatable runs a script that may run twice over one queue's key
+// set: one that only reads, or one whose second run changes nothing. It
+// keeps nothing for a resend.
+func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args ...any) (any, error) {
+	argv := append(append(b.header(b.now(), "0", 1+len(args)), queue), args...)
 	res, err := b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
 	return res, translate(err)
 }

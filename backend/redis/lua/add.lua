@@ -1,10 +1,11 @@
 -- add.lua: inserts jobs and flow trees, all or nothing.
 --
 -- KEYS: M queue key sets of NK keys each; set 1 is the queue of the call,
---   the others are queues of flow children.
--- ARGV: [1..3] now, event count, event age (see lib.lua); [4] M; [5..4+M]
---   the queue names of the key sets; then N, then N nodes in preorder of 2
---   arguments each: head and record tail. The head is "" for a top-level
+--   the others are queues of flow children; then the reply key (in set 1's
+--   slot).
+-- ARGV: [1..4] now, event count, event age, reply TTL (see lib.lua); [5] M;
+--   [6..5+M] the queue names of the key sets; then N, then N nodes in
+--   preorder of 2 arguments each: head and record tail. The head is "" for a top-level
 --   job of set 1 with an assigned id, no delay and no priority, else the
 --   encoded list of key set index, parent node index (0: top level), job
 --   id ("" assigns the next number), delay ms and priority. The tail is a
@@ -14,13 +15,18 @@
 --   and "1" if it was a duplicate of an existing job ("0" otherwise); the
 --   nodes under a duplicate get "" and "1". Error "DROVER_CONFLICT ..." if
 --   a flow child's caller-chosen id exists already; nothing is written then.
+--   A resend gets the reply of the first run, rebuilt from what it kept:
+--   the first job's number (plain jobs), else the encoded list of a status
+--   per node ("": every node was added; else "0" added, "1" duplicate,
+--   "2" under a duplicate) and for each key set the number of its first
+--   job added (0: none).
 
-local m = tonumber(ARGV[4])
+local m = tonumber(ARGV[5])
 local Qs = {}
 for i = 1, m do
-  Qs[i] = keyset(i, ARGV[4 + i])
+  Qs[i] = keyset(i, ARGV[5 + i])
 end
-local base = 5 + m
+local base = 6 + m
 local n = tonumber(ARGV[base])
 
 -- Plain jobs only (every head ""): numbered in order, all waiting, none a
@@ -34,6 +40,10 @@ for i = 1, n do
 end
 if plain then
   local Q = Qs[1]
+  local kept = replayed()
+  if kept then
+    return done({tonumber(kept)})
+  end
   local first = redis.call("HINCRBY", Q.meta, "seq", n) - n + 1
   local hj, hw = batch("HSET", Q.j), batch("ZADD", Q.w)
   local EV_ADDED, EV_WAITING = EV_CODE.added, EV_CODE.waiting
@@ -50,7 +60,7 @@ if plain then
   flush(hw)
   wake(Q, n)
   trim_events(Q)
-  return done({first})
+  return done({first}, istr(first))
 end
 
 local nodes = {}
@@ -66,6 +76,39 @@ for i = 1, n do
       tail = ARGV[o + 2], kids = {},
     }
   end
+end
+
+-- A resend: the ids are those of the first run, which followed the same
+-- nodes in the same order (pass 2).
+local kept = replayed()
+if kept then
+  local k = dec(kept)
+  local status, nextseq, out = k[1], {}, {}
+  for q = 1, m do
+    nextseq[q] = num(k[q + 1])
+  end
+  for i = 1, n do
+    local nd, st = nodes[i], "0"
+    if status ~= "" then
+      st = string.sub(status, i, i)
+    end
+    if st == "1" then
+      out[#out + 1] = nd.id
+      out[#out + 1] = "1"
+    elseif st == "2" then
+      out[#out + 1] = ""
+      out[#out + 1] = "1"
+    else
+      local id = nd.id
+      if id == "" then
+        id = istr(nextseq[nd.q])
+      end
+      nextseq[nd.q] = nextseq[nd.q] + 1
+      out[#out + 1] = id
+      out[#out + 1] = "0"
+    end
+  end
+  return done(out)
 end
 
 -- Pass 1: duplicates and conflicts, before anything is written.
@@ -91,13 +134,17 @@ for i = 1, n do
     count[nd.q] = (count[nd.q] or 0) + 1
   end
 end
-local nextseq = {}
+local nextseq, firstseq = {}, {}
+local skipped = false
 for q, c in pairs(count) do
   nextseq[q] = redis.call("HINCRBY", Qs[q].meta, "seq", c) - c
+  firstseq[q] = nextseq[q] + 1
 end
 for i = 1, n do
   local nd = nodes[i]
-  if not nd.skip then
+  if nd.skip then
+    skipped = true
+  else
     local seq = nextseq[nd.q] + 1
     nextseq[nd.q] = seq
     nd.seq = seq
@@ -195,4 +242,21 @@ for i = 1, m do
   end
   trim_events(Qs[i])
 end
-return done(out)
+local summary = {""}
+if skipped then
+  local st = {}
+  for i = 1, n do
+    if nodes[i].dup then
+      st[i] = "1"
+    elseif nodes[i].skip then
+      st[i] = "2"
+    else
+      st[i] = "0"
+    end
+  end
+  summary[1] = table.concat(st)
+end
+for q = 1, m do
+  summary[q + 1] = firstseq[q] or 0
+end
+return done(out, enc(summary, m + 1))

@@ -2,14 +2,21 @@
 -- each with its flow subtree and a removed event; the pending iterations
 -- of job schedulers stay.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] state
---   ("completed", "failed", "waiting" or "delayed"); [6] grace ms;
---   [7] limit (0: no limit).
--- Returns: {outbox length, id1, id2, ...}: the removed job ids.
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] state ("completed", "failed", "waiting" or "delayed"); [7] grace
+--   ms; [8] limit (0: no limit).
+-- Returns: {outbox length, id1, id2, ...}: the removed job ids. A resend
+--   gets the ids of the first run (kept encoded) and the outbox length now.
 
-local Q = keyset(1, ARGV[4])
-local state, grace, limit = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local Q = keyset(1, ARGV[5])
+local kept = replayed()
+if kept then
+  local out = dec(kept)
+  table.insert(out, 1, redis.call("LLEN", Q.o))
+  return done(out)
+end
+local state, grace, limit = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local cutoff = NOW - grace
 local set = ({completed = Q.c, failed = Q.f, waiting = Q.w, delayed = Q.d})[state]
 local ids = {}
@@ -41,4 +48,4 @@ end
 emit(Q, "cleaned", nil, nil, nil, nil, nil, nil, nil, nil, #out - 1)
 trim_events(Q)
 out[1] = redis.call("LLEN", Q.o)
-return done(out)
+return done(out, enclist({unpack(out, 2)}))

@@ -3,14 +3,19 @@
 -- of job schedulers stay. A removed flow child is dropped from its
 -- parent's dependencies.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] "1" to
---   remove delayed jobs too.
--- Returns: {removed count, outbox length}.
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] "1" to remove delayed jobs too.
+-- Returns: {removed count, outbox length}. A resend gets the count of the
+--   first run (kept) and the length of the outbox now.
 
-local Q = keyset(1, ARGV[4])
+local Q = keyset(1, ARGV[5])
+local kept = replayed()
+if kept then
+  return done({tonumber(kept), redis.call("LLEN", Q.o)})
+end
 local sets = {Q.w}
-if ARGV[5] == "1" then
+if ARGV[6] == "1" then
   sets[2] = Q.d
 end
 local n = 0
@@ -31,4 +36,4 @@ if redis.call("ZCARD", Q.w) == 0 then
 end
 emit(Q, "drained", nil, nil, nil, nil, nil, nil, nil, nil, n)
 trim_events(Q)
-return done({n, redis.call("LLEN", Q.o)})
+return done({n, redis.call("LLEN", Q.o)}, istr(n))

@@ -1,8 +1,8 @@
 -- events.lua: reads events after an ID and the bounds of the log.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] after;
---   [6] max.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] after;
+--   [7] max.
 -- Returns: {last id, first kept id (0: none), entry1, fields1, ...}: the
 --   stream entries (see emit in lib.lua) that hold events after `after`,
 --   as many as hold at least max of them. Events more than the retention
@@ -10,14 +10,14 @@
 --   trimmed approximately, still holds them. After a cursor past the last
 --   id, only {last id, 0}.
 
-local Q = keyset(1, ARGV[4])
+local Q = keyset(1, ARGV[5])
 local lasts = redis.call("HGET", Q.meta, "ev") or "0"
 local last = num(lasts)
 local out = {last, 0}
 -- A cursor ahead of the log, which the Go side reports. Both are decimal
 -- strings without leading zeros, compared as such: a cursor may be beyond
 -- what a Lua number holds exactly.
-if #ARGV[5] > #lasts or (#ARGV[5] == #lasts and ARGV[5] > lasts) then
+if #ARGV[6] > #lasts or (#ARGV[6] == #lasts and ARGV[6] > lasts) then
   return done(out)
 end
 local first = redis.call("XRANGE", Q.e, "-", "+", "COUNT", 1)
@@ -29,11 +29,11 @@ if first[1] then
     out[2] = last - EVMAX + 1
   end
 end
-local from = tonumber(ARGV[5]) + 1
+local from = tonumber(ARGV[6]) + 1
 if out[2] > from then
   from = out[2]
 end
-local want = tonumber(ARGV[6])
+local want = tonumber(ARGV[7])
 local got = 0
 local start = istr(from) .. "-0"
 while got < want do

@@ -1,12 +1,12 @@
 -- jobs.lua: reads a page of the jobs of one state.
 --
 -- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] state;
---   [6] offset; [7] limit (-1: all).
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] state;
+--   [7] offset; [8] limit (-1: all).
 -- Returns: {id1, record1, id2, record2, ...} in the state's order.
 
-local Q = keyset(1, ARGV[4])
-local state, offset, limit = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local Q = keyset(1, ARGV[5])
+local state, offset, limit = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local sets = {waiting = Q.w, delayed = Q.d, active = Q.a, ["waiting-children"] = Q.wc, completed = Q.c, failed = Q.f}
 local set = sets[state]
 local stop = -1

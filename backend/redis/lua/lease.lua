@@ -2,20 +2,48 @@
 -- moves up to max waiting jobs to active under fresh lease tokens. Leasing
 -- the current iteration of a scheduler creates the next one.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] max;
---   [6] lease ttl ms; [7] max stalled; [8] worker name; [9] token prefix
---   (unique per call; the token of the k-th job is prefix .. k).
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] max; [7] lease ttl ms; [8] max stalled; [9] worker name; [10] token
+--   prefix (unique per call; the token of the k-th job is prefix .. k).
 -- Returns: {next, outbox, id1, record1, id2, record2, ...}: next is the
 --   earliest due time of a delayed job or lease expiry in ms (0: none),
---   outbox the length of the queue's outbox, then the leased jobs.
+--   outbox the length of the queue's outbox, then the leased jobs. A call
+--   that leased jobs keeps their ids, in order; a resend of it returns
+--   those still held under its tokens, with their records as they are now.
 
-local Q = keyset(1, ARGV[4])
-local max = tonumber(ARGV[5])
-local ttl = tonumber(ARGV[6])
-local maxStalled = tonumber(ARGV[7])
-local worker = ARGV[8]
-local prefix = ARGV[9]
+local Q = keyset(1, ARGV[5])
+local max = tonumber(ARGV[6])
+local ttl = tonumber(ARGV[7])
+local maxStalled = tonumber(ARGV[8])
+local worker = ARGV[9]
+local prefix = ARGV[10]
+
+-- finish sets the earliest due time and the outbox length of a reply.
+local function finish(out)
+  local nd = redis.call("ZRANGE", Q.d, 0, 0, "WITHSCORES")
+  local na = redis.call("ZRANGE", Q.a, 0, 0, "WITHSCORES")
+  local nxt = 0
+  if nd[2] then nxt = tonumber(nd[2]) end
+  if na[2] and (nxt == 0 or tonumber(na[2]) < nxt) then nxt = tonumber(na[2]) end
+  out[1] = nxt
+  out[2] = redis.call("LLEN", Q.o)
+  return out
+end
+
+local kept = replayed()
+if kept then
+  local ids, out = dec(kept), {0, 0}
+  local recs = redis.call("HMGET", Q.j, unpack(ids))
+  for k, id in ipairs(ids) do
+    local s = recs[k]
+    if s and string.sub(s, 1, 1) == "a" and decjob(s)[F_TOKEN] == prefix .. istr(k) then
+      out[#out + 1] = id
+      out[#out + 1] = s
+    end
+  end
+  return done(finish(out))
+end
 
 local woke = 0
 
@@ -50,7 +78,7 @@ for _, id in ipairs(expired) do
   end
 end
 
-local out = {0, 0}
+local out, leased = {0, 0}, {}
 if redis.call("HGET", Q.meta, "paused") ~= "1" then
   -- The first max ids, then their removal by rank: unlike ZPOPMIN this
   -- does not carry every score into Lua.
@@ -71,6 +99,7 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
     local s = recs[i]
     if s then
       k = k + 1
+      leased[k] = LP[#id] .. id
       local tok = prefix .. istr(k)
       if (string.byte(s, 2) - 48) % 2 == 0 then
         -- No scheduler: splice the header and the token and worker
@@ -139,12 +168,10 @@ else
   redis.call("LTRIM", Q.wake, 0, ready)
 end
 
-local nd = redis.call("ZRANGE", Q.d, 0, 0, "WITHSCORES")
-local na = redis.call("ZRANGE", Q.a, 0, 0, "WITHSCORES")
-local nxt = 0
-if nd[2] then nxt = tonumber(nd[2]) end
-if na[2] and (nxt == 0 or tonumber(na[2]) < nxt) then nxt = tonumber(na[2]) end
-out[1] = nxt
-out[2] = redis.call("LLEN", Q.o)
 trim_events(Q)
-return done(out)
+-- A lease of no job keeps nothing (kept is nil here): a resend of it is
+-- a new lease.
+if #leased > 0 then
+  kept = concat(leased)
+end
+return done(finish(out), kept)

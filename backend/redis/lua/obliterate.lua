@@ -3,14 +3,18 @@
 -- and so does the outbox: a pending flow child removed here tells its
 -- parent in another queue through it, as RemoveJob would.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] "1" to
---   force removal while jobs are active.
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] "1" to force removal while jobs are active.
 -- Returns: the length of the queue's outbox. Error "DROVER_ACTIVE" if jobs
---   are active and not forced.
+--   are active and not forced. A resend changes nothing (not even jobs
+--   added since) and gets the length of the outbox now.
 
-local Q = keyset(1, ARGV[4])
-if ARGV[5] ~= "1" and redis.call("ZCARD", Q.a) > 0 then
+local Q = keyset(1, ARGV[5])
+if replayed() then
+  return done(redis.call("LLEN", Q.o))
+end
+if ARGV[6] ~= "1" and redis.call("ZCARD", Q.a) > 0 then
   return redis.error_reply("DROVER_ACTIVE queue " .. Q.name .. " has active jobs")
 end
 local cursor = "0"
@@ -33,4 +37,4 @@ for _, key in ipairs({Q.j, Q.w, Q.d, Q.a, Q.c, Q.f, Q.wc, Q.e, Q.wake, Q.logs, Q
   redis.call("DEL", key)
 end
 redis.call("HDEL", Q.meta, "paused")
-return done(redis.call("LLEN", Q.o))
+return done(redis.call("LLEN", Q.o), "")

@@ -1,12 +1,15 @@
 -- pause.lua: pauses or resumes a queue.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] "1" to
---   pause, "0" to resume.
--- Returns: 1.
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] "1" to pause, "0" to resume.
+-- Returns: 1. A resend changes nothing and gets 1.
 
-local Q = keyset(1, ARGV[4])
-if ARGV[5] == "1" then
+if replayed() then
+  return done(1)
+end
+local Q = keyset(1, ARGV[5])
+if ARGV[6] == "1" then
   redis.call("HSET", Q.meta, "paused", "1")
   redis.call("DEL", Q.wake)
   emit(Q, "paused", nil, nil, nil, nil, nil, nil, nil, nil, nil)
@@ -16,4 +19,4 @@ else
   wake(Q, redis.call("ZCARD", Q.w))
 end
 trim_events(Q)
-return done(1)
+return done(1, "")

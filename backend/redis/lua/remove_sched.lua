@@ -1,13 +1,17 @@
 -- remove_sched.lua: removes a scheduler record and its pending iteration.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] id.
--- Returns: 1. Error "DROVER_NOTFOUND".
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] id.
+-- Returns: 1. Error "DROVER_NOTFOUND". A resend gets 1.
 
-local Q = keyset(1, ARGV[4])
-local raw = redis.call("HGET", Q.s, ARGV[5])
+if replayed() then
+  return done(1)
+end
+local Q = keyset(1, ARGV[5])
+local raw = redis.call("HGET", Q.s, ARGV[6])
 if not raw then
-  return redis.error_reply("DROVER_NOTFOUND scheduler " .. ARGV[5] .. " in " .. Q.name)
+  return redis.error_reply("DROVER_NOTFOUND scheduler " .. ARGV[6] .. " in " .. Q.name)
 end
 local s = dec(raw)
 local pid, pr = pending_iteration(Q, s)
@@ -16,7 +20,7 @@ if pid then
   deljob(Q, pid, pr)
   emitjob(Q, "removed", pid, pr)
 end
-redis.call("HDEL", Q.s, ARGV[5])
-emit(Q, "scheduler-removed", nil, nil, nil, nil, nil, nil, nil, ARGV[5], nil)
+redis.call("HDEL", Q.s, ARGV[6])
+emit(Q, "scheduler-removed", nil, nil, nil, nil, nil, nil, nil, ARGV[6], nil)
 trim_events(Q)
-return done(1)
+return done(1, "")

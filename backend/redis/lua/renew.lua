@@ -1,15 +1,25 @@
 -- renew.lua: extends the leases that still hold.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] ttl ms;
---   then pairs of job id and lease token.
--- Returns: the 1-based indexes of the pairs whose lease was lost.
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] ttl ms; then pairs of job id and lease token.
+-- Returns: the 1-based indexes of the pairs whose lease was lost. A resend
+--   gets those of the first run (kept as a list joined by ","), though a
+--   lease may have been settled since.
 
-local Q = keyset(1, ARGV[4])
-local exp = NOW + tonumber(ARGV[5])
+local kept = replayed()
+if kept then
+  local lost = {}
+  for k in string.gmatch(kept, "%d+") do
+    lost[#lost + 1] = tonumber(k)
+  end
+  return done(lost, table.concat(lost, ","))
+end
+local Q = keyset(1, ARGV[5])
+local exp = NOW + tonumber(ARGV[6])
 local lost = {}
 local k = 0
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   k = k + 1
   local id, token = ARGV[i], ARGV[i + 1]
   local r = getjob(Q, id)
@@ -21,4 +31,10 @@ for i = 6, #ARGV, 2 do
     lost[#lost + 1] = k
   end
 end
-return done(lost)
+-- A call that renewed nothing keeps nothing: run again, it gets the same
+-- reply.
+local keep = nil
+if #lost < k then
+  keep = table.concat(lost, ",")
+end
+return done(lost, keep)

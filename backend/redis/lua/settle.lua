@@ -1,16 +1,17 @@
 -- settle.lua: ends attempts whose lease still holds; updates flow parents,
 -- appends events and applies retention in the same step.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; then one group
---   per settlement: job id, lease token, outcome (1 complete, 2 fail,
---   3 retry, 4 release), result; for outcomes other than 1 also reason,
---   stack trace (encoded list), retry delay ms.
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   then one group per settlement: job id, lease token, outcome
+--   (1 complete, 2 fail, 3 retry, 4 release), result; for outcomes other
+--   than 1 also reason, stack trace (encoded list), retry delay ms.
 -- Returns: one status per group ("" applied, "LOST" lease lost), then the
---   length of the queue's outbox.
+--   length of the queue's outbox. A resend gets the statuses of the first
+--   run (kept as the indexes of the lost groups, joined by ",").
 
-local Q = keyset(1, ARGV[4])
-local out = {}
+local Q = keyset(1, ARGV[5])
+local out, lost = {}, {}
 local woke = 0
 local fnow = t14(NOW)
 local zrem, hset, zadd = batch("ZREM", Q.a), batch("HSET", Q.j), batch("ZADD", Q.c)
@@ -24,7 +25,7 @@ end})
 -- again after its first settlement; no settlement changes the record of
 -- another job that is active, so the others stay current.
 local ids, at = {}, {}
-local pos = 5
+local pos = 6
 while pos <= #ARGV do
   ids[#ids + 1] = ARGV[pos]
   at[#at + 1] = pos
@@ -33,6 +34,17 @@ while pos <= #ARGV do
   else
     pos = pos + 7
   end
+end
+local kept = replayed()
+if kept then
+  for k = 1, #ids do
+    out[k] = ""
+  end
+  for k in string.gmatch(kept, "%d+") do
+    out[tonumber(k)] = "LOST"
+  end
+  out[#ids + 1] = redis.call("LLEN", Q.o)
+  return done(out)
 end
 local recs = {}
 for i = 1, #ids, 1000 do
@@ -57,6 +69,7 @@ for k = 1, #ids do
     local e = c + tonumber(string.sub(s, HDR + 1, c - 1))
     if string.sub(s, c + 1, e) ~= token then
       out[#out + 1] = "LOST"
+      lost[#lost + 1] = #out
     else
       out[#out + 1] = ""
       c = string.find(s, ":", e + 1, true)
@@ -86,6 +99,7 @@ for k = 1, #ids do
     local r = getjob(Q, id)
     if not r or r[F_STATE] ~= "active" or r[F_TOKEN] ~= token then
       out[#out + 1] = "LOST"
+      lost[#lost + 1] = #out
     else
       out[#out + 1] = ""
       redis.call("ZREM", Q.a, id)
@@ -132,4 +146,10 @@ if woke > 0 then
 end
 trim_events(Q)
 out[#out + 1] = redis.call("LLEN", Q.o)
-return done(out)
+-- A call that settled nothing keeps nothing: run again, it changes
+-- nothing again and gets the same reply.
+local keep = nil
+if #lost < #ids then
+  keep = table.concat(lost, ",")
+end
+return done(out, keep)

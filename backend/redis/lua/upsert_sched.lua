@@ -1,16 +1,22 @@
 -- upsert_sched.lua: writes a scheduler record if its revision is the
 -- expected one, and in the same step replaces its pending iteration job.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..3] now, event count, event age; [4] queue name; [5] expected
---   revision ("any" to skip the check; "0": must not exist); [6] "1" to
---   keep the pending iteration; [7] the scheduler record (see lib.lua;
---   revision, iterations and update time are set here).
+-- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] expected revision ("any" to skip the check; "0": must not exist);
+--   [7] "1" to keep the pending iteration; [8] the scheduler record (see
+--   lib.lua; revision, iterations and update time are set here).
 -- Returns: {created (1 or 0), record as stored}. Error "DROVER_REVISION".
+--   A resend gets the reply of the first run, kept whole.
 
-local Q = keyset(1, ARGV[4])
-local expect, keep = ARGV[5], ARGV[6] == "1"
-local s = dec(ARGV[7])
+local kept = replayed()
+if kept then
+  local k = dec(kept)
+  return done({tonumber(k[1]), k[2]})
+end
+local Q = keyset(1, ARGV[5])
+local expect, keep = ARGV[6], ARGV[7] == "1"
+local s = dec(ARGV[8])
 local raw = redis.call("HGET", Q.s, s[S_ID])
 local old
 if raw then
@@ -57,4 +63,5 @@ emit(Q, "scheduler-upserted", nil, nil, nil, nil, nil, nil, nil, s[S_ID], nil)
 trim_events(Q)
 local created = 1
 if old then created = 0 end
-return done({created, enc(s, NS)})
+local rec = enc(s, NS)
+return done({created, rec}, enc({created, rec}, 2))

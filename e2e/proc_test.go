@@ -67,6 +67,10 @@ type procArgs struct {
 	SleepRandom time.Duration
 	// Flaky names jobs whose first attempt fails.
 	Flaky string
+	// Barrier, when set, is a directory: a handler waits, before it
+	// returns, until the file named by its job ID up to the first "-"
+	// exists there, for up to a minute.
+	Barrier string
 
 	// Event reader settings: start FromStart when After is 0, else
 	// FromID(After); stop after Count events, or once Until is read.

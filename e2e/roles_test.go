@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,12 +101,27 @@ func handler(a *procArgs, report func(format string, args ...any)) queue.Handler
 		if d := a.Sleep + randDuration(a.SleepRandom); d > 0 {
 			time.Sleep(d) // the job's work
 		}
+		if a.Barrier != "" {
+			round, _, _ := strings.Cut(job.ID, "-")
+			waitFile(filepath.Join(a.Barrier, round), time.Minute)
+		}
 		if a.Flaky != "" && job.Name == a.Flaky && job.AttemptsMade == 0 {
 			report("end %s %d %d", job.ID, a.Index, time.Now().UnixNano())
 			return nil, fmt.Errorf("first attempt of %s fails", job.ID)
 		}
 		report("end %s %d %d", job.ID, a.Index, time.Now().UnixNano())
 		return []byte("done by " + strconv.Itoa(a.Index)), nil
+	}
+}
+
+// waitFile waits until path exists, for up to limit.
+func waitFile(path string, limit time.Duration) {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -140,12 +140,12 @@ type Job struct {
 	Name  string
 	Data  []byte
 	State JobState
-	// Seq orders the jobs of a state. A waiting job's Seq is its place
-	// among the waiting jobs of its priority, given when it became ready:
-	// jobs of equal priority run in the order they became ready (added,
-	// promoted from delayed, due again after a retry), and a job recovered
-	// from a stalled worker runs before them. A released job keeps its
-	// place. In other states Seq only breaks ties.
+	// Seq is a number the store uses to order the jobs of a state; it may
+	// change as the job moves, and it is not comparable across stores.
+	// Whatever it holds, jobs of equal priority run in the order they
+	// became ready (added, promoted from delayed, due again after a
+	// retry), and a job recovered from a stalled worker or released unrun
+	// runs before them.
 	Seq      uint64
 	Priority int
 

@@ -25,8 +25,6 @@ type Scheduler struct {
 	// Template gives the name, data and options of each iteration. Its ID,
 	// Delay and Children are ignored.
 	Template NewJob
-	// Limit caps the number of iterations created; 0 means no cap.
-	Limit int
 	// Iterations counts the iteration jobs created so far. Kept by the
 	// store: an iteration that an upsert removes and replaces before it ran
 	// is not counted twice.
@@ -37,9 +35,9 @@ type Scheduler struct {
 	// Upcoming are the planned run times after Next, ascending. Leasing the
 	// current iteration pops the first one and creates its job.
 	Upcoming []time.Time
-	// Final says Upcoming holds every remaining run time (an end date or the
-	// limit is reached). A scheduler whose Next is zero and which is Final,
-	// or has reached Limit, is done: the store removes it.
+	// Final says Upcoming holds every remaining run time (the queue package
+	// planned up to an end date or a limit). A scheduler whose Next is zero
+	// and which is Final is done: the store removes it.
 	Final bool
 	// UpdatedAt is set by the store on every write.
 	UpdatedAt time.Time
@@ -48,7 +46,7 @@ type Scheduler struct {
 // NeedsPlan reports whether the scheduler has run out of planned times
 // while more may follow: the queue package should refill Upcoming.
 func (s *Scheduler) NeedsPlan(lowWater int) bool {
-	if s.Final || (s.Limit > 0 && s.Iterations >= s.Limit) {
+	if s.Final {
 		return false
 	}
 	return s.Next.IsZero() || len(s.Upcoming) < lowWater
@@ -57,10 +55,14 @@ func (s *Scheduler) NeedsPlan(lowWater int) bool {
 // AnyRevision makes UpsertScheduler skip the revision check.
 const AnyRevision = ^uint64(0)
 
+// IterationPrefix starts the ID of every scheduler iteration.
+const IterationPrefix = "repeat:"
+
 // IterationID returns the deterministic job ID of a scheduler's iteration at
-// run time t, so that no retry or race can add a second job for one slot.
+// run time t, so that no retry or race can add a second job for one slot:
+// IterationPrefix, the scheduler's ID, ":" and t in Unix milliseconds.
 func IterationID(schedulerID string, t time.Time) string {
-	return "repeat:" + schedulerID + ":" + strconv.FormatInt(t.UnixMilli(), 10)
+	return IterationPrefix + schedulerID + ":" + strconv.FormatInt(t.UnixMilli(), 10)
 }
 
 // UpsertSchedulerRequest writes a scheduler record and its pending iteration

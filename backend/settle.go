@@ -15,7 +15,8 @@ const (
 	// RetryDelay (waiting at once when zero, else delayed).
 	OutcomeRetry
 	// OutcomeRelease: the worker gives the job back unrun (shutdown). It is
-	// waiting again in its old place and the attempt does not count.
+	// waiting again, at the front of its priority, and the attempt does
+	// not count.
 	OutcomeRelease
 )
 

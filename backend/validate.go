@@ -279,8 +279,8 @@ func ValidateTemplate(t *NewJob, maxPayload int) error {
 }
 
 // Validate checks an upsert before anything is written: the scheduler's
-// ID, Limit, the size of its repeat rule, its template, and run times that
-// are set and strictly ascending from Next on.
+// ID, the size of its repeat rule, its template, and run times that are
+// set and strictly ascending from Next on.
 func (r *UpsertSchedulerRequest) Validate(maxPayload int) error {
 	if r == nil {
 		return Invalid("UpsertSchedulerRequest", "request is nil")
@@ -288,9 +288,6 @@ func (r *UpsertSchedulerRequest) Validate(maxPayload int) error {
 	s := &r.Scheduler
 	if err := ValidateSchedulerID(s.ID); err != nil {
 		return err
-	}
-	if s.Limit < 0 {
-		return Invalid("Limit", fmt.Sprintf("limit %d is negative", s.Limit))
 	}
 	if err := ValidatePayload("Repeat", len(s.Repeat), maxPayload); err != nil {
 		return err

@@ -178,7 +178,6 @@ func badCalls() []badCall {
 		badCall{"UpsertScheduler with an empty ID", inv, sched(func(s *backend.Scheduler) { s.ID = "" })},
 		badCall{"UpsertScheduler with an ID over the limit", inv, sched(func(s *backend.Scheduler) { s.ID = long })},
 		badCall{"UpsertScheduler with a control character in the ID", inv, sched(func(s *backend.Scheduler) { s.ID = "a\nb" })},
-		badCall{"UpsertScheduler with a negative Limit", inv, sched(func(s *backend.Scheduler) { s.Limit = -1 })},
 		badCall{"UpsertScheduler with a repeat rule over the limit", tooLarge, sched(func(s *backend.Scheduler) { s.Repeat = []byte(big) })},
 		badCall{"UpsertScheduler with a template without a name", inv, sched(func(s *backend.Scheduler) { s.Template.Name = "" })},
 		badCall{"UpsertScheduler with run times not ascending", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{epoch} })},

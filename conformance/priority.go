@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -68,6 +69,38 @@ func testPriority(t *testing.T, f Factory) {
 		b.addOne(backend.NewJob{Name: "hi-2", Priority: 1})
 		if got := ids(b.lease(3)); len(got) != 3 || got[0] != hi || got[2] != lo {
 			t.Errorf("leased %v, want %s first and %s last", got, hi, lo)
+		}
+	})
+
+	t.Run("jobs of equal priority run in the order they became ready, and a job recovered from a stalled worker or released runs first", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		// Added first but delayed: it becomes ready after the others.
+		promoted := b.addOne(backend.NewJob{Name: "promoted", Delay: 10 * time.Second})
+		// Leased now, retried at once after another job was added.
+		retried := b.addOne(backend.NewJob{Name: "retried", Attempts: 2})
+		r := b.leaseOne()
+		// Leased now, and its worker dies.
+		stalled := b.addOne(backend.NewJob{Name: "stalled"})
+		s := b.leaseOne()
+		// Leased now, and given back unrun: to the front of the line.
+		released := b.addOne(backend.NewJob{Name: "released"})
+		rel := b.leaseOne()
+		if r.ID != retried || s.ID != stalled || rel.ID != released {
+			t.Fatalf("leased %s, %s, %s; want %s, %s, %s", r.ID, s.ID, rel.ID, retried, stalled, released)
+		}
+		plain := b.addOne(backend.NewJob{Name: "plain"})
+		b.mustSettle(b.q, backend.Settlement{Lease: rel.Lease, Outcome: backend.OutcomeRelease})
+		b.mustSettle(b.q, backend.Settlement{Lease: r.Lease, Outcome: backend.OutcomeRetry, Reason: "again"})
+		other := b.addOne(backend.NewJob{Name: "other priority", Priority: 1})
+		b.clock.Advance(defaultTTL + time.Second) // the stalled lease expires; the delayed job is due
+		want := []string{stalled, released, plain, retried, promoted, other}
+		var got []string
+		for range want {
+			got = append(got, b.leaseOne().ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("lease order %v, want %v (stalled, released, plain, retried, promoted, other priority)", got, want)
 		}
 	})
 }

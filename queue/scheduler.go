@@ -134,8 +134,9 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 // (nil if there is none).
 //
 // The queue package enforces Limit itself, by planning no more than Limit
-// run times in all and marking the plan Final; the store's own Limit stays
-// unset, so that replacing the pending iteration never counts as a run.
+// run times in all and marking the plan Final; the store counts the
+// iterations made, and replacing the pending iteration does not count as
+// one.
 func (q *Queue) planUpsert(p *planner, cur *backend.Scheduler) (*backend.Scheduler, error) {
 	now := q.clock.Now()
 	used := 0 // run times of the plan used up already

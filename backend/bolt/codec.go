@@ -427,7 +427,6 @@ func appendScheduler(buf []byte, s *backend.Scheduler) []byte {
 	e.u(s.Revision)
 	e.bytes(s.Repeat)
 	appendNewJob(&e, &s.Template)
-	e.n(s.Limit)
 	e.n(s.Iterations)
 	e.time(s.Next)
 	e.u(uint64(len(s.Upcoming)))
@@ -447,7 +446,6 @@ func decodeScheduler(v []byte) (*backend.Scheduler, error) {
 	s.Revision = d.u()
 	s.Repeat = d.bytes()
 	s.Template = readNewJob(&d)
-	s.Limit = d.n()
 	s.Iterations = d.n()
 	s.Next = d.time()
 	if n := d.length(); n > 0 {

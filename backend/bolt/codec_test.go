@@ -114,8 +114,8 @@ func TestSchedulerRoundTrip(t *testing.T) {
 	at := time.Unix(1_900_000_000, 0).UTC()
 	s := &backend.Scheduler{
 		ID: "tick", Revision: 4, Repeat: []byte(`{"every":"1m"}`),
-		Template: backend.NewJob{Name: "tick", Data: []byte("d"), Priority: 1, Attempts: 2, Timeout: time.Second},
-		Limit:    9, Iterations: 3, Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true, UpdatedAt: at,
+		Template:   backend.NewJob{Name: "tick", Data: []byte("d"), Priority: 1, Attempts: 2, Timeout: time.Second},
+		Iterations: 3, Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true, UpdatedAt: at,
 	}
 	got, err := decodeScheduler(appendScheduler(nil, s))
 	if err != nil {

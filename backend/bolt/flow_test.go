@@ -115,7 +115,7 @@ func TestRemoveFlowParentAndPendingChild(t *testing.T) {
 func TestSchedulerIterations(t *testing.T) {
 	b, clock := setup(t)
 	at := func(m int) time.Time { return epoch.Add(time.Duration(m) * time.Minute) }
-	s := backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "tick"}, Next: at(0), Upcoming: []time.Time{at(1), at(2)}, Limit: 2}
+	s := backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "tick"}, Next: at(0), Upcoming: []time.Time{at(1)}, Final: true}
 	res, err := b.UpsertScheduler(ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s})
 	if err != nil || !res.Created || res.Scheduler.Revision != 1 || res.Scheduler.Iterations != 1 {
 		t.Fatalf("upsert %+v %v", res, err)
@@ -136,9 +136,9 @@ func TestSchedulerIterations(t *testing.T) {
 	if second := lease(t, b, "q", 1); len(second) != 1 || second[0].ID != backend.IterationID("s", at(1)) {
 		t.Fatalf("second %+v", second)
 	}
-	// The limit is reached and nothing is pending: the record is gone.
+	// The final plan has run out and nothing is pending: the record is gone.
 	if _, err := b.Scheduler(ctx, "q", "s"); !errors.Is(err, backend.ErrNotFound) {
-		t.Fatalf("after the limit: %v", err)
+		t.Fatalf("after the last run: %v", err)
 	}
 	// A slot whose ID is taken is skipped.
 	s2 := backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "tick"}, Next: at(1), Upcoming: []time.Time{at(5)}}

@@ -26,7 +26,7 @@ func template(t *backend.NewJob) backend.NewJob {
 // schedulerDone reports whether s has no pending iteration and none may
 // follow.
 func schedulerDone(s *backend.Scheduler) bool {
-	return s.Next.IsZero() && (s.Final || (s.Limit > 0 && s.Iterations >= s.Limit))
+	return s.Next.IsZero() && s.Final
 }
 
 func (q *qtx) scheduler(id string) (*backend.Scheduler, error) {
@@ -154,14 +154,10 @@ func (q *qtx) pendingIteration(j *backend.Job) (bool, error) {
 }
 
 // placeIteration creates the iteration job of s at the first time of cands
-// whose ID is free, within s.Limit, and sets Next and Upcoming.
+// whose ID is free, and sets Next and Upcoming.
 func (t *txn) placeIteration(q *qtx, s *backend.Scheduler, cands []time.Time) error {
 	s.Next = time.Time{}
 	for i, at := range cands {
-		if s.Limit > 0 && s.Iterations >= s.Limit {
-			s.Upcoming = cands[i:]
-			return nil
-		}
 		id := backend.IterationID(s.ID, at)
 		if q.exists(id) {
 			continue // the slot ran before: move on to the next free one

@@ -88,6 +88,7 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 			clearLease(j)
 			j.Worker = ""
 			j.State = backend.StateWaiting
+			q.readyAt(j, true)
 		}); err != nil {
 			return err
 		}

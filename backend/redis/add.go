@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // addNode is one job of an Add request, flattened in preorder.
@@ -17,10 +18,10 @@ type addNode struct {
 	job    *backend.NewJob
 }
 
-// head encodes where a node goes: "" for the common case of a top-level
+// place encodes where a node goes: "" for the common case of a top-level
 // job in the call's queue with an assigned id, no delay and no priority,
 // else the list of key set, parent, id, delay ms and priority.
-func (n addNode) head() string {
+func (n addNode) place() string {
 	j := n.job
 	if n.set == 1 && n.parent == 0 && j.ID == "" && j.Delay <= 0 && j.Priority == 0 {
 		return ""
@@ -84,17 +85,17 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 // runAdd runs the add script over nodes and returns the reply, two values
 // per node.
 func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nodes []addNode) ([]string, error) {
-	keys := make([]string, 0, len(queues)*len(keySuffixes))
+	keys := make([]string, 0, len(queues)*layout.NumKeys)
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
 	}
-	argv := append(b.header(b.now(), b.replyTTL, 2+len(queues)+len(nodes)*2), len(queues))
+	argv := append(b.header(b.now(), b.replyTTL, 2+len(queues)+len(nodes)*3), len(queues))
 	for _, q := range queues {
 		argv = append(argv, q)
 	}
 	argv = append(argv, len(nodes))
 	for _, n := range nodes {
-		argv = append(argv, n.head(), jobTail(n.job, ""))
+		argv = append(argv, n.place(), jobHead(n.job), jobOpts(n.job, ""))
 	}
 	res, err := b.write(ctx, "add", queue, b.reqs.next(), keys, argv)
 	if err != nil {

@@ -4,41 +4,55 @@
 //
 // # Basics
 //
-// Every state change is one Lua script (embedded from lua/*.lua) over the
-// keys of one queue. On Redis 7 the scripts are one function library,
-// named by a hash of its text, loaded by the first call and again after
-// the server lost it, and called with FCALL; on Redis 6, on Cluster (where
-// a library would have to reach every master), where the user may not use
-// functions and where the server refuses the library, each runs with
-// EVALSHA, re-loaded on NOSCRIPT. All keys
-// of a queue share the hash tag {prefix:queue}, and scripts touch only
-// keys passed in KEYS, so the same scripts run on Redis Cluster. A queue
-// has a fixed set of keys, so no script builds a key name from data:
+// Every state change is one Lua script over the keys of one queue. The
+// scripts are lua/*.lua, each naming the parts of lua/parts it uses
+// ("--- @include"); the loader puts the generated lua/layout.lua, those
+// parts and the script's body together. On Redis 7 the scripts are one
+// function library (every part once, a function per script), named by a
+// hash of its text, loaded by the first call and again after the server
+// lost it, and called with FCALL; on Redis 6, on Cluster (where a library
+// would have to reach every master), where the user may not use functions
+// and where the server refuses the library, each runs with EVALSHA,
+// re-loaded on NOSCRIPT. All keys of a queue share the hash tag
+// {prefix:queue}, and scripts touch only keys passed in KEYS, so the same
+// scripts run on Redis Cluster. A queue has a fixed set of keys, defined
+// once in internal/layout, so no script builds a key name from data:
 //
-//	{p:q}:meta  hash: seq (job numbers), ev (last event ID), paused
-//	{p:q}:j     hash: job ID -> job record
-//	{p:q}:w     sorted set of waiting jobs, score priority*2^31 + seq
+//	{p:q}:meta  hash: seq (job numbers), ev (last event ID), back and
+//	            front (places in the ready order), paused
+//	{p:q}:j     hash: job ID -> job record, fixed when the job is added
+//	{p:q}:h     hash: job ID -> hot record, what changes as the job lives;
+//	            a waiting job nothing has touched has none
+//	{p:q}:w     list of waiting jobs of priority 0, in the order they run
+//	{p:q}:p     sorted set of waiting jobs of priority 1 and more, score
+//	            priority*2^31 + place in the line of that priority
 //	{p:q}:d     sorted set of delayed jobs, score due time (ms)
 //	{p:q}:a     sorted set of active jobs, score lease expiry (ms)
 //	{p:q}:c     sorted set of completed jobs, score finish time (ms)
 //	{p:q}:f     sorted set of failed jobs, score finish time (ms)
-//	{p:q}:wc    sorted set of flow parents waiting for children, score seq
+//	{p:q}:wc    sorted set of flow parents waiting for children, score
+//	            job number
 //	{p:q}:e     stream of events: one entry per script call, whose ID "n-0"
 //	            names its last event n
 //	{p:q}:wake  list of wake tokens for idle leasers
 //	{p:q}:logs  hash: job ID "\n" line number -> log line
 //	{p:q}:o     list: outbox of notices to flow parents in other queues
 //	{p:q}:s     hash: scheduler ID -> scheduler record
-//	{p:q}:deps  hash: parent ID "\n" child queue "\n" child ID -> "1" while
-//	            that dependency is pending
+//	{p:q}:deps  hash: parent ID "\n" child queue "\n" child ID -> "" while
+//	            that dependency is pending, the child's outcome once it
+//	            ended; a dropped dependency has no field
 //	{p:q}:r:<request id>  string, one per recent write call: what a resend
 //	            of the call needs to rebuild its reply; expires after
 //	            seconds
 //
-// A job is one field of the j hash: a record of length-prefixed fields that
-// Lua and Go both read without another codec. There is no key per job.
-// Jobs of equal priority run in the order they were added; the waiting
-// score holds up to 2^31 jobs per queue.
+// A job is a field of the j hash and, once anything happened to it, one of
+// the h hash: records of length-prefixed fields that Lua and Go both read
+// without another codec, each leaving out its trailing empty fields. There
+// is no key per job, and a lease or settle rewrites only the small hot
+// record. Jobs of equal priority run in the order they became ready; a job
+// recovered from a stalled worker or released runs before them. A flow
+// parent's hot record counts its pending children, so a child's end costs
+// the same however many siblings it has.
 //
 // # Resends
 //

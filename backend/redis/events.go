@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // Events reads the queue's event log after req.After. Each script call
@@ -91,7 +92,7 @@ func (b *Backend) waitEvents(ctx context.Context, queue string, after uint64, wa
 			block = time.Millisecond
 		}
 		err := b.client.XRead(context.Background(), &goredis.XReadArgs{
-			Streams: []string{b.key(queue, kEvents), strconv.FormatUint(after, 10) + "-0"},
+			Streams: []string{b.key(queue, layout.KeyEvents), strconv.FormatUint(after, 10) + "-0"},
 			Count:   1,
 			Block:   block,
 		}).Err()
@@ -124,7 +125,7 @@ func (b *Backend) LastEventID(ctx context.Context, queue string) (uint64, error)
 	if err := b.check(queue); err != nil {
 		return 0, err
 	}
-	n, err := b.client.HGet(ctx, b.key(queue, kMeta), "ev").Uint64()
+	n, err := b.client.HGet(ctx, b.key(queue, layout.KeyMeta), "ev").Uint64()
 	if errors.Is(err, goredis.Nil) {
 		return 0, nil
 	}

@@ -128,7 +128,7 @@ func testScheduler(t *testing.T, f storeFactory) {
 	x := setup(t, f, storeOptions{})
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	s := backend.Scheduler{ID: "s", Repeat: []byte("every 1m"), Template: backend.NewJob{Name: "tick", Data: []byte("v1")},
-		Next: at(1), Upcoming: []time.Time{at(2), at(3)}, Limit: 3}
+		Next: at(1), Upcoming: []time.Time{at(2), at(3)}, Final: true}
 	r, err := x.b.UpsertScheduler(x.ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: 0})
 	if err != nil || !r.Created || r.Scheduler.Revision != 1 || r.Scheduler.Iterations != 1 {
 		t.Fatalf("upsert %+v %v", r, err)

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 	"github.com/droverhq/drover/internal/redistest"
 )
 
@@ -26,7 +27,7 @@ for _, k in ipairs(KEYS) do __declared[k] = true end
 local __first = {}
 for _, c in ipairs({"GET", "SET", "HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
   "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZPOPMIN", "ZREMRANGEBYRANK", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
-  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN"}) do __first[c] = true end
+  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN", "LPOP", "LREM"}) do __first[c] = true end
 local __all = {DEL = true, UNLINK = true, EXISTS = true}
 local function __check(cmd, ...)
   local c = string.upper(cmd)
@@ -134,8 +135,8 @@ func (h *slotHook) inspect(args []any) {
 	// slot of the first. Only the add script may take several queues' key
 	// sets (a flow across queues, refused on Cluster); each set is one
 	// slot.
-	sets := n / len(keySuffixes)
-	switch reply := n % len(keySuffixes); {
+	sets := n / layout.NumKeys
+	switch reply := n % layout.NumKeys; {
 	case reply > 1, sets == 0, sets > 1 && sha != h.addSHA, reply == 0 && h.writes[sha]:
 		h.t.Errorf("script %s declares %d keys", sha, n)
 		return
@@ -144,9 +145,9 @@ func (h *slotHook) inspect(args []any) {
 			h.t.Errorf("script %s has reply key %s in another slot than %s", sha, k, keys[0])
 		}
 	}
-	for g := 0; g+len(keySuffixes) <= n; g += len(keySuffixes) {
+	for g := 0; g+layout.NumKeys <= n; g += layout.NumKeys {
 		slot := -1
-		for _, k := range keys[g : g+len(keySuffixes)] {
+		for _, k := range keys[g : g+layout.NumKeys] {
 			s := keySlot(fmt.Sprint(k))
 			if slot >= 0 && s != slot {
 				h.t.Errorf("script declares keys of two slots: %v", keys)
@@ -209,7 +210,7 @@ func TestScriptsReturnThroughDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() == "lib.lua" {
+		if e.IsDir() || e.Name() == "layout.lua" {
 			continue
 		}
 		src, err := luaFS.ReadFile("lua/" + e.Name())

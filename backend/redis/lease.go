@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // maxBlock bounds one blocking Redis command; a longer wait is several.
@@ -69,10 +70,12 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 		b.drainOutbox(ctx, queue)
 	}
 	var jobs []*backend.Job
-	for i := 2; i+1 < len(a); i += 2 {
+	for i := 2; i+3 < len(a); i += 4 {
 		id, _ := a[i].(string)
 		rec, _ := a[i+1].(string)
-		j, err := decodeJob(queue, id, rec)
+		hot, _ := a[i+2].(string)
+		kids, _ := a[i+3].(string)
+		j, err := decodeJob(queue, id, rec, hot, kids)
 		if err != nil {
 			return jobs, time.Time{}, err
 		}
@@ -91,7 +94,7 @@ func (b *Backend) leaseOnce(ctx context.Context, queue string, req *backend.Leas
 // a token that arrives after the wait was given up is pushed back for the
 // next waiter.
 func (b *Backend) waitWake(ctx context.Context, queue string, until time.Time) error {
-	key := b.key(queue, kWake)
+	key := b.key(queue, layout.KeyWake)
 	timer := backend.NewTimerAt(b.opts.Clock, until)
 	wait := max(until.Sub(b.opts.Clock.Now()), time.Millisecond)
 	defer timer.Stop()
@@ -231,7 +234,7 @@ func (b *Backend) drainOutbox(ctx context.Context, queue string) {
 }
 
 func (b *Backend) drainOne(ctx context.Context, queue string) ([]string, error) {
-	key := b.key(queue, kOutbox)
+	key := b.key(queue, layout.KeyOutbox)
 	var next []string
 	for range 100 {
 		entries, err := b.client.LRange(ctx, key, 0, 99).Result()
@@ -239,8 +242,8 @@ func (b *Backend) drainOne(ctx context.Context, queue string) ([]string, error) 
 			return next, translate(err)
 		}
 		for _, e := range entries {
-			f, err := decode(e)
-			if err != nil || len(f) != 7 {
+			f, err := decodeN(e, 7)
+			if err != nil {
 				b.opts.Logger.Error("drover: dropping a corrupt flow notice", "queue", queue)
 			} else {
 				res, err := b.runRepeatable(ctx, "notify", f[0], f[1], f[2], f[3], f[4], f[5], f[6])

@@ -1,13 +1,16 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // Job returns one job, or ErrNotFound.
@@ -15,11 +18,33 @@ func (b *Backend) Job(ctx context.Context, queue, id string) (*backend.Job, erro
 	if err := b.check(queue); err != nil {
 		return nil, err
 	}
-	rec, err := b.client.HGet(ctx, b.key(queue, kJobs), id).Result()
+	res, err := b.runRepeatable(ctx, "jobs", queue, "", id)
 	if err != nil {
-		return nil, translateMissing(err, "job %s in %s", id, queue)
+		return nil, err
 	}
-	return decodeJob(queue, id, rec)
+	jobs, err := decodeJobs(queue, res)
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, &storeError{sentinel: backend.ErrNotFound, detail: fmt.Sprintf("job %s in %s", id, queue), cause: goredis.Nil}
+	}
+	return jobs[0], nil
+}
+
+// decodeJobs decodes a reply of jobs: for each its ID, job record, hot
+// record and children (see jobs.lua).
+func decodeJobs(queue string, res any) ([]*backend.Job, error) {
+	a := toStrings(res)
+	out := make([]*backend.Job, 0, len(a)/4)
+	for i := 0; i+3 < len(a); i += 4 {
+		j, err := decodeJob(queue, a[i], a[i+1], a[i+2], a[i+3])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
 }
 
 // Jobs returns one page of the jobs in a state, in the state's order.
@@ -30,10 +55,7 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 	if err := req.Validate(); err != nil {
 		return backend.JobsResult{}, err
 	}
-	limit := req.Limit
-	if limit == 0 {
-		limit = 100
-	}
+	limit := cmp.Or(req.Limit, 100)
 	offset := req.Offset
 	// Active jobs are kept by lease expiry; the page is by Seq.
 	active := req.State == backend.StateActive
@@ -44,21 +66,13 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 	if err != nil {
 		return backend.JobsResult{}, err
 	}
-	a := toStrings(res)
-	var out []*backend.Job
-	for i := 0; i+1 < len(a); i += 2 {
-		j, err := decodeJob(queue, a[i], a[i+1])
-		if err != nil {
-			return backend.JobsResult{}, err
-		}
-		out = append(out, j)
+	out, err := decodeJobs(queue, res)
+	if err != nil {
+		return backend.JobsResult{}, err
 	}
 	if active {
-		slices.SortFunc(out, func(x, y *backend.Job) int { return int(x.Seq) - int(y.Seq) })
-		limit = req.Limit
-		if limit == 0 {
-			limit = 100
-		}
+		slices.SortFunc(out, func(x, y *backend.Job) int { return cmp.Compare(x.Seq, y.Seq) })
+		limit = cmp.Or(req.Limit, 100)
 		out = out[min(req.Offset, len(out)):min(req.Offset+limit, len(out))]
 	}
 	return backend.JobsResult{Jobs: out}, nil
@@ -72,20 +86,21 @@ func (b *Backend) Counts(ctx context.Context, queue string) (backend.Counts, err
 	k := b.queueKeys(queue)
 	p := b.client.Pipeline()
 	cards := []*goredis.IntCmd{
-		p.ZCard(ctx, k[kWait]), p.ZCard(ctx, k[kDelayed]), p.ZCard(ctx, k[kActive]),
-		p.ZCard(ctx, k[kWaitChildren]), p.ZCard(ctx, k[kCompleted]), p.ZCard(ctx, k[kFailed]),
+		p.LLen(ctx, k[layout.KeyWaiting]), p.ZCard(ctx, k[layout.KeyPrioritized]),
+		p.ZCard(ctx, k[layout.KeyDelayed]), p.ZCard(ctx, k[layout.KeyActive]),
+		p.ZCard(ctx, k[layout.KeyWaitingChildren]), p.ZCard(ctx, k[layout.KeyCompleted]), p.ZCard(ctx, k[layout.KeyFailed]),
 	}
-	paused := p.HGet(ctx, k[kMeta], "paused")
+	paused := p.HGet(ctx, k[layout.KeyMeta], "paused")
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return backend.Counts{}, translate(err)
 	}
 	return backend.Counts{
-		Waiting:         int(cards[0].Val()),
-		Delayed:         int(cards[1].Val()),
-		Active:          int(cards[2].Val()),
-		WaitingChildren: int(cards[3].Val()),
-		Completed:       int(cards[4].Val()),
-		Failed:          int(cards[5].Val()),
+		Waiting:         int(cards[0].Val() + cards[1].Val()),
+		Delayed:         int(cards[2].Val()),
+		Active:          int(cards[3].Val()),
+		WaitingChildren: int(cards[4].Val()),
+		Completed:       int(cards[5].Val()),
+		Failed:          int(cards[6].Val()),
 		Paused:          paused.Val() == "1",
 	}, nil
 }

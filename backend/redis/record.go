@@ -7,60 +7,14 @@ import (
 	"time"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // Records are lists of length-prefixed fields, "<len>:<bytes>" one after
 // the other, so that Lua scripts and Go read the same bytes without any
-// other codec. Field positions match lib.lua.
-const (
-	fState = iota
-	fSeq
-	fCreated
-	fRunAt
-	fParentQueue
-	fParentID
-	fKids
-	fPending
-	fName
-	fData
-	fPriority
-	fAttempts
-	fMade
-	fStalled
-	fBackoff
-	fTimeout
-	fKeepCompleted
-	fKeepFailed
-	fProgress
-	fResult
-	fReason
-	fStack
-	fLogs
-	fProcessed
-	fFinished
-	fToken
-	fLeaseExp
-	fWorker
-	fScheduler
-	fPolicy
-	fOutcomes
-	numJobFields
-)
-
-const (
-	sID = iota
-	sRevision
-	sRepeat
-	sTail
-	sPriority
-	sLimit
-	sIterations
-	sNext
-	sUpcoming
-	sFinal
-	sUpdated
-	numSchedFields
-)
+// other codec; a record leaves out its trailing empty fields, and an empty
+// field is the default of its kind ("" or 0). Field positions are those
+// of internal/layout, which the scripts read from lua/layout.lua.
 
 func appendField(b []byte, v string) []byte {
 	b = strconv.AppendInt(b, int64(len(v)), 10)
@@ -68,16 +22,12 @@ func appendField(b []byte, v string) []byte {
 	return append(b, v...)
 }
 
+// encode encodes fields as a record, leaving out the trailing empty ones.
 func encode(fields ...string) string {
-	n := 0
-	for _, f := range fields {
-		n += len(f) + 4
+	for len(fields) > 0 && fields[len(fields)-1] == "" {
+		fields = fields[:len(fields)-1]
 	}
-	b := make([]byte, 0, n)
-	for _, f := range fields {
-		b = appendField(b, f)
-	}
-	return string(b)
+	return encodeList(fields)
 }
 
 // decode splits a record into its fields.
@@ -94,6 +44,18 @@ func decode(s string) ([]string, error) {
 	return out, nil
 }
 
+// decodeN splits a record of at most n fields, padded to n with "".
+func decodeN(s string, n int) ([]string, error) {
+	f, err := decode(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(f) > n {
+		return nil, fmt.Errorf("drover: corrupt record: %d fields, at most %d", len(f), n)
+	}
+	return append(f, make([]string, n-len(f))...), nil
+}
+
 // nextField splits the first length-prefixed field off s.
 func nextField(s string) (field, rest string, err error) {
 	c := strings.IndexByte(s, ':')
@@ -107,6 +69,14 @@ func nextField(s string) (field, rest string, err error) {
 	return s[c+1 : c+1+n], s[c+1+n:], nil
 }
 
+// num is the decimal of a numeric field: "" for 0, its default.
+func num(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func atoi(s string) int64 {
@@ -116,7 +86,7 @@ func atoi(s string) int64 {
 
 func ms(t time.Time) string {
 	if t.IsZero() {
-		return "0"
+		return ""
 	}
 	return itoa(t.UnixMilli())
 }
@@ -141,182 +111,193 @@ func encodeRetention(r backend.Retention) string {
 	if r.Remove {
 		rm = "1"
 	}
-	return encode(rm, itoa(int64(r.Count)), itoa(r.Age.Milliseconds()))
+	return encode(rm, num(int64(r.Count)), num(r.Age.Milliseconds()))
 }
 
 func decodeRetention(s string) backend.Retention {
-	f, _ := decode(s)
-	if len(f) < 3 {
+	f, err := decodeN(s, 3)
+	if err != nil {
 		return backend.Retention{}
 	}
 	return backend.Retention{Remove: f[0] == "1", Count: int(atoi(f[1])), Age: time.Duration(atoi(f[2])) * time.Millisecond}
 }
 
-func encodeList(l []string) string { return encode(l...) }
+// encodeList encodes a list, every item kept.
+func encodeList(l []string) string {
+	n := 0
+	for _, f := range l {
+		n += len(f) + 4
+	}
+	b := make([]byte, 0, n)
+	for _, f := range l {
+		b = appendField(b, f)
+	}
+	return string(b)
+}
 
 func parseRef(s string) backend.JobRef {
 	q, id, _ := strings.Cut(s, "\n")
 	return backend.JobRef{Queue: q, ID: id}
 }
 
-// A job record is a fixed-width header followed by length-prefixed body
-// fields, so that the lease and settle scripts rewrite the fields that
-// change on every attempt by splicing strings instead of decoding the whole
-// record. The header: a state code, a flags digit (1 scheduler, 2 parent,
-// 4 retention other than keep all: jobs without flags take the scripts'
-// fast paths), attempts made and stalled count (10 digits each), then run
-// at, processed at, finished at and lease expiry (14 digits each, ms).
-const hdrLen = 2 + 2*10 + 4*14
-
-// bodyOrder lists the body fields in stored order.
-var bodyOrder = [...]int{fToken, fWorker, fName, fResult, fSeq, fCreated, fParentQueue, fParentID, fKids, fPending,
-	fData, fPriority, fAttempts, fBackoff, fTimeout, fKeepCompleted, fKeepFailed, fProgress, fReason, fStack, fLogs,
-	fScheduler, fPolicy, fOutcomes}
-
-// tailOrder lists the fields of a job tail after its flags digit: the
-// body fields that the Go side sets for a new job, name first.
-var tailOrder = [...]int{fName, fData, fPriority, fAttempts, fBackoff, fTimeout, fKeepCompleted, fKeepFailed,
-	fProgress, fReason, fStack, fLogs, fScheduler, fPolicy, fOutcomes}
-
-var stateCodes = map[byte]backend.JobState{
-	'w': backend.StateWaiting, 'd': backend.StateDelayed, 'a': backend.StateActive,
-	'c': backend.StateCompleted, 'f': backend.StateFailed, 'p': backend.StateWaitingChildren,
+// jobHead encodes the start of a new job's record: its name and data.
+func jobHead(j *backend.NewJob) string {
+	b := make([]byte, 0, len(j.Name)+len(j.Data)+8)
+	b = appendField(b, j.Name)
+	return string(appendField(b, string(j.Data)))
 }
 
-var keepAll = encodeRetention(backend.Retention{})
-
-// jobTail encodes the fields of a new job that its add script does not
-// set: a flags digit, then the fields of tailOrder.
-func jobTail(j *backend.NewJob, schedulerID string) string {
-	var f [numJobFields]string
-	f[fName] = j.Name
-	f[fData] = string(j.Data)
-	f[fPriority] = itoa(int64(j.Priority))
-	f[fAttempts] = itoa(int64(j.Attempts))
-	f[fBackoff] = encode(string(j.Backoff.Type), itoa(j.Backoff.Delay.Milliseconds()), strconv.FormatFloat(j.Backoff.Jitter, 'g', -1, 64))
-	f[fTimeout] = itoa(j.Timeout.Milliseconds())
-	f[fKeepCompleted] = encodeRetention(j.KeepCompleted)
-	f[fKeepFailed] = encodeRetention(j.KeepFailed)
-	f[fLogs] = "0"
-	f[fScheduler] = schedulerID
-	f[fPolicy] = string(j.FailurePolicy)
-	flags := byte('0')
-	if schedulerID != "" {
-		flags++
-	}
-	if f[fKeepCompleted] != keepAll || f[fKeepFailed] != keepAll {
-		flags += 4
-	}
-	b := make([]byte, 0, 64+len(j.Data)+len(j.Name))
-	b = append(b, flags)
-	for _, k := range tailOrder {
-		b = appendField(b, f[k])
-	}
-	return string(b)
-}
-
-// splitJob splits a stored record into its fields, numbers as decimals.
-func splitJob(rec string) ([numJobFields]string, error) {
-	var f [numJobFields]string
-	if len(rec) < hdrLen {
-		return f, fmt.Errorf("drover: corrupt record: short header")
-	}
-	st, ok := stateCodes[rec[0]]
-	if !ok {
-		return f, fmt.Errorf("drover: corrupt record: state %q", rec[0])
-	}
-	f[fState] = string(st)
-	pos := 2
-	for _, h := range [...]struct{ field, width int }{{fMade, 10}, {fStalled, 10}, {fRunAt, 14}, {fProcessed, 14}, {fFinished, 14}, {fLeaseExp, 14}} {
-		n, err := strconv.ParseInt(rec[pos:pos+h.width], 10, 64)
-		if err != nil {
-			return f, fmt.Errorf("drover: corrupt record: header: %w", err)
+// jobOpts encodes the fields of a new job's record from JobPriority on:
+// its options, which the add script puts after the fields it sets.
+func jobOpts(j *backend.NewJob, schedulerID string) string {
+	var f [layout.NumJobFields]string
+	f[layout.JobPriority] = num(int64(j.Priority))
+	f[layout.JobAttempts] = num(int64(j.Attempts))
+	if j.Backoff != (backend.Backoff{}) {
+		jitter := ""
+		if j.Backoff.Jitter != 0 {
+			jitter = strconv.FormatFloat(j.Backoff.Jitter, 'g', -1, 64)
 		}
-		f[h.field] = itoa(n)
-		pos += h.width
+		f[layout.JobBackoff] = encode(string(j.Backoff.Type), num(j.Backoff.Delay.Milliseconds()), jitter)
 	}
-	body, err := decode(rec[hdrLen:])
-	if err != nil {
-		return f, err
-	}
-	if len(body) != len(bodyOrder) {
-		return f, fmt.Errorf("drover: corrupt record: %d body fields", len(body))
-	}
-	for i, k := range bodyOrder {
-		f[k] = body[i]
-	}
-	return f, nil
+	f[layout.JobTimeout] = num(j.Timeout.Milliseconds())
+	f[layout.JobKeepCompleted] = encodeRetention(j.KeepCompleted)
+	f[layout.JobKeepFailed] = encodeRetention(j.KeepFailed)
+	f[layout.JobPolicy] = string(j.FailurePolicy)
+	f[layout.JobScheduler] = schedulerID
+	return encode(f[layout.JobPriority:]...)
 }
 
-// decodeJob turns a stored record into a Job.
-func decodeJob(queue, id, rec string) (*backend.Job, error) {
-	f, err := splitJob(rec)
+var stateOfCode = func() map[string]backend.JobState {
+	m := make(map[string]backend.JobState, len(layout.StateCodes))
+	for s, c := range layout.StateCodes {
+		m[c] = s
+	}
+	return m
+}()
+
+// decodeJob turns a job's records into a Job: rec is its job record, hot
+// its hot record ("" for a waiting job nothing has touched), kids what
+// the deps hash says of its children (see children in flows.lua).
+func decodeJob(queue, id, rec, hot, kids string) (*backend.Job, error) {
+	j, err := decodeRecords(queue, id, rec, hot, kids)
 	if err != nil {
 		return nil, fmt.Errorf("%w (job %s)", err, id)
 	}
-	return jobOf(queue, id, &f), nil
+	return j, nil
 }
 
-// jobOf builds a Job from its fields.
-func jobOf(queue, id string, f *[numJobFields]string) *backend.Job {
+func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
+	f, err := decodeN(rec, layout.NumJobFields)
+	if err != nil {
+		return nil, err
+	}
+	h, err := decodeN(hot, layout.NumHotFields)
+	if err != nil {
+		return nil, err
+	}
+	state := backend.StateWaiting
+	if c := h[layout.HotState]; c != "" {
+		s, ok := stateOfCode[c]
+		if !ok {
+			return nil, fmt.Errorf("drover: corrupt record: state %q", c)
+		}
+		state = s
+	}
 	j := &backend.Job{
 		Queue:         queue,
 		ID:            id,
-		Name:          f[fName],
-		Data:          bytesOf(f[fData]),
-		State:         backend.JobState(f[fState]),
-		Seq:           uint64(atoi(f[fSeq])),
-		Priority:      int(atoi(f[fPriority])),
-		Attempts:      max(int(atoi(f[fAttempts])), 1), // 0 is the default, one attempt
-		AttemptsMade:  int(atoi(f[fMade])),
-		StalledCount:  int(atoi(f[fStalled])),
-		Timeout:       time.Duration(atoi(f[fTimeout])) * time.Millisecond,
-		KeepCompleted: decodeRetention(f[fKeepCompleted]),
-		KeepFailed:    decodeRetention(f[fKeepFailed]),
-		Progress:      bytesOf(f[fProgress]),
-		Result:        bytesOf(f[fResult]),
-		FailedReason:  f[fReason],
-		LogCount:      int(atoi(f[fLogs])),
-		CreatedAt:     fromMs(f[fCreated]),
-		RunAt:         fromMs(f[fRunAt]),
-		ProcessedAt:   fromMs(f[fProcessed]),
-		FinishedAt:    fromMs(f[fFinished]),
-		Worker:        f[fWorker],
-		SchedulerID:   f[fScheduler],
-		FailurePolicy: backend.FailurePolicy(f[fPolicy]),
+		Name:          f[layout.JobName],
+		Data:          bytesOf(f[layout.JobData]),
+		State:         state,
+		Seq:           uint64(atoi(f[layout.JobSeq])),
+		Priority:      int(atoi(f[layout.JobPriority])),
+		Attempts:      max(int(atoi(f[layout.JobAttempts])), 1), // 0 is the default, one attempt
+		Timeout:       time.Duration(atoi(f[layout.JobTimeout])) * time.Millisecond,
+		KeepCompleted: decodeRetention(f[layout.JobKeepCompleted]),
+		KeepFailed:    decodeRetention(f[layout.JobKeepFailed]),
+		CreatedAt:     fromMs(f[layout.JobCreated]),
+		SchedulerID:   f[layout.JobScheduler],
+		FailurePolicy: backend.FailurePolicy(f[layout.JobPolicy]),
+
+		AttemptsMade: int(atoi(h[layout.HotMade])),
+		StalledCount: int(atoi(h[layout.HotStalled])),
+		Progress:     bytesOf(h[layout.HotProgress]),
+		Result:       bytesOf(h[layout.HotResult]),
+		FailedReason: h[layout.HotReason],
+		LogCount:     int(atoi(h[layout.HotLogs])),
+		RunAt:        fromMs(h[layout.HotRunAt]),
+		ProcessedAt:  fromMs(h[layout.HotProcessed]),
+		FinishedAt:   fromMs(h[layout.HotFinished]),
+		Worker:       h[layout.HotWorker],
 	}
-	if b, _ := decode(f[fBackoff]); len(b) == 3 {
+	if j.Seq == 0 {
+		// A store-assigned ID is the job's number.
+		j.Seq = uint64(atoi(id))
+	}
+	if b, err := decodeN(f[layout.JobBackoff], 3); err == nil && b[0] != "" {
 		j.Backoff.Type = backend.BackoffType(b[0])
 		j.Backoff.Delay = time.Duration(atoi(b[1])) * time.Millisecond
 		j.Backoff.Jitter, _ = strconv.ParseFloat(b[2], 64)
 	}
-	if f[fStack] != "" {
-		j.Stacktrace, _ = decode(f[fStack])
+	if h[layout.HotStack] != "" {
+		j.Stacktrace, _ = decode(h[layout.HotStack])
 	}
-	if j.State == backend.StateActive {
-		j.Lease = backend.Lease{JobID: id, Token: f[fToken]}
-		j.LeaseExpiresAt = fromMs(f[fLeaseExp])
+	if state == backend.StateActive {
+		j.Lease = backend.Lease{JobID: id, Token: h[layout.HotToken]}
+		j.LeaseExpiresAt = fromMs(h[layout.HotLeaseExpires])
 	}
-	if f[fParentID] != "" {
-		j.Parent = &backend.JobRef{Queue: f[fParentQueue], ID: f[fParentID]}
+	if f[layout.JobParentID] != "" {
+		j.Parent = &backend.JobRef{Queue: f[layout.JobParentQueue], ID: f[layout.JobParentID]}
 	}
-	kids, _ := decode(f[fKids])
-	for _, k := range kids {
-		j.Children = append(j.Children, parseRef(k))
+	if f[layout.JobChildren] != "" {
+		if err := addChildren(j, f[layout.JobChildren], kids); err != nil {
+			return nil, err
+		}
 	}
-	outc, _ := decode(f[fOutcomes])
-	for i := 0; i+4 < len(outc); i += 5 {
+	return j, nil
+}
+
+// addChildren fills in a parent's Children and ChildOutcomes from its list
+// of children and what the deps hash says of each: "x" dropped, "p"
+// pending, "e" and the outcome.
+func addChildren(j *backend.Job, list, kids string) error {
+	refs, err := decode(list)
+	if err != nil {
+		return err
+	}
+	deps, err := decode(kids)
+	if err != nil {
+		return err
+	}
+	if len(deps) != len(refs) {
+		return fmt.Errorf("drover: corrupt record: %d children, %d dependencies", len(refs), len(deps))
+	}
+	for i, r := range refs {
+		d := deps[i]
+		if d == "x" {
+			continue // dropped
+		}
+		ref := parseRef(r)
+		j.Children = append(j.Children, ref)
+		if !strings.HasPrefix(d, "e") {
+			continue
+		}
+		o, err := decodeN(d[1:], layout.NumOutcomeFields)
+		if err != nil {
+			return err
+		}
 		if j.ChildOutcomes == nil {
 			j.ChildOutcomes = make(map[string]backend.ChildOutcome)
 		}
-		j.ChildOutcomes[parseRef(outc[i]).String()] = backend.ChildOutcome{
-			State:   backend.JobState(outc[i+1]),
-			Result:  bytesOf(outc[i+2]),
-			Reason:  outc[i+3],
-			Ignored: outc[i+4] == "1",
+		j.ChildOutcomes[ref.String()] = backend.ChildOutcome{
+			State:   stateOfCode[o[layout.OutcomeState]],
+			Result:  bytesOf(o[layout.OutcomeResult]),
+			Reason:  o[layout.OutcomeReason],
+			Ignored: o[layout.OutcomeIgnored] == "1",
 		}
 	}
-	return j
+	return nil
 }
 
 // encodeScheduler encodes a scheduler record for the upsert script, which
@@ -330,54 +311,47 @@ func encodeScheduler(s *backend.Scheduler) string {
 	if s.Final {
 		final = "1"
 	}
-	f := make([]string, numSchedFields)
-	f[sID] = s.ID
-	f[sRevision] = "0"
-	f[sRepeat] = string(s.Repeat)
-	f[sTail] = jobTail(&s.Template, s.ID)
-	f[sPriority] = itoa(int64(s.Template.Priority))
-	f[sLimit] = itoa(int64(s.Limit))
-	f[sIterations] = "0"
-	f[sNext] = ms(s.Next)
-	f[sUpcoming] = encodeList(up)
-	f[sFinal] = final
-	f[sUpdated] = "0"
-	return encode(f...)
+	var f [layout.NumSchedFields]string
+	f[layout.SchedID] = s.ID
+	f[layout.SchedRepeat] = string(s.Repeat)
+	f[layout.SchedTemplate] = encodeTemplate(&s.Template, s.ID)
+	f[layout.SchedNext] = ms(s.Next)
+	f[layout.SchedUpcoming] = encodeList(up)
+	f[layout.SchedFinal] = final
+	return encode(f[:]...)
+}
+
+// encodeTemplate encodes a scheduler's template as the job record of its
+// iterations, but for the fields the store sets.
+func encodeTemplate(t *backend.NewJob, schedulerID string) string {
+	var f [layout.NumJobFields]string
+	f[layout.JobName] = t.Name
+	f[layout.JobData] = string(t.Data)
+	opts, _ := decode(jobOpts(t, schedulerID))
+	copy(f[layout.JobPriority:], opts)
+	return encode(f[:]...)
 }
 
 func decodeScheduler(rec string) (*backend.Scheduler, error) {
-	f, err := decode(rec)
+	f, err := decodeN(rec, layout.NumSchedFields)
 	if err != nil {
 		return nil, err
 	}
-	if len(f) != numSchedFields {
-		return nil, fmt.Errorf("drover: corrupt scheduler record: %d fields", len(f))
+	if f[layout.SchedID] == "" || f[layout.SchedTemplate] == "" {
+		return nil, fmt.Errorf("drover: corrupt scheduler record: no ID or template")
 	}
-	tail := f[sTail]
-	if tail == "" {
-		return nil, fmt.Errorf("drover: corrupt scheduler record: no template")
-	}
-	tf, err := decode(tail[1:])
+	tj, err := decodeRecords("", "", f[layout.SchedTemplate], "", "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("drover: corrupt scheduler template: %w", err)
 	}
-	if len(tf) != len(tailOrder) {
-		return nil, fmt.Errorf("drover: corrupt scheduler template: %d fields", len(tf))
-	}
-	var jf [numJobFields]string
-	for i, k := range tailOrder {
-		jf[k] = tf[i]
-	}
-	tj := jobOf("", "", &jf)
 	s := &backend.Scheduler{
-		ID:         f[sID],
-		Revision:   uint64(atoi(f[sRevision])),
-		Repeat:     bytesOf(f[sRepeat]),
-		Limit:      int(atoi(f[sLimit])),
-		Iterations: int(atoi(f[sIterations])),
-		Next:       fromMs(f[sNext]),
-		Final:      f[sFinal] == "1",
-		UpdatedAt:  fromMs(f[sUpdated]),
+		ID:         f[layout.SchedID],
+		Revision:   uint64(atoi(f[layout.SchedRevision])),
+		Repeat:     bytesOf(f[layout.SchedRepeat]),
+		Iterations: int(atoi(f[layout.SchedIterations])),
+		Next:       fromMs(f[layout.SchedNext]),
+		Final:      f[layout.SchedFinal] == "1",
+		UpdatedAt:  fromMs(f[layout.SchedUpdated]),
 		Template: backend.NewJob{
 			Name:          tj.Name,
 			Data:          tj.Data,
@@ -390,28 +364,29 @@ func decodeScheduler(rec string) (*backend.Scheduler, error) {
 			FailurePolicy: tj.FailurePolicy,
 		},
 	}
-	up, _ := decode(f[sUpcoming])
+	up, err := decode(f[layout.SchedUpcoming])
+	if err != nil {
+		return nil, err
+	}
 	for _, u := range up {
 		s.Upcoming = append(s.Upcoming, fromMs(u))
 	}
 	return s, nil
 }
 
-// eventTypes maps the type codes of stored events (EV_CODE in lib.lua).
-var eventTypes = map[byte]backend.EventType{
-	'a': backend.EventAdded, 'w': backend.EventWaiting, 'd': backend.EventDelayed, 'p': backend.EventPrioritized,
-	'A': backend.EventActive, 'g': backend.EventProgress, 'c': backend.EventCompleted, 'f': backend.EventFailed,
-	'r': backend.EventRetrying, 's': backend.EventStalled, 'x': backend.EventRemoved, 'u': backend.EventDuplicated,
-	'W': backend.EventWaitingChildren, 'P': backend.EventPaused, 'R': backend.EventResumed, 'D': backend.EventDrained,
-	'C': backend.EventCleaned, 'S': backend.EventSchedulerUpserted, 'X': backend.EventSchedulerRemoved,
-}
+var typeOfCode = func() map[byte]backend.EventType {
+	m := make(map[byte]backend.EventType, len(layout.EventCodes))
+	for t, c := range layout.EventCodes {
+		m[c[0]] = t
+	}
+	return m
+}()
 
 // decodeEntry appends to evs the events of one stream entry whose last
-// event has ID last (see emit in lib.lua): fields ts (time), c (count)
-// and d (the events, each a type code byte and the length-prefixed job
-// ID, name, attempts made and x, an empty or encoded list of result,
-// reason, progress, run at, scheduler ID and count). Only events with an
-// ID above after are appended, at most max in all.
+// event has ID last (see events.lua in lua/parts): fields ts (time), c
+// (count) and d (the events, each a type code byte and the length-prefixed
+// job ID, name, attempts made and x, the record of the extra fields). Only
+// events with an ID above after are appended, at most max in all.
 func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, max int) ([]backend.Event, error) {
 	var ts time.Time
 	var count uint64
@@ -437,7 +412,7 @@ func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, m
 		if data == "" {
 			return evs, fmt.Errorf("drover: corrupt event %d: short entry", id)
 		}
-		typ, ok := eventTypes[data[0]]
+		typ, ok := typeOfCode[data[0]]
 		if !ok {
 			return evs, fmt.Errorf("drover: corrupt event %d: type %q", id, data[0])
 		}
@@ -459,16 +434,16 @@ func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, m
 		}
 		e := backend.Event{ID: id, Type: typ, Time: ts, JobID: f[0], Name: f[1], AttemptsMade: int(atoi(f[2]))}
 		if f[3] != "" {
-			x, err := decode(f[3])
-			if err != nil || len(x) != 6 {
-				return evs, fmt.Errorf("drover: corrupt event %d", id)
+			x, err := decodeN(f[3], layout.NumEventExtras)
+			if err != nil {
+				return evs, fmt.Errorf("drover: corrupt event %d: %w", id, err)
 			}
-			e.Result = bytesOf(x[0])
-			e.Reason = x[1]
-			e.Progress = bytesOf(x[2])
-			e.RunAt = fromMs(x[3])
-			e.SchedulerID = x[4]
-			e.Count = int(atoi(x[5]))
+			e.Result = bytesOf(x[layout.EventExtraResult])
+			e.Reason = x[layout.EventExtraReason]
+			e.Progress = bytesOf(x[layout.EventExtraProgress])
+			e.RunAt = fromMs(x[layout.EventExtraRunAt])
+			e.SchedulerID = x[layout.EventExtraScheduler]
+			e.Count = int(atoi(x[layout.EventExtraCount]))
 		}
 		evs = append(evs, e)
 	}

@@ -20,7 +20,8 @@ func FuzzDecode(f *testing.F) {
 		if got := encode(fields...); got != s {
 			t.Fatalf("re-encoded %q as %q", s, got)
 		}
-		_, _ = decodeJob("q", "id", s)
+		_, _ = decodeJob("q", "id", s, s, s)
+		_, _ = decodeJob("q", "id", encode("n", "", "", "", "", "", s), "", s)
 		_, _ = decodeScheduler(s)
 		_, _ = decodeEntry(nil, 3, []any{"ts", "1", "c", "3", "d", s}, 0, 10)
 	})
@@ -28,7 +29,7 @@ func FuzzDecode(f *testing.F) {
 
 func TestSchedulerRecordRoundTrip(t *testing.T) {
 	at := time.UnixMilli(1_900_000_000_000)
-	s := &backend.Scheduler{ID: "s", Repeat: []byte("r"), Limit: 4, Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true,
+	s := &backend.Scheduler{ID: "s", Repeat: []byte("r"), Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true,
 		Template: backend.NewJob{Name: "n", Data: []byte("d\x00\xff"), Priority: 3, Attempts: 2, Timeout: time.Second,
 			Backoff: backend.Backoff{Type: backend.BackoffExponential, Delay: time.Second, Jitter: 0.5}, KeepCompleted: backend.Retention{Count: 3}}}
 	got, err := decodeScheduler(encodeScheduler(s))

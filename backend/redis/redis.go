@@ -17,9 +17,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
-//go:embed lua/*.lua
+//go:generate go run ./internal/layoutgen
+
+//go:embed lua/*.lua lua/parts/*.lua
 var luaFS embed.FS
 
 var _ backend.Full = (*Backend)(nil)
@@ -111,40 +114,20 @@ func (b *Backend) spawn(fn func()) bool {
 	return true
 }
 
-// keySuffixes name the keys of a queue, in the order of lib.lua's keyset.
-var keySuffixes = [...]string{"meta", "j", "w", "d", "a", "c", "f", "wc", "e", "wake", "logs", "o", "s", "deps"}
-
-// queueKeys returns the key set of a queue; every key has the hash tag
-// {prefix:queue}.
+// queueKeys returns the key set of a queue (see internal/layout): every
+// key has the hash tag {prefix:queue}.
 func (b *Backend) queueKeys(queue string) []string {
 	if k, ok := b.keys.Load(queue); ok {
 		return k.([]string)
 	}
 	tag := "{" + b.opts.Prefix + ":" + queue + "}:"
-	k := make([]string, len(keySuffixes))
-	for i, s := range keySuffixes {
+	k := make([]string, layout.NumKeys)
+	for i, s := range layout.KeySuffixes {
 		k[i] = tag + s
 	}
 	b.keys.Store(queue, k)
 	return k
 }
-
-const (
-	kMeta = iota
-	kJobs
-	kWait
-	kDelayed
-	kActive
-	kCompleted
-	kFailed
-	kWaitChildren
-	kEvents
-	kWake
-	kLogs
-	kOutbox
-	kSchedulers
-	kDeps
-)
 
 func (b *Backend) key(queue string, k int) string { return b.queueKeys(queue)[k] }
 
@@ -193,19 +176,6 @@ func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args 
 	return res, translate(err)
 }
 
-// Script errors raised by drover's scripts start with these codes.
-var scriptErrors = []struct {
-	code     string
-	sentinel error
-}{
-	{"DROVER_NOTFOUND", backend.ErrNotFound},
-	{"DROVER_ACTIVE", backend.ErrJobActive},
-	{"DROVER_ITERATION", backend.ErrSchedulerIteration},
-	{"DROVER_REVISION", backend.ErrRevisionMismatch},
-	{"DROVER_CONFLICT", backend.ErrConflict},
-	{"DROVER_LEASELOST", backend.ErrLeaseLost},
-}
-
 // storeError is a go-redis error translated into one of drover's
 // sentinels. Its message is the sentinel's and what drover adds (a
 // script's words without their code); it unwraps to both the sentinel and
@@ -238,9 +208,9 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", backend.ErrClosed, err)
 	}
 	msg := err.Error()
-	for _, e := range scriptErrors {
-		if i := strings.Index(msg, e.code); i >= 0 {
-			return &storeError{sentinel: e.sentinel, detail: strings.TrimSpace(msg[i+len(e.code):]), cause: err}
+	for _, e := range layout.Errors {
+		if i := strings.Index(msg, e.Code); i >= 0 {
+			return &storeError{sentinel: e.Sentinel, detail: strings.TrimSpace(msg[i+len(e.Code):]), cause: err}
 		}
 	}
 	if denied(msg) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // Resent calls
@@ -110,6 +112,6 @@ func (r *requestIDs) next() string {
 // replyKey returns the key that keeps the summary of call id, in the slot
 // of queue.
 func (b *Backend) replyKey(queue, id string) string {
-	meta := b.key(queue, kMeta)
+	meta := b.key(queue, layout.KeyMeta)
 	return meta[:len(meta)-len("meta")] + "r:" + id
 }

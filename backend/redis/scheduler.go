@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
 // UpsertScheduler writes a scheduler record and replaces its pending
@@ -56,7 +57,7 @@ func (b *Backend) Scheduler(ctx context.Context, queue, id string) (*backend.Sch
 	if err := b.check(queue); err != nil {
 		return nil, err
 	}
-	rec, err := b.client.HGet(ctx, b.key(queue, kSchedulers), id).Result()
+	rec, err := b.client.HGet(ctx, b.key(queue, layout.KeySchedulers), id).Result()
 	if err != nil {
 		return nil, translateMissing(err, "scheduler %s in %s", id, queue)
 	}
@@ -78,7 +79,7 @@ func (b *Backend) Schedulers(ctx context.Context, queue string, req *backend.Sch
 	if r.Limit == 0 {
 		r.Limit = 100
 	}
-	all, err := b.client.HGetAll(ctx, b.key(queue, kSchedulers)).Result()
+	all, err := b.client.HGetAll(ctx, b.key(queue, layout.KeySchedulers)).Result()
 	if err != nil {
 		return backend.SchedulersResult{}, translate(err)
 	}

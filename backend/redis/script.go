@@ -33,49 +33,154 @@ type scripts struct {
 	log      *slog.Logger
 }
 
-// newScripts builds the scripts from lua/*.lua. With evalOnly, scripts
-// always run with EVALSHA; wrap, if not nil, rewrites each script's source
-// first (and implies evalOnly).
-func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scripts, error) {
-	lib, err := luaFS.ReadFile("lua/lib.lua")
+// partOrder lists the parts of lua/parts in the order they are put
+// together: each after the parts it uses, but for transitions and flows,
+// which use each other (transitions declares notify_parent, which flows
+// sets). layout.lua always comes first, and every script has base,
+// events and call.
+var partOrder = []string{"base", "events", "call", "record", "order", "wake", "transitions", "flows", "schedulers"}
+
+// luaSource is the Lua text of the scripts: the generated layout, the
+// parts, and each script's body with the parts it names.
+type luaSource struct {
+	layout string
+	parts  map[string]string
+	needs  map[string][]string // part -> the parts it names (@requires)
+	uses   map[string][]string // script -> the parts it names (@include), and call
+	bodies map[string]string   // script -> body
+	names  []string            // scripts, sorted
+}
+
+// readLua reads lua/layout.lua, lua/parts/*.lua and lua/*.lua.
+func readLua() (*luaSource, error) {
+	src := &luaSource{parts: map[string]string{}, needs: map[string][]string{}, uses: map[string][]string{}, bodies: map[string]string{}}
+	layout, err := luaFS.ReadFile("lua/layout.lua")
 	if err != nil {
 		return nil, err
+	}
+	src.layout = string(layout)
+	for _, p := range partOrder {
+		text, err := luaFS.ReadFile("lua/parts/" + p + ".lua")
+		if err != nil {
+			return nil, err
+		}
+		src.parts[p] = string(text)
+		src.needs[p] = directive(string(text), "--- @requires ")
 	}
 	files, err := fs.Glob(luaFS, "lua/*.lua")
 	if err != nil {
 		return nil, err
 	}
-	s := &scripts{eval: make(map[string]*goredis.Script), fn: make(map[string]string), log: log}
-	names, bodies := []string{}, []string{}
-	h := sha1.New()
-	h.Write(lib)
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(f, "lua/"), ".lua")
-		if name == "lib" {
+		if name == "layout" {
 			continue
 		}
 		body, err := luaFS.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		src := string(lib) + "\nbegin(KEYS, ARGV)\n" + string(body)
-		if wrap != nil {
-			src = wrap(src)
-		}
-		s.eval[name] = goredis.NewScript(src)
-		names, bodies = append(names, name), append(bodies, string(body))
-		fmt.Fprintf(h, "\x00%s\x00%s", name, body)
+		src.bodies[name] = string(body)
+		src.uses[name] = append([]string{"call"}, directive(string(body), "--- @include ")...)
+		src.names = append(src.names, name)
 	}
-	// The library is named by a hash of its scripts, so that processes
-	// running different versions of drover on one server each load and
-	// call their own.
+	for _, m := range []map[string][]string{src.needs, src.uses} {
+		for name, needs := range m {
+			for _, p := range needs {
+				if _, ok := src.parts[p]; !ok {
+					return nil, fmt.Errorf("drover: lua %s names part %q, which does not exist", name, p)
+				}
+			}
+		}
+	}
+	return src, nil
+}
+
+// directive returns the comma-separated names of the lines of text that
+// start with prefix.
+func directive(text, prefix string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			for _, n := range strings.Split(rest, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// closure returns the parts that the named ones use, them included, in
+// partOrder.
+func (src *luaSource) closure(names []string) []string {
+	in := map[string]bool{}
+	var add func(string)
+	add = func(p string) {
+		if in[p] {
+			return
+		}
+		in[p] = true
+		for _, q := range src.needs[p] {
+			add(q)
+		}
+	}
+	for _, n := range names {
+		add(n)
+	}
+	var out []string
+	for _, p := range partOrder {
+		if in[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// prelude returns the layout and the given parts, as one text.
+func (src *luaSource) prelude(parts []string) string {
+	var b strings.Builder
+	b.WriteString(src.layout)
+	for _, p := range parts {
+		b.WriteString("\n")
+		b.WriteString(src.parts[p])
+	}
+	return b.String()
+}
+
+// newScripts builds the scripts from lua/. With evalOnly, scripts always
+// run with EVALSHA; wrap, if not nil, rewrites each script's source first
+// (and implies evalOnly).
+func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scripts, error) {
+	src, err := readLua()
+	if err != nil {
+		return nil, err
+	}
+	s := &scripts{eval: make(map[string]*goredis.Script), fn: make(map[string]string), log: log}
+	for _, name := range src.names {
+		text := src.prelude(src.closure(src.uses[name])) + "\nbegin(KEYS, ARGV)\n" + src.bodies[name]
+		if wrap != nil {
+			text = wrap(text)
+		}
+		s.eval[name] = goredis.NewScript(text)
+	}
+	// The library holds every part once and a function per script. It is
+	// named by a hash of its text, so that processes running different
+	// versions of drover on one server each load and call their own.
+	lib := src.prelude(partOrder)
+	h := sha1.New()
+	h.Write([]byte(lib))
+	for _, name := range src.names {
+		fmt.Fprintf(h, "\x00%s\x00%s", name, src.bodies[name])
+	}
 	s.name = "drover_" + hex.EncodeToString(h.Sum(nil)[:8])
 	var lb strings.Builder
 	lb.WriteString("#!lua name=" + s.name + "\n")
-	lb.Write(lib)
-	for i, name := range names {
+	lb.WriteString(lib)
+	for _, name := range src.names {
 		s.fn[name] = s.name + "_" + name
-		fmt.Fprintf(&lb, "\nredis.register_function('%s', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n%s\nend)\n", s.fn[name], bodies[i])
+		fmt.Fprintf(&lb, "\nredis.register_function('%s', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n%s\nend)\n", s.fn[name], src.bodies[name])
 	}
 	s.library = lb.String()
 	s.evalOnly.Store(evalOnly || wrap != nil)

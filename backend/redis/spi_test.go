@@ -229,11 +229,13 @@ func testRetryRelease(t *testing.T, f storeFactory) {
 		t.Fatalf("released %+v", b)
 	}
 	x.clock.Advance(time.Second)
+	// The released job went back to the front; the retried one became
+	// ready after it.
 	jobs = x.lease(t, "q", 2)
-	if len(jobs) != 2 || jobs[0].ID != "1" {
+	if len(jobs) != 2 || jobs[0].ID != "2" || jobs[1].ID != "1" {
 		t.Fatalf("after retry %v", jobs)
 	}
-	x.settle(t, "q", backend.Settlement{Lease: jobs[0].Lease, Outcome: backend.OutcomeFail, Reason: "dead", Stacktrace: []string{"at x", "at y"}})
+	x.settle(t, "q", backend.Settlement{Lease: jobs[1].Lease, Outcome: backend.OutcomeFail, Reason: "dead", Stacktrace: []string{"at x", "at y"}})
 	a = x.job(t, "q", "1")
 	if a.State != backend.StateFailed || a.AttemptsMade != 2 || !slices.Equal(a.Stacktrace, []string{"at x", "at y"}) {
 		t.Fatalf("failed %+v", a)

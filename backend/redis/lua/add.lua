@@ -1,25 +1,28 @@
 -- add.lua: inserts jobs and flow trees, all or nothing.
 --
+--- @include transitions, flows
+--
 -- KEYS: M queue key sets of NK keys each; set 1 is the queue of the call,
 --   the others are queues of flow children; then the reply key (in set 1's
 --   slot).
--- ARGV: [1..4] now, event count, event age, reply TTL (see lib.lua); [5] M;
---   [6..5+M] the queue names of the key sets; then N, then N nodes in
---   preorder of 2 arguments each: head and record tail. The head is "" for a top-level
---   job of set 1 with an assigned id, no delay and no priority, else the
---   encoded list of key set index, parent node index (0: top level), job
---   id ("" assigns the next number), delay ms and priority. The tail is a
---   flags digit and the fields from F_NAME on, encoded by the Go side.
--- Returns: when every head is "", one value: the number of the first job,
---   the others numbered after it. Else 2N values: for each node its job id
+-- ARGV: [1..4] now, event count, event age, reply TTL (see call.lua);
+--   [5] M; [6..5+M] the queue names of the key sets; then N, then N nodes
+--   in preorder of 3 arguments each: place, head and options. The place
+--   is "" for a top-level job of set 1 with an assigned ID, no delay and no
+--   priority, else the record of key set index, parent node index (0: top
+--   level), job ID ("" assigns the next number), delay ms and priority.
+--   The head is the start of the job record (J_NAME, J_DATA), the options
+--   its fields from J_PRIORITY on, both encoded by the Go side.
+-- Returns: when every place is "", one value: the number of the first job,
+--   the others numbered after it. Else 2N values: for each node its job ID
 --   and "1" if it was a duplicate of an existing job ("0" otherwise); the
---   nodes under a duplicate get "" and "1". Error "DROVER_CONFLICT ..." if
---   a flow child's caller-chosen id exists already; nothing is written then.
+--   nodes under a duplicate get "" and "1". Error ERR_CONFLICT if a flow
+--   child's caller-chosen ID exists already; nothing is written then.
 --   A resend gets the reply of the first run, rebuilt from what it kept:
---   the first job's number (plain jobs), else the encoded list of a status
---   per node ("": every node was added; else "0" added, "1" duplicate,
---   "2" under a duplicate) and for each key set the number of its first
---   job added (0: none).
+--   the first job's number (plain jobs), else the record of a status per
+--   node ("": every node was added; else "0" added, "1" duplicate, "2"
+--   under a duplicate) and for each key set the number of its first job
+--   added (0: none).
 
 local m = tonumber(ARGV[5])
 local Qs = {}
@@ -29,11 +32,12 @@ end
 local base = 6 + m
 local n = tonumber(ARGV[base])
 
--- Plain jobs only (every head ""): numbered in order, all waiting, none a
--- duplicate. The reply is then just the first job's number.
+-- Plain jobs only (every place ""): numbered in order, all waiting with
+-- priority 0, none a duplicate. The reply is then just the first job's
+-- number.
 local plain = m == 1
 for i = 1, n do
-  if not plain or ARGV[base + 2 * i - 1] ~= "" then
+  if not plain or ARGV[base + 3 * i - 2] ~= "" then
     plain = false
     break
   end
@@ -45,16 +49,15 @@ if plain then
     return done({tonumber(kept)})
   end
   local first = redis.call("HINCRBY", Q.meta, "seq", n) - n + 1
-  local hj, hw = batch("HSET", Q.j), batch("ZADD", Q.w)
-  local EV_ADDED, EV_WAITING = EV_CODE.added, EV_CODE.waiting
+  local hj, hw = batch("HSET", Q.j), batch("RPUSH", Q.w)
   for i = 1, n do
     local id = istr(first + i - 1)
-    local rec, name = newjob("waiting", id, 0, "", "", "", 0, ARGV[base + 2 * i])
-    push(hj, id, rec)
-    -- score(0, seq) is seq, and the id is its decimal string.
-    push(hw, id, id)
-    event(Q, EV_ADDED, id, name, "0", "")
-    event(Q, EV_WAITING, id, name, "0", "")
+    local head = ARGV[base + 3 * i - 1]
+    push(hj, id, newrec(head, "", "", "", "", ARGV[base + 3 * i]))
+    push(hw, id)
+    local name = field1(head)
+    emit(Q, {type = "added", job = id, name = name})
+    emit(Q, {type = "waiting", job = id, name = name})
   end
   flush(hj)
   flush(hw)
@@ -65,37 +68,35 @@ end
 
 local nodes = {}
 for i = 1, n do
-  local o = base + (i - 1) * 2
-  local head = ARGV[o + 1]
-  if head == "" then
-    nodes[i] = {q = 1, parent = 0, id = "", delay = 0, prio = 0, tail = ARGV[o + 2], kids = {}}
-  else
-    local h = dec(head)
-    nodes[i] = {
-      q = tonumber(h[1]), parent = tonumber(h[2]), id = h[3], delay = tonumber(h[4]), prio = tonumber(h[5]),
-      tail = ARGV[o + 2], kids = {},
-    }
+  local o = base + (i - 1) * 3
+  local pl = ARGV[o + 1]
+  local nd = {q = 1, parent = 0, id = "", delay = 0, prio = 0, head = ARGV[o + 2], opts = ARGV[o + 3], kids = {}}
+  if pl ~= "" then
+    local h = dec(pl)
+    nd.q, nd.parent, nd.id, nd.delay, nd.prio = tonumber(h[1]), num(h[2]), h[3] or "", num(h[4]), num(h[5])
   end
+  nodes[i] = nd
 end
 
--- A resend: the ids are those of the first run, which followed the same
--- nodes in the same order (pass 2).
+-- A resend: the same nodes, with what the first run kept.
 local kept = replayed()
 if kept then
   local k = dec(kept)
-  local status, nextseq, out = k[1], {}, {}
+  local st, out = k[1], {}
+  local nextseq = {}
   for q = 1, m do
     nextseq[q] = num(k[q + 1])
   end
   for i = 1, n do
-    local nd, st = nodes[i], "0"
-    if status ~= "" then
-      st = string.sub(status, i, i)
+    local nd = nodes[i]
+    local s = "0"
+    if st ~= "" then
+      s = string.sub(st, i, i)
     end
-    if st == "1" then
+    if s == "1" then
       out[#out + 1] = nd.id
       out[#out + 1] = "1"
-    elseif st == "2" then
+    elseif s == "2" then
       out[#out + 1] = ""
       out[#out + 1] = "1"
     else
@@ -121,12 +122,12 @@ for i = 1, n do
       nd.dup = true
       nd.skip = true
     else
-      return redis.error_reply("DROVER_CONFLICT job " .. Qs[nd.q].name .. "/" .. nd.id .. " exists already")
+      return redis.error_reply(ERR_CONFLICT .. " job " .. Qs[nd.q].name .. "/" .. nd.id .. " exists already")
     end
   end
 end
 
--- Pass 2: ids and sequence numbers, reserved with one HINCRBY per queue.
+-- Pass 2: IDs and job numbers, reserved with one HINCRBY per queue.
 local count = {}
 for i = 1, n do
   local nd = nodes[i]
@@ -148,9 +149,11 @@ for i = 1, n do
     local seq = nextseq[nd.q] + 1
     nextseq[nd.q] = seq
     nd.seq = seq
-    nd.seqs = istr(seq)
     if nd.id == "" then
-      nd.id = nd.seqs
+      nd.id = istr(seq)
+      nd.seqs = ""
+    else
+      nd.seqs = istr(seq)
     end
     if nd.parent > 0 then
       local p = nodes[nd.parent].kids
@@ -159,13 +162,7 @@ for i = 1, n do
   end
 end
 
--- Pass 3: records, set entries and events, gathered per queue and written
--- in batches.
-local EV_ADDED, EV_WAITING = EV_CODE.added, EV_CODE.waiting
-local B = {}
-for i = 1, m do
-  B[i] = {j = batch("HSET", Qs[i].j), w = batch("ZADD", Qs[i].w), d = batch("ZADD", Qs[i].d), wc = batch("ZADD", Qs[i].wc)}
-end
+-- Pass 3: records, set entries and events.
 local ready, earliest = {}, {}
 local out = {}
 for i = 1, n do
@@ -173,7 +170,8 @@ for i = 1, n do
   local Q = Qs[nd.q]
   if nd.dup then
     -- The event names the job that exists, as the reply does.
-    emitjob(Q, "duplicated", nd.id, getjob(Q, nd.id))
+    local c, h = getjob(Q, nd.id)
+    job_event(Q, "duplicated", nd.id, c, h)
     out[#out + 1] = nd.id
     out[#out + 1] = "1"
   elseif nd.skip then
@@ -185,52 +183,39 @@ for i = 1, n do
       pq = Qs[nodes[nd.parent].q].name
       pid = nodes[nd.parent].id
     end
-    local state, runat = "waiting", 0
+    local rec = newrec(nd.head, nd.seqs, pq, pid, enclist(nd.kids), nd.opts)
+    redis.call("HSET", Q.j, nd.id, rec)
+    local c, h = dec(rec), {}
+    job_event(Q, "added", nd.id, c, h)
+    local runat = 0
+    if nd.delay > 0 then
+      runat = NOW + nd.delay
+    end
     if #nd.kids > 0 then
-      state = "waiting-children"
-    elseif nd.delay > 0 then
-      state = "delayed"
-      runat = NOW + nd.delay
-    end
-    if #nd.kids > 0 and nd.delay > 0 then
-      runat = NOW + nd.delay
-    end
-    for _, k in ipairs(nd.kids) do
-      redis.call("HSET", Q.deps, nd.id .. "\n" .. k, "1")
-    end
-    local rec, name = newjob(state, nd.seqs, runat, pq, pid, enclist(nd.kids), #nd.kids, nd.tail)
-    local b = B[nd.q]
-    push(b.j, nd.id, rec)
-    event(Q, EV_ADDED, nd.id, name, "0", "")
-    if state == "waiting" then
-      if nd.prio > 0 then
-        push(b.w, score(nd.prio, nd.seq), nd.id)
-        emit(Q, "prioritized", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
-      else
-        -- score(0, seq) is seq, whose decimal string is at hand.
-        push(b.w, nd.seqs, nd.id)
-        event(Q, EV_WAITING, nd.id, name, "0", "")
+      for _, k in ipairs(nd.kids) do
+        redis.call("HSET", Q.deps, nd.id .. "\n" .. k, "")
       end
-      ready[nd.q] = (ready[nd.q] or 0) + 1
-    elseif state == "delayed" then
-      push(b.d, runat, nd.id)
-      emit(Q, "delayed", nd.id, name, 0, nil, nil, nil, runat, nil, nil)
+      h[H_STATE], h[H_PENDING], h[H_RUN_AT] = ST_WAITING_CHILDREN, #nd.kids, runat
+      redis.call("ZADD", Q.wc, nd.seq, nd.id)
+      puthot(Q, nd.id, h)
+      job_event(Q, "waiting-children", nd.id, c, h)
+    elseif runat > 0 then
+      announce(Q, nd.id, c, h, runat, false)
       if not earliest[nd.q] or runat < earliest[nd.q][1] then
         earliest[nd.q] = {runat, nd.id}
       end
     else
-      push(b.wc, nd.seqs, nd.id)
-      emit(Q, "waiting-children", nd.id, name, 0, nil, nil, nil, nil, nil, nil)
+      push_ready(Q, nd.id, nd.prio, false)
+      if nd.prio > 0 then
+        job_event(Q, "prioritized", nd.id, c, h)
+      else
+        job_event(Q, "waiting", nd.id, c, h)
+      end
+      ready[nd.q] = (ready[nd.q] or 0) + 1
     end
     out[#out + 1] = nd.id
     out[#out + 1] = "0"
   end
-end
-for i = 1, m do
-  flush(B[i].j)
-  flush(B[i].w)
-  flush(B[i].d)
-  flush(B[i].wc)
 end
 
 for i = 1, m do

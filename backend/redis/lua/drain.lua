@@ -3,7 +3,9 @@
 -- of job schedulers stay. A removed flow child is dropped from its
 -- parent's dependencies.
 --
--- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+--- @include transitions, flows, schedulers
+--
+-- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
 --   [6] "1" to remove delayed jobs too.
 -- Returns: {removed count, outbox length}. A resend gets the count of the
@@ -14,26 +16,23 @@ local kept = replayed()
 if kept then
   return done({tonumber(kept), redis.call("LLEN", Q.o)})
 end
-local sets = {Q.w}
+local ids = list_ready(Q, 0, -1)
 if ARGV[6] == "1" then
-  sets[2] = Q.d
-end
-local n = 0
-for _, set in ipairs(sets) do
-  local ids = redis.call("ZRANGE", set, 0, -1)
-  for _, id in ipairs(ids) do
-    local r = getjob(Q, id)
-    if not r then
-      redis.call("ZREM", set, id)
-    elseif not is_pending_iteration(Q, id, r) then
-      n = n + 1
-      remove_tree(Q, id, r, true)
-    end
+  for _, id in ipairs(redis.call("ZRANGE", Q.d, 0, -1)) do
+    ids[#ids + 1] = id
   end
 end
-if redis.call("ZCARD", Q.w) == 0 then
+local n = 0
+for _, id in ipairs(ids) do
+  local c, h = getjob(Q, id)
+  if c and not is_pending_iteration(Q, id, c, h) then
+    n = n + 1
+    remove_tree(Q, id, c, h, true)
+  end
+end
+if count_ready(Q) == 0 then
   redis.call("DEL", Q.wake)
 end
-emit(Q, "drained", nil, nil, nil, nil, nil, nil, nil, nil, n)
+emit(Q, {type = "drained", count = n})
 trim_events(Q)
-return done({n, redis.call("LLEN", Q.o)}, istr(n))
+return done({n, redis.call("LLEN", Q.o)}, tostring(n))

@@ -1,10 +1,10 @@
 -- events.lua: reads events after an ID and the bounds of the log.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] after;
---   [7] max.
+-- KEYS: one queue key set (NK keys, see layout.lua).
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] after; [7] max.
 -- Returns: {last id, first kept id (0: none), entry1, fields1, ...}: the
---   stream entries (see emit in lib.lua) that hold events after `after`,
+--   stream entries (see events.lua in parts) that hold events after after,
 --   as many as hold at least max of them. Events more than the retention
 --   count behind the last one count as trimmed even while the stream,
 --   trimmed approximately, still holds them. After a cursor past the last

@@ -1,21 +1,34 @@
--- jobs.lua: reads a page of the jobs of one state.
+-- jobs.lua: reads a page of the jobs of one state, or jobs by ID.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] state;
---   [7] offset; [8] limit (-1: all).
--- Returns: {id1, record1, id2, record2, ...} in the state's order.
+--- @include flows
+--
+-- KEYS: one queue key set (NK keys, see layout.lua).
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] state, or "" to read the jobs whose IDs follow; then [7] offset
+--   and [8] limit (-1: all), or the IDs.
+-- Returns: {id1, job1, hot1, children1, ...} in the state's order (or the
+--   order of the IDs, leaving out those that do not exist); see children
+--   in flows.lua.
 
 local Q = keyset(1, ARGV[5])
-local state, offset, limit = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-local sets = {waiting = Q.w, delayed = Q.d, active = Q.a, ["waiting-children"] = Q.wc, completed = Q.c, failed = Q.f}
-local set = sets[state]
-local stop = -1
-if limit >= 0 then stop = offset + limit - 1 end
+local state = ARGV[6]
 local ids
-if state == "completed" or state == "failed" then
-  ids = redis.call("ZREVRANGE", set, offset, stop)
+if state == "" then
+  ids = {unpack(ARGV, 7)}
 else
-  ids = redis.call("ZRANGE", set, offset, stop)
+  local offset, limit = tonumber(ARGV[7]), tonumber(ARGV[8])
+  local stop = -1
+  if limit >= 0 then stop = offset + limit - 1 end
+  if state == "waiting" then
+    ids = list_ready(Q, offset, limit)
+  elseif state == "completed" then
+    ids = redis.call("ZREVRANGE", Q.c, offset, stop)
+  elseif state == "failed" then
+    ids = redis.call("ZREVRANGE", Q.f, offset, stop)
+  else
+    local sets = {delayed = Q.d, active = Q.a, ["waiting-children"] = Q.wc}
+    ids = redis.call("ZRANGE", sets[state], offset, stop)
+  end
 end
 local out = {}
 for _, id in ipairs(ids) do
@@ -23,6 +36,8 @@ for _, id in ipairs(ids) do
   if s then
     out[#out + 1] = id
     out[#out + 1] = s
+    out[#out + 1] = redis.call("HGET", Q.h, id) or ""
+    out[#out + 1] = children(Q, id, dec(s, J_DATA))
   end
 end
 return done(out)

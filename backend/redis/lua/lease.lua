@@ -2,15 +2,20 @@
 -- moves up to max waiting jobs to active under fresh lease tokens. Leasing
 -- the current iteration of a scheduler creates the next one.
 --
--- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+--- @include transitions, flows, schedulers
+--
+-- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
---   [6] max; [7] lease ttl ms; [8] max stalled; [9] worker name; [10] token
---   prefix (unique per call; the token of the k-th job is prefix .. k).
--- Returns: {next, outbox, id1, record1, id2, record2, ...}: next is the
+--   [6] max; [7] lease ttl ms; [8] max stalled; [9] worker name; [10]
+--   token prefix (the call's request ID and "-": the token of the k-th job
+--   is prefix .. k).
+-- Returns: {next, outbox, id1, job1, hot1, children1, ...}: next is the
 --   earliest due time of a delayed job or lease expiry in ms (0: none),
---   outbox the length of the queue's outbox, then the leased jobs. A call
---   that leased jobs keeps their ids, in order; a resend of it returns
---   those still held under its tokens, with their records as they are now.
+--   outbox the length of the queue's outbox, then for each leased job its
+--   ID, job record, hot record and its children (see children in
+--   flows.lua). A resend gets the jobs the first run leased that are
+--   still active under this call's tokens, as they are now; the first run
+--   kept their IDs, as a record.
 
 local Q = keyset(1, ARGV[5])
 local max = tonumber(ARGV[6])
@@ -19,8 +24,9 @@ local maxStalled = tonumber(ARGV[8])
 local worker = ARGV[9]
 local prefix = ARGV[10]
 
--- finish sets the earliest due time and the outbox length of a reply.
-local function finish(out)
+-- head sets the first two values of the reply: the earliest due time
+-- and the outbox length.
+local function head(out)
   local nd = redis.call("ZRANGE", Q.d, 0, 0, "WITHSCORES")
   local na = redis.call("ZRANGE", Q.a, 0, 0, "WITHSCORES")
   local nxt = 0
@@ -28,150 +34,111 @@ local function finish(out)
   if na[2] and (nxt == 0 or tonumber(na[2]) < nxt) then nxt = tonumber(na[2]) end
   out[1] = nxt
   out[2] = redis.call("LLEN", Q.o)
+  trim_events(Q)
   return out
 end
 
 local kept = replayed()
 if kept then
-  local ids, out = dec(kept), {0, 0}
-  local recs = redis.call("HMGET", Q.j, unpack(ids))
-  for k, id in ipairs(ids) do
-    local s = recs[k]
-    if s and string.sub(s, 1, 1) == "a" and decjob(s)[F_TOKEN] == prefix .. istr(k) then
-      out[#out + 1] = id
-      out[#out + 1] = s
+  local out = {0, 0}
+  for k, id in ipairs(dec(kept)) do
+    local s = redis.call("HGET", Q.j, id)
+    local hs = redis.call("HGET", Q.h, id)
+    if s and hs then
+      local h = dec(hs)
+      if state_of(h) == ST_ACTIVE and h[H_TOKEN] == prefix .. k then
+        out[#out + 1] = id
+        out[#out + 1] = s
+        out[#out + 1] = hs
+        out[#out + 1] = children(Q, id, dec(s, J_DATA))
+      end
     end
   end
-  return done(finish(out))
+  return done(head(out))
 end
 
 local woke = 0
 
--- Due delayed jobs become waiting.
-local due = redis.call("ZRANGEBYSCORE", Q.d, "-inf", NOW, "LIMIT", 0, 1000)
-for _, id in ipairs(due) do
+-- Due delayed jobs become waiting, at the back of their line.
+for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.d, "-inf", NOW, "LIMIT", 0, 1000)) do
   redis.call("ZREM", Q.d, id)
-  local r = getjob(Q, id)
-  if r then
-    woke = woke + make_ready(Q, id, r, 0)
+  local c, h = getjob(Q, id)
+  if c then
+    woke = woke + announce(Q, id, c, h, 0, false)
   end
 end
 
--- Expired leases: stalled, then waiting or failed.
-local expired = redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 1000)
-for _, id in ipairs(expired) do
+-- Expired leases: stalled, then waiting at the front of their line, or
+-- failed.
+for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 1000)) do
   redis.call("ZREM", Q.a, id)
-  local r = getjob(Q, id)
-  if r then
-    r[F_STALL] = num(r[F_STALL]) + 1
-    r[F_TOKEN] = ""
-    r[F_LEXP] = 0
-    r[F_WORKER] = ""
-    emitjob(Q, "stalled", id, r)
-    if r[F_STALL] > maxStalled then
+  local c, h = getjob(Q, id)
+  if c then
+    h[H_STALLED] = num(h[H_STALLED]) + 1
+    h[H_WORKER] = ""
+    clear_lease(h)
+    job_event(Q, "stalled", id, c, h)
+    if h[H_STALLED] > maxStalled then
       -- The attempt that started and was lost counts.
-      r[F_MADE] = num(r[F_MADE]) + 1
-      fail_job(Q, id, r, STALLED_REASON, nil)
+      h[H_MADE] = num(h[H_MADE]) + 1
+      finish(Q, id, c, h, ST_FAILED, nil, STALLED_REASON, nil)
     else
-      woke = woke + make_ready(Q, id, r, 0)
+      woke = woke + announce(Q, id, c, h, 0, true)
     end
   end
 end
 
-local out, leased = {0, 0}, {}
+local out = {0, 0}
+local leased = {}
 if redis.call("HGET", Q.meta, "paused") ~= "1" then
-  -- The first max ids, then their removal by rank: unlike ZPOPMIN this
-  -- does not carry every score into Lua.
-  local ids = redis.call("ZRANGE", Q.w, 0, max - 1)
+  local ids = take_ready(Q, max)
   if #ids > 0 then
-    redis.call("ZREMRANGEBYRANK", Q.w, 0, #ids - 1)
-  end
-  local recs = {}
-  if #ids > 0 then
-    recs = redis.call("HMGET", Q.j, unpack(ids))
-  end
-  local exp = NOW + ttl
-  local pnow, pexp, wfield, sexp = t14(NOW), t14(exp), lp(worker), istr(exp)
-  local hset, zadd = batch("HSET", Q.j), batch("ZADD", Q.a)
-  local EV_ACTIVE = EV_CODE.active
-  local k = 0
-  for i, id in ipairs(ids) do
-    local s = recs[i]
-    if s then
-      k = k + 1
-      leased[k] = LP[#id] .. id
-      local tok = prefix .. istr(k)
-      if (string.byte(s, 2) - 48) % 2 == 0 then
-        -- No scheduler: splice the header and the token and worker
-        -- fields, which lead the body.
-        local c = string.find(s, ":", HDR + 1, true)
-        local e = c + tonumber(string.sub(s, HDR + 1, c - 1))
-        c = string.find(s, ":", e + 1, true)
-        local e2 = c + tonumber(string.sub(s, e + 1, c - 1))
-        c = string.find(s, ":", e2 + 1, true)
-        local name = string.sub(s, c + 1, c + tonumber(string.sub(s, e2 + 1, c - 1)))
-        local ns = "a" .. string.sub(s, 2, 36) .. pnow .. string.sub(s, 51, 64) .. pexp .. LP[#tok] .. tok .. wfield ..
-          string.sub(s, e2 + 1)
-        push(hset, id, ns)
-        push(zadd, sexp, id)
-        event(Q, EV_ACTIVE, id, name, istr(tonumber(string.sub(s, 3, 12))), "")
+    local recs = redis.call("HMGET", Q.j, unpack(ids))
+    local hots = redis.call("HMGET", Q.h, unpack(ids))
+    local exp = NOW + ttl
+    local hset, zadd = batch("HSET", Q.h), batch("ZADD", Q.a)
+    for i, id in ipairs(ids) do
+      local s = recs[i]
+      if s then
+        local k = #leased + 1
+        leased[k] = id
+        local h = dec(hots[i] or "")
+        h[H_STATE], h[H_TOKEN], h[H_LEASE_EXPIRES] = ST_ACTIVE, prefix .. istr(k), exp
+        h[H_WORKER], h[H_PROCESSED] = worker, NOW
+        local hs = enc(h, H_N)
+        push(hset, id, hs)
+        push(zadd, exp, id)
+        local c = dec(s, J_DATA)
+        job_event(Q, "active", id, c, h)
         out[#out + 1] = id
-        out[#out + 1] = ns
-      else
-        flush(hset)
-        flush(zadd)
-        local r = decjob(s)
-        r[F_STATE] = "active"
-        r[F_TOKEN] = tok
-        r[F_LEXP] = exp
-        r[F_WORKER] = worker
-        r[F_PROC] = NOW
-        redis.call("ZADD", Q.a, exp, id)
-        putjob(Q, id, r)
-        emitjob(Q, "active", id, r)
-        out[#out + 1] = id
-        out[#out + 1] = encjob(r)
-        -- The current iteration of a scheduler creates the next one.
-        local sid = r[F_SCHED]
-        local raw = sid ~= "" and redis.call("HGET", Q.s, sid)
-        if raw then
-          local sc = dec(raw)
-          if "repeat:" .. sid .. ":" .. sc[S_NEXT] == id then
-            local up = dec(sc[S_UPCOMING])
-            sc[S_NEXT] = table.remove(up, 1) or "0"
-            sc[S_UPCOMING] = enclist(up)
-            sc = iteration(Q, sc)
-            sc[S_REV] = num(sc[S_REV]) + 1
-            sc[S_UPDATED] = NOW
-            if sched_done(sc) then
-              redis.call("HDEL", Q.s, sid)
-              emit(Q, "scheduler-removed", nil, nil, nil, nil, nil, nil, nil, sid, nil)
-            else
-              redis.call("HSET", Q.s, sid, enc(sc, NS))
-            end
-          end
+        out[#out + 1] = s
+        out[#out + 1] = hs
+        out[#out + 1] = children(Q, id, c)
+        local sid = c[J_SCHEDULER]
+        if sid and sid ~= "" then
+          -- The current iteration of a scheduler creates the next one.
+          flush(hset)
+          flush(zadd)
+          next_iteration(Q, sid, id)
         end
       end
     end
+    flush(hset)
+    flush(zadd)
   end
-  flush(hset)
-  flush(zadd)
 end
 
 if woke > 0 then
   wake(Q, woke)
 end
-local ready = redis.call("ZCARD", Q.w)
+local ready = count_ready(Q)
 if ready == 0 then
   redis.call("DEL", Q.wake)
 else
   redis.call("LTRIM", Q.wake, 0, ready)
 end
-
-trim_events(Q)
--- A lease of no job keeps nothing (kept is nil here): a resend of it is
--- a new lease.
+local keep = nil
 if #leased > 0 then
-  kept = concat(leased)
+  keep = enclist(leased)
 end
-return done(finish(out), kept)
+return done(head(out), keep)

@@ -1,17 +1,18 @@
 -- logs.lua: reads a page of a job's log lines.
 --
--- KEYS: one queue key set (NK keys, see lib.lua).
--- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] job id;
---   [7] offset; [8] limit (0: all).
--- Returns: {total, line1, line2, ...}. Error "DROVER_NOTFOUND".
+--- @include record
+--
+-- KEYS: one queue key set (NK keys, see layout.lua).
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] job ID; [7] offset; [8] limit (0: all).
+-- Returns: {total, line1, line2, ...}. Error ERR_NOTFOUND.
 
 local Q = keyset(1, ARGV[5])
 local id = ARGV[6]
-local r = getjob(Q, id)
-if not r then
-  return redis.error_reply("DROVER_NOTFOUND job " .. id .. " in " .. Q.name)
+if redis.call("HEXISTS", Q.j, id) == 0 then
+  return redis.error_reply(ERR_NOTFOUND .. " job " .. id .. " in " .. Q.name)
 end
-local total = num(r[F_LOGS])
+local total = num(dec(redis.call("HGET", Q.h, id) or "")[H_LOGS])
 local from, limit = tonumber(ARGV[7]), tonumber(ARGV[8])
 local to = total
 if limit > 0 and from + limit < to then

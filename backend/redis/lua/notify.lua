@@ -1,10 +1,13 @@
 -- notify.lua: applies the end of a flow child from another queue to its
 -- parent in this queue. Applying the same notice twice changes nothing.
 --
--- KEYS: the parent queue's key set (NK keys, see lib.lua).
--- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name; [6] parent
---   id; [7] child ref (queue "\n" id); [8] child state ("completed",
---   "failed" or "removed"); [9] result; [10] reason; [11] failure policy.
+--- @include flows
+--
+-- KEYS: the parent queue's key set (NK keys, see layout.lua).
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] parent ID; [7] child ref (queue "\n" ID); [8] child state
+--   ("completed", "failed" or "removed"); [9] result; [10] reason; [11]
+--   failure policy.
 -- Returns: the length of this queue's outbox.
 
 local Q = keyset(1, ARGV[5])

@@ -1,11 +1,13 @@
 -- renew.lua: extends the leases that still hold.
 --
--- KEYS: one queue key set (NK keys, see lib.lua), then the reply key.
+--- @include transitions
+--
+-- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
---   [6] ttl ms; then pairs of job id and lease token.
+--   [6] ttl ms; then pairs of job ID and lease token.
 -- Returns: the 1-based indexes of the pairs whose lease was lost. A resend
---   gets those of the first run (kept as a list joined by ","), though a
---   lease may have been settled since.
+--   gets those of the first run (kept joined by ","), though a lease may
+--   have been settled since; a call that renewed nothing keeps nothing.
 
 local kept = replayed()
 if kept then
@@ -13,7 +15,7 @@ if kept then
   for k in string.gmatch(kept, "%d+") do
     lost[#lost + 1] = tonumber(k)
   end
-  return done(lost, table.concat(lost, ","))
+  return done(lost)
 end
 local Q = keyset(1, ARGV[5])
 local exp = NOW + tonumber(ARGV[6])
@@ -22,17 +24,16 @@ local k = 0
 for i = 7, #ARGV, 2 do
   k = k + 1
   local id, token = ARGV[i], ARGV[i + 1]
-  local r = getjob(Q, id)
-  if r and r[F_STATE] == "active" and r[F_TOKEN] == token then
-    r[F_LEXP] = exp
-    putjob(Q, id, r)
+  local hs = redis.call("HGET", Q.h, id)
+  local h = dec(hs or "")
+  if hs and state_of(h) == ST_ACTIVE and h[H_TOKEN] == token then
+    h[H_LEASE_EXPIRES] = exp
+    puthot(Q, id, h)
     redis.call("ZADD", Q.a, exp, id)
   else
     lost[#lost + 1] = k
   end
 end
--- A call that renewed nothing keeps nothing: run again, it gets the same
--- reply.
 local keep = nil
 if #lost < k then
   keep = table.concat(lost, ",")

@@ -1,0 +1,126 @@
+-- layout.lua: the layout of a queue, generated from the Go package
+-- backend/redis/internal/layout by `go generate`; do not edit.
+
+-- NK is the number of keys of a queue's key set; K holds the keys of the
+-- call, set by begin.
+local NK = 16
+local K
+
+-- keyset returns the keys of key set number set (1-based) of the call,
+-- named, with the queue's name.
+local function keyset(set, name)
+  local o = (set - 1) * NK
+  return {
+    name = name,
+    meta = K[o + 1],
+    j = K[o + 2],
+    h = K[o + 3],
+    w = K[o + 4],
+    p = K[o + 5],
+    d = K[o + 6],
+    a = K[o + 7],
+    c = K[o + 8],
+    f = K[o + 9],
+    wc = K[o + 10],
+    e = K[o + 11],
+    wake = K[o + 12],
+    logs = K[o + 13],
+    o = K[o + 14],
+    s = K[o + 15],
+    deps = K[o + 16],
+  }
+end
+
+-- Fields of a job record.
+local J_NAME = 1
+local J_DATA = 2
+local J_CREATED = 3
+local J_SEQ = 4
+local J_PARENT_QUEUE = 5
+local J_PARENT_ID = 6
+local J_CHILDREN = 7
+local J_PRIORITY = 8
+local J_ATTEMPTS = 9
+local J_BACKOFF = 10
+local J_TIMEOUT = 11
+local J_KEEP_COMPLETED = 12
+local J_KEEP_FAILED = 13
+local J_POLICY = 14
+local J_SCHEDULER = 15
+local J_N = 15
+
+-- Fields of a job's hot record.
+local H_STATE = 1
+local H_MADE = 2
+local H_TOKEN = 3
+local H_LEASE_EXPIRES = 4
+local H_WORKER = 5
+local H_PROCESSED = 6
+local H_FINISHED = 7
+local H_RUN_AT = 8
+local H_STALLED = 9
+local H_RESULT = 10
+local H_REASON = 11
+local H_STACK = 12
+local H_PROGRESS = 13
+local H_LOGS = 14
+local H_PENDING = 15
+local H_N = 15
+
+-- Fields of a scheduler record.
+local S_ID = 1
+local S_REVISION = 2
+local S_REPEAT = 3
+local S_TEMPLATE = 4
+local S_ITERATIONS = 5
+local S_NEXT = 6
+local S_UPCOMING = 7
+local S_FINAL = 8
+local S_UPDATED = 9
+local S_N = 9
+
+-- Fields of a flow child's outcome.
+local O_STATE = 1
+local O_RESULT = 2
+local O_REASON = 3
+local O_IGNORED = 4
+local O_N = 4
+
+-- Extra fields of an event.
+local X_RESULT = 1
+local X_REASON = 2
+local X_PROGRESS = 3
+local X_RUN_AT = 4
+local X_SCHEDULER = 5
+local X_COUNT = 6
+local X_N = 6
+
+-- State codes, by state.
+local STATE_CODE = {["waiting"] = "w", ["delayed"] = "d", ["active"] = "a", ["waiting-children"] = "p", ["completed"] = "c", ["failed"] = "f"}
+-- States, by code.
+local CODE_STATE = {["w"] = "waiting", ["d"] = "delayed", ["a"] = "active", ["p"] = "waiting-children", ["c"] = "completed", ["f"] = "failed"}
+local ST_WAITING = "w"
+local ST_DELAYED = "d"
+local ST_ACTIVE = "a"
+local ST_WAITING_CHILDREN = "p"
+local ST_COMPLETED = "c"
+local ST_FAILED = "f"
+
+-- Event codes, by type.
+local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X"}
+
+-- Error codes of script error replies.
+local ERR_NOTFOUND = "DROVER_NOTFOUND"
+local ERR_ACTIVE = "DROVER_ACTIVE"
+local ERR_ITERATION = "DROVER_ITERATION"
+local ERR_REVISION = "DROVER_REVISION"
+local ERR_CONFLICT = "DROVER_CONFLICT"
+local ERR_LEASELOST = "DROVER_LEASELOST"
+
+-- The ready order (see Go).
+local PRIORITY_SHIFT = 2147483648
+local ORDER_HALF = 1073741824
+
+-- Texts of the backend package.
+local STALLED_REASON = "job stalled more than MaxStalled times"
+local ITERATION_PREFIX = "repeat:"

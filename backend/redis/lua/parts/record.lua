@@ -1,0 +1,74 @@
+-- record.lua: a job's two records. The job record (j hash, J_ fields) is
+-- written when the job is added and not changed after, but for a dropped
+-- child; the hot record (h hash, H_ fields) holds what changes as the job
+-- lives. A waiting job that nothing has touched has no hot record, so a
+-- backlog costs one small record per job.
+--
+--- @requires base
+
+local WAITING_ONLY = "1:" .. ST_WAITING
+
+-- getjob returns job id's records as tables: the job record (nil when
+-- there is no such job) and the hot record ({} when it has none).
+local function getjob(Q, id)
+  local s = redis.call("HGET", Q.j, id)
+  if not s then
+    return nil
+  end
+  return dec(s, J_DATA), dec(redis.call("HGET", Q.h, id) or "")
+end
+
+-- state_of returns the state code of a hot record.
+local function state_of(h)
+  local s = h[H_STATE]
+  if s == nil or s == "" then
+    return ST_WAITING
+  end
+  return s
+end
+
+-- puthot writes job id's hot record; one that says no more than
+-- "waiting" is none.
+local function puthot(Q, id, h)
+  local s = enc(h, H_N)
+  if s == "" or s == WAITING_ONLY then
+    redis.call("HDEL", Q.h, id)
+  else
+    redis.call("HSET", Q.h, id, s)
+  end
+end
+
+-- deljob removes job id's records, log lines and the dependencies of its
+-- children (not its set entry).
+local function deljob(Q, id, c, h)
+  redis.call("HDEL", Q.j, id)
+  redis.call("HDEL", Q.h, id)
+  local kids = c[J_CHILDREN]
+  if kids and kids ~= "" then
+    for _, k in ipairs(dec(kids)) do
+      redis.call("HDEL", Q.deps, id .. "\n" .. k)
+    end
+  end
+  for i = 1, num(h[H_LOGS]) do
+    redis.call("HDEL", Q.logs, id .. "\n" .. i)
+  end
+end
+
+-- newrec returns the job record of a new job: head holds its name and
+-- data, opts its fields from J_PRIORITY on (both encoded by the Go side),
+-- and the rest is the store's. seq is "" for a job whose ID is its number.
+local function newrec(head, seq, pq, pid, kids, opts)
+  local s = head .. lp(NOWS)
+  if opts ~= "" then
+    return s .. lp(seq) .. lp(pq) .. lp(pid) .. lp(kids) .. opts
+  end
+  local rest = {seq, pq, pid, kids}
+  local n = 4
+  while n > 0 and rest[n] == "" do
+    n = n - 1
+  end
+  for i = 1, n do
+    s = s .. lp(rest[i])
+  end
+  return s
+end

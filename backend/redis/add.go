@@ -120,12 +120,21 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 // assemble rebuilds the trees of an add from its preorder reply.
 func assemble(req *backend.AddRequest, queues []string, nodes []addNode, out []string) backend.AddResult {
 	added := make([]backend.Added, len(nodes))
+	kids := make([][]int, len(nodes))
 	for i, n := range nodes {
 		added[i] = backend.Added{Queue: queues[n.set-1], ID: out[2*i], Duplicate: out[2*i+1] == "1"}
+		if n.parent > 0 {
+			kids[n.parent-1] = append(kids[n.parent-1], i)
+		}
 	}
+	// In preorder a node comes after its parent, so filling the nodes
+	// from the last one on fills every child before its parent copies it.
 	for i := len(nodes) - 1; i >= 0; i-- {
-		if p := nodes[i].parent; p > 0 {
-			added[p-1].Children = append([]backend.Added{added[i]}, added[p-1].Children...)
+		if len(kids[i]) > 0 {
+			added[i].Children = make([]backend.Added, len(kids[i]))
+			for k, c := range kids[i] {
+				added[i].Children[k] = added[c]
+			}
 		}
 	}
 	result := backend.AddResult{Jobs: make([]backend.Added, 0, len(req.Jobs))}

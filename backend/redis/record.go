@@ -46,14 +46,24 @@ func decode(s string) ([]string, error) {
 
 // decodeN splits a record of at most n fields, padded to n with "".
 func decodeN(s string, n int) ([]string, error) {
-	f, err := decode(s)
-	if err != nil {
-		return nil, err
+	f := make([]string, n)
+	return f, decodeInto(s, f)
+}
+
+// decodeInto splits a record into f, whose length is the most fields it
+// may have; the fields it does not have are left as they are.
+func decodeInto(s string, f []string) error {
+	for i := 0; len(s) > 0; i++ {
+		if i == len(f) {
+			return fmt.Errorf("drover: corrupt record: more than %d fields", len(f))
+		}
+		v, rest, err := nextField(s)
+		if err != nil {
+			return err
+		}
+		f[i], s = v, rest
 	}
-	if len(f) > n {
-		return nil, fmt.Errorf("drover: corrupt record: %d fields, at most %d", len(f), n)
-	}
-	return append(f, make([]string, n-len(f))...), nil
+	return nil
 }
 
 // nextField splits the first length-prefixed field off s.
@@ -115,8 +125,8 @@ func encodeRetention(r backend.Retention) string {
 }
 
 func decodeRetention(s string) backend.Retention {
-	f, err := decodeN(s, 3)
-	if err != nil {
+	var f [3]string
+	if err := decodeInto(s, f[:]); err != nil {
 		return backend.Retention{}
 	}
 	return backend.Retention{Remove: f[0] == "1", Count: int(atoi(f[1])), Age: time.Duration(atoi(f[2])) * time.Millisecond}
@@ -188,12 +198,12 @@ func decodeJob(queue, id, rec, hot, kids string) (*backend.Job, error) {
 }
 
 func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
-	f, err := decodeN(rec, layout.NumJobFields)
-	if err != nil {
+	var f [layout.NumJobFields]string
+	if err := decodeInto(rec, f[:]); err != nil {
 		return nil, err
 	}
-	h, err := decodeN(hot, layout.NumHotFields)
-	if err != nil {
+	var h [layout.NumHotFields]string
+	if err := decodeInto(hot, h[:]); err != nil {
 		return nil, err
 	}
 	state := backend.StateWaiting
@@ -235,7 +245,8 @@ func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
 		// A store-assigned ID is the job's number.
 		j.Seq = uint64(atoi(id))
 	}
-	if b, err := decodeN(f[layout.JobBackoff], 3); err == nil && b[0] != "" {
+	var b [3]string
+	if err := decodeInto(f[layout.JobBackoff], b[:]); err == nil && b[0] != "" {
 		j.Backoff.Type = backend.BackoffType(b[0])
 		j.Backoff.Delay = time.Duration(atoi(b[1])) * time.Millisecond
 		j.Backoff.Jitter, _ = strconv.ParseFloat(b[2], 64)

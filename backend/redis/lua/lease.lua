@@ -95,31 +95,48 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
   if #ids > 0 then
     local recs = redis.call("HMGET", Q.j, unpack(ids))
     local hots = redis.call("HMGET", Q.h, unpack(ids))
-    local exp = NOW + ttl
+    local exp = string.format("%d", NOW + ttl)
     local hset, zadd = batch("HSET", Q.h), batch("ZADD", Q.a)
+    -- The hot record of a job leased for the first time, around its token.
+    local fresh = {}
+    fresh[H_STATE], fresh[H_LEASE_EXPIRES], fresh[H_WORKER], fresh[H_PROCESSED] = ST_ACTIVE, exp, worker, NOWS
+    local pre, post = around(fresh, H_N, H_TOKEN)
     for i, id in ipairs(ids) do
       local s = recs[i]
       if s then
         local k = #leased + 1
         leased[k] = id
-        local h = dec(hots[i] or "")
-        h[H_STATE], h[H_TOKEN], h[H_LEASE_EXPIRES] = ST_ACTIVE, prefix .. istr(k), exp
-        h[H_WORKER], h[H_PROCESSED] = worker, NOW
-        local hs = enc(h, H_N)
+        local tok = prefix .. istr(k)
+        local h, hs
+        if hots[i] then
+          h = dec(hots[i])
+          h[H_STATE], h[H_TOKEN], h[H_LEASE_EXPIRES] = ST_ACTIVE, tok, exp
+          h[H_WORKER], h[H_PROCESSED] = worker, NOWS
+          hs = enc(h, H_N)
+        else
+          h = fresh
+          hs = pre .. LP[#tok] .. tok .. post
+        end
         push(hset, id, hs)
         push(zadd, exp, id)
-        local c = dec(s, J_DATA)
-        job_event(Q, "active", id, c, h)
         out[#out + 1] = id
         out[#out + 1] = s
         out[#out + 1] = hs
-        out[#out + 1] = children(Q, id, c)
-        local sid = c[J_SCHEDULER]
-        if sid and sid ~= "" then
-          -- The current iteration of a scheduler creates the next one.
-          flush(hset)
-          flush(zadd)
-          next_iteration(Q, sid, id)
+        local name = plain_name(s)
+        if name then
+          event(Q, "active", id, name, h[H_MADE], "")
+          out[#out + 1] = ""
+        else
+          local c = dec(s, J_DATA)
+          job_event(Q, "active", id, c, h)
+          out[#out + 1] = children(Q, id, c)
+          local sid = c[J_SCHEDULER]
+          if sid and sid ~= "" then
+            -- The current iteration of a scheduler creates the next one.
+            flush(hset)
+            flush(zadd)
+            next_iteration(Q, sid, id)
+          end
         end
       end
     end

@@ -38,45 +38,85 @@ if kept then
   return done(out)
 end
 
+-- The records of every job named, read at once; a job whose records a
+-- settlement before it wrote (a parent told of its child, a job named
+-- twice) is read again.
+local recs, hots = {}, {}
+for i = 1, #ids, 1000 do
+  local part = {unpack(ids, i, math.min(i + 999, #ids))}
+  local r, h = redis.call("HMGET", Q.j, unpack(part)), redis.call("HMGET", Q.h, unpack(part))
+  for k = 1, #part do
+    recs[i + k - 1], hots[i + k - 1] = r[k], h[k]
+  end
+end
+-- Completions of jobs without flow parent or retention, the common case,
+-- write their set entries in batches.
+local zrem, zadd, hset = batch("ZREM", Q.a), batch("ZADD", Q.c), batch("HSET", Q.h)
 local woke = 0
 local lost = {}
 for k = 1, #ids do
   local i = at[k]
   local id, token, outcome, result = ids[k], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-  -- Read one by one: a settlement may change the records of others (a
-  -- parent made ready, retention).
-  local c, h = getjob(Q, id)
-  if not c or state_of(h) ~= ST_ACTIVE or h[H_TOKEN] ~= token then
+  local s, hs = recs[k], hots[k]
+  if TOUCHED[id] then
+    s, hs = redis.call("HGET", Q.j, id), redis.call("HGET", Q.h, id)
+  end
+  local h = dec(hs or "")
+  if not s or state_of(h) ~= ST_ACTIVE or h[H_TOKEN] ~= token then
     out[k] = "LOST"
     lost[#lost + 1] = k
   else
     out[k] = ""
-    redis.call("ZREM", Q.a, id)
     clear_lease(h)
-    if outcome == 1 then
-      h[H_MADE] = num(h[H_MADE]) + 1
-      finish(Q, id, c, h, ST_COMPLETED, result, nil, nil)
-    elseif outcome == 2 then
-      h[H_MADE] = num(h[H_MADE]) + 1
-      finish(Q, id, c, h, ST_FAILED, nil, ARGV[i + 4], ARGV[i + 5])
-    elseif outcome == 3 then
-      local reason, delay = ARGV[i + 4], tonumber(ARGV[i + 6])
-      h[H_MADE] = num(h[H_MADE]) + 1
-      h[H_REASON], h[H_STACK] = reason, ARGV[i + 5]
-      job_event(Q, "retrying", id, c, h, {reason = reason})
-      if delay > 0 then
-        announce(Q, id, c, h, NOW + delay, false)
-        delay_notice(Q, id)
-      else
-        woke = woke + announce(Q, id, c, h, 0, false)
+    h[H_MADE] = num(h[H_MADE]) + 1
+    local name = outcome == 1 and plain_name(s)
+    if name then
+      -- A completion of a job without flow links, retention or scheduler.
+      h[H_STATE], h[H_FINISHED], h[H_RESULT] = ST_COMPLETED, NOWS, result
+      push(zrem, id)
+      push(zadd, NOWS, id)
+      push(hset, id, enc(h, H_N))
+      TOUCHED[id] = true
+      local x = ""
+      if result ~= "" then
+        local t = {}
+        t[X_RESULT] = result
+        x = enc(t, X_RESULT)
       end
+      event(Q, "completed", id, name, h[H_MADE], x)
     else
-      -- Released unrun: back to the front of its line.
-      h[H_WORKER] = ""
-      woke = woke + announce(Q, id, c, h, 0, true)
+      flush(zrem)
+      flush(zadd)
+      flush(hset)
+      redis.call("ZREM", Q.a, id)
+      local c = dec(s, J_DATA)
+      if outcome == 1 then
+        finish(Q, id, c, h, ST_COMPLETED, result, nil, nil)
+      elseif outcome == 2 then
+        finish(Q, id, c, h, ST_FAILED, nil, ARGV[i + 4], ARGV[i + 5])
+      elseif outcome == 3 then
+        local reason, delay = ARGV[i + 4], tonumber(ARGV[i + 6])
+        h[H_REASON], h[H_STACK] = reason, ARGV[i + 5]
+        job_event(Q, "retrying", id, c, h, {reason = reason})
+        if delay > 0 then
+          announce(Q, id, c, h, NOW + delay, false)
+          delay_notice(Q, id)
+        else
+          woke = woke + announce(Q, id, c, h, 0, false)
+        end
+      else
+        -- Released unrun: the attempt does not count, and the job goes
+        -- back to the front of its line.
+        h[H_MADE] = num(h[H_MADE]) - 1
+        h[H_WORKER] = ""
+        woke = woke + announce(Q, id, c, h, 0, true)
+      end
     end
   end
 end
+flush(zrem)
+flush(zadd)
+flush(hset)
 if woke > 0 then
   wake(Q, woke)
 end

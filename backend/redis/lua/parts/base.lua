@@ -5,6 +5,11 @@
 -- as the string it came as; begin sets them.
 local NOW, NOWS
 
+-- TOUCHED holds the IDs of the jobs whose records the call wrote or
+-- removed, so that a script that read records in advance knows which to
+-- read again. begin makes it afresh.
+local TOUCHED
+
 local function num(s)
   return tonumber(s) or 0
 end
@@ -85,17 +90,45 @@ end
 -- enc encodes fields 1 to n of t as a record, leaving out the trailing
 -- ones that are empty (nil, "" or 0).
 local function enc(t, n)
-  while n > 0 and istr(t[n]) == "" do
+  local v = t[n]
+  while n > 0 and (v == nil or v == "" or v == 0) do
     n = n - 1
+    v = t[n]
   end
   if n == 0 then
     return ""
   end
   local p = {}
   for i = 1, n do
-    p[i] = lp(t[i])
+    v = t[i]
+    if type(v) ~= "string" then
+      v = istr(v)
+    end
+    p[i] = LP[#v] .. v
+  end
+  if n <= 100 then
+    return table.concat(p)
   end
   return concat(p)
+end
+
+-- around encodes fields 1 to n of t as a record in which field k varies:
+-- it returns the encoded fields before k and after it (trailing empty ones
+-- left out), so that before .. lp(v) .. after is the record with field k
+-- set to v, for one template and many values.
+local function around(t, n, k)
+  local before = {}
+  for i = 1, k - 1 do
+    before[i] = lp(t[i])
+  end
+  local after = {}
+  while n > k and istr(t[n]) == "" do
+    n = n - 1
+  end
+  for i = k + 1, n do
+    after[#after + 1] = lp(t[i])
+  end
+  return table.concat(before), table.concat(after)
 end
 
 local function enclist(t)

@@ -29,7 +29,7 @@ local function begin(keys, argv)
   if RTTL ~= "0" and #keys % NK == 1 then
     RKEY = keys[#keys]
   end
-  EVBUF, EVQ = {}, {}
+  EVBUF, EVQ, TOUCHED = {}, {}, {}
   LP, ISTR = setmetatable({}, LP_MT), setmetatable({}, ISTR_MT)
 end
 

@@ -12,10 +12,9 @@
 
 local EVMAX, EVAGE, EVBUF, EVQ
 
--- emit appends an event to the buffer of queue Q. ev names its fields:
--- type, and as they apply job, name, made, result, reason, progress,
--- run_at, scheduler and count.
-local function emit(Q, ev)
+-- event appends an event to the buffer of queue Q: typ is its type, x
+-- the record of its X_ fields ("" when all are empty).
+local function event(Q, typ, id, name, made, x)
   local b = EVBUF[Q.e]
   if not b then
     b = {n = 0, parts = {}}
@@ -23,15 +22,18 @@ local function emit(Q, ev)
     EVQ[#EVQ + 1] = Q
   end
   b.n = b.n + 1
-  local x = ""
-  if ev.result or ev.reason or ev.progress or ev.run_at or ev.scheduler or ev.count then
-    local t = {}
-    t[X_RESULT], t[X_REASON], t[X_PROGRESS] = ev.result, ev.reason, ev.progress
-    t[X_RUN_AT], t[X_SCHEDULER], t[X_COUNT] = ev.run_at, ev.scheduler, ev.count
-    x = enc(t, X_N)
-  end
   local p = b.parts
-  p[#p + 1] = EV_CODE[ev.type] .. lp(ev.job) .. lp(ev.name) .. lp(ev.made) .. LP[#x] .. x
+  p[#p + 1] = EV_CODE[typ] .. lp(id) .. lp(name) .. lp(made) .. LP[#x] .. x
+end
+
+-- emit appends an event to the buffer of queue Q. ev names its fields:
+-- type, and as they apply job, name, made, result, reason, progress,
+-- run_at, scheduler and count.
+local function emit(Q, ev)
+  local t = {}
+  t[X_RESULT], t[X_REASON], t[X_PROGRESS] = ev.result, ev.reason, ev.progress
+  t[X_RUN_AT], t[X_SCHEDULER], t[X_COUNT] = ev.run_at, ev.scheduler, ev.count
+  event(Q, ev.type, ev.job, ev.name, ev.made, enc(t, X_N))
 end
 
 -- flush_events appends the events gathered, one stream entry per queue.

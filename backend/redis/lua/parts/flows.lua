@@ -17,10 +17,21 @@ local function child_ended(Q, pid, cref, state, result, reason, policy)
   if redis.call("HGET", Q.deps, dep) ~= "" then
     return
   end
-  local c, h = getjob(Q, pid)
-  if not c then
+  -- The parent's job record lists every child: it is read only when the
+  -- parent moves, so that a child's end costs the same however many
+  -- siblings it has.
+  if redis.call("HEXISTS", Q.j, pid) == 0 then
     return
   end
+  local h = dec(redis.call("HGET", Q.h, pid) or "")
+  local c = setmetatable({}, {__index = function(t, k)
+    local full = dec(redis.call("HGET", Q.j, pid), J_DATA)
+    setmetatable(t, nil)
+    for i = 1, J_N do
+      rawset(t, i, full[i])
+    end
+    return full[k]
+  end})
   local waiting = state_of(h) == ST_WAITING_CHILDREN
   local pending = num(h[H_PENDING]) - 1
   h[H_PENDING] = pending

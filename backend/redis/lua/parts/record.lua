@@ -18,6 +18,28 @@ local function getjob(Q, id)
   return dec(s, J_DATA), dec(redis.call("HGET", Q.h, id) or "")
 end
 
+-- plain_name returns the name of a job whose record has no field after
+-- J_SEQ (no flow link, option, or scheduler: the layout puts those last),
+-- or nil for any other job. It reads the record without splitting it.
+local function plain_name(s)
+  local i, len, name = 1, #s, nil
+  for f = 1, J_SEQ do
+    if i > len then
+      return name
+    end
+    local c = string.find(s, ":", i, true)
+    local l = tonumber(string.sub(s, i, c - 1))
+    if f == J_NAME then
+      name = string.sub(s, c + 1, c + l)
+    end
+    i = c + l + 1
+  end
+  if i > len then
+    return name
+  end
+  return nil
+end
+
 -- state_of returns the state code of a hot record.
 local function state_of(h)
   local s = h[H_STATE]
@@ -30,6 +52,7 @@ end
 -- puthot writes job id's hot record; one that says no more than
 -- "waiting" is none.
 local function puthot(Q, id, h)
+  TOUCHED[id] = true
   local s = enc(h, H_N)
   if s == "" or s == WAITING_ONLY then
     redis.call("HDEL", Q.h, id)
@@ -41,6 +64,7 @@ end
 -- deljob removes job id's records, log lines and the dependencies of its
 -- children (not its set entry).
 local function deljob(Q, id, c, h)
+  TOUCHED[id] = true
   redis.call("HDEL", Q.j, id)
   redis.call("HDEL", Q.h, id)
   local kids = c[J_CHILDREN]

@@ -11,12 +11,13 @@ local notify_parent
 -- job_event appends an event of type typ about job id: its name, attempts
 -- made and scheduler, and the extra fields of ev.
 local function job_event(Q, typ, id, c, h, ev)
-  ev = ev or {}
-  ev.type, ev.job, ev.name, ev.made = typ, id, c[J_NAME], h[H_MADE]
   local s = c[J_SCHEDULER]
-  if s and s ~= "" then
-    ev.scheduler = s
+  if ev == nil and (s == nil or s == "") then
+    event(Q, typ, id, c[J_NAME], h[H_MADE], "")
+    return
   end
+  ev = ev or {}
+  ev.type, ev.job, ev.name, ev.made, ev.scheduler = typ, id, c[J_NAME], h[H_MADE], s
   emit(Q, ev)
 end
 
@@ -113,7 +114,7 @@ end
 -- that state.
 local function finish(Q, id, c, h, state, result, reason, stack)
   clear_lease(h)
-  h[H_STATE], h[H_FINISHED] = state, NOW
+  h[H_STATE], h[H_FINISHED] = state, NOWS
   local set, keep = Q.c, c[J_KEEP_COMPLETED]
   if state == ST_COMPLETED then
     h[H_RESULT] = result
@@ -156,6 +157,7 @@ local function remove_tree(Q, id, c, h, notify)
             -- Detached: it finishes on its own and tells nobody.
             local full = dec(redis.call("HGET", Q.j, cid))
             full[J_PARENT_QUEUE], full[J_PARENT_ID] = "", ""
+            TOUCHED[cid] = true
             redis.call("HSET", Q.j, cid, enc(full, J_N))
           else
             remove_tree(Q, cid, cc, ch, false)

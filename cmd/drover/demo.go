@@ -34,7 +34,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.bulk, "bulk", 2000, "jobs to add in one bulk")
 	fs.IntVar(&cfg.workers, "workers", 2, "workers to run")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "jobs each worker runs at once")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	return demo(ctx, cfg, stdout)

@@ -23,7 +23,9 @@ func TestDemoThenEventsAndCounts(t *testing.T) {
 	if !strings.Contains(out.String(), "done in") {
 		t.Fatalf("demo printed no summary:\n%s", out.String())
 	}
-
+	if !strings.Contains(out.String(), "started before every other job") {
+		t.Errorf("the alerts did not run first:\n%s", out.String())
+	}
 	store := filepath.Join(dir, "demo.db")
 
 	out.Reset()

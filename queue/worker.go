@@ -96,7 +96,7 @@ func NewWorker(b backend.Backend, queue string, h Handler, opts *WorkerOptions) 
 	w := &Worker{
 		b:       b,
 		q:       q,
-		h:       h,
+		h:       recoverPanics(Chain(h, o.Middleware...)),
 		o:       o,
 		log:     o.Logger.With("queue", queue, "worker", o.Name),
 		slots:   make([]atomic.Pointer[run], o.Concurrency),
@@ -307,6 +307,7 @@ func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
 // start runs one leased job in slot.
 func (w *Worker) start(base context.Context, slot int, rec *backend.Job) {
 	r := &run{w: w, slot: slot, job: newJob(w.q, rec), lease: rec.Lease}
+	r.job.run = r
 	exp := rec.LeaseExpiresAt
 	if exp.IsZero() {
 		exp = w.o.Clock.Now().Add(w.o.LeaseTTL)
@@ -314,8 +315,7 @@ func (w *Worker) start(base context.Context, slot int, rec *backend.Job) {
 	r.expires.Store(exp.UnixNano())
 	r.ctx, r.cancel = context.WithCancelCause(base)
 	if rec.Timeout > 0 {
-		r.timeoutAt = w.o.Clock.Now().Add(rec.Timeout)
-		r.timer = w.timers.Add(r.timeoutAt, r.onTimer)
+		r.limit(rec.Timeout)
 	}
 	w.slots[slot].Store(r)
 	if rec.SchedulerID != "" {
@@ -375,9 +375,7 @@ func (w *Worker) releaseAll() {
 		if r == nil || !r.state.CompareAndSwap(stateRunning, stateReleased) {
 			continue
 		}
-		if r.timer != nil {
-			w.timers.Remove(r.timer)
-		}
+		r.stopTimer()
 		r.cancel(ErrWorkerStopped)
 		w.log.Warn("drover: shutdown timeout passed; releasing running job", "job", r.lease.JobID, "name", r.job.Name)
 		r.item.Settlement = backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeRelease}
@@ -393,7 +391,7 @@ func (w *Worker) collect(now time.Time, buf []renewer.Held) []renewer.Held {
 		if r == nil || r.state.Load() != stateRunning || r.lost.Load() {
 			continue
 		}
-		if !r.timeoutAt.IsZero() && !now.Before(r.timeoutAt) {
+		if at := r.deadline(); !at.IsZero() && !now.Before(at) {
 			continue
 		}
 		buf = append(buf, r)

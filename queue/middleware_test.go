@@ -29,6 +29,31 @@ func trace(name string, mu *sync.Mutex, log *[]string) queue.Middleware {
 	}
 }
 
+// observe is middleware that sends the error of every attempt, nil or not,
+// on seen.
+func observe(seen chan<- error) queue.Middleware {
+	return func(next queue.Handler) queue.Handler {
+		return func(ctx context.Context, j *queue.Job) ([]byte, error) {
+			res, err := next(ctx, j)
+			seen <- err
+			return res, err
+		}
+	}
+}
+
+// firstError receives n errors from seen and returns the first that is not
+// nil.
+func firstError(t *testing.T, seen <-chan error, n int) error {
+	t.Helper()
+	var first error
+	for range n {
+		if err := recv(t, "an attempt's error", seen); first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 func TestChainRunsTheFirstMiddlewareOutermost(t *testing.T) {
 	var mu sync.Mutex
 	var log []string
@@ -81,15 +106,8 @@ func TestRecoverLetsOuterMiddlewareSeeAPanicAsAnError(t *testing.T) {
 	e := newWenv(t)
 	id := e.add("job", nil).ID
 	seen := make(chan error, 1)
-	observe := func(next queue.Handler) queue.Handler {
-		return func(ctx context.Context, j *queue.Job) ([]byte, error) {
-			res, err := next(ctx, j)
-			seen <- err
-			return res, err
-		}
-	}
 	e.start(func(ctx context.Context, j *queue.Job) ([]byte, error) { panic(errBoom) },
-		&queue.WorkerOptions{Middleware: []queue.Middleware{observe, queue.Recover()}})
+		&queue.WorkerOptions{Middleware: []queue.Middleware{observe(seen), queue.Recover()}})
 	err := recv(t, "the error the middleware saw", seen)
 	var p *queue.PanicError
 	if !errors.As(err, &p) || !errors.Is(err, errBoom) || !strings.Contains(strings.Join(p.Stack, "\n"), "middleware_test.go") {

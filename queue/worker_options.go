@@ -59,6 +59,10 @@ type WorkerOptions struct {
 	// finish before it cancels their contexts and releases their jobs.
 	// Defaults to 30s.
 	ShutdownTimeout time.Duration
+	// StrictPriority makes a worker of several queues (NewMultiWorker)
+	// take jobs from the first of its queues that has one ready, rather
+	// than from each in turn by weight. Defaults to false.
+	StrictPriority bool
 	// TimeoutGrace is how long a handler may run on after its job's
 	// Timeout cancelled its context. After that the worker abandons it:
 	// the attempt is recorded as failed (and retried if attempts remain)

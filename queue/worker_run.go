@@ -26,6 +26,7 @@ const (
 // run is one attempt of one job in one slot of a worker.
 type run struct {
 	w     *Worker
+	lane  *lane
 	slot  int
 	job   *Job
 	lease backend.Lease

@@ -71,11 +71,13 @@ type Worker struct {
 	replan chan schedulerRef
 	order  []*lane // the dispatcher's, for the order of lanes
 
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc // stops leasing
-	stopped chan struct{}
-	err     error
+	mu       sync.Mutex
+	started  bool
+	stepping bool               // RunNext is running a job
+	step     sync.Mutex         // taken by RunNext, so that its calls do not overlap
+	cancel   context.CancelFunc // stops leasing
+	stopped  chan struct{}
+	err      error
 }
 
 // NewWorker returns a worker that runs the jobs of queue in store b with h.
@@ -107,7 +109,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.started {
+	if w.started || w.stepping {
 		return fmt.Errorf("%w: %s", ErrAlreadyStarted, w.o.Name)
 	}
 	w.started = true
@@ -227,7 +229,7 @@ func (w *Worker) dispatch(ctx, base context.Context) error {
 				}
 				slot := idle[len(idle)-1]
 				idle = idle[:len(idle)-1]
-				w.start(base, slot, bt.lane, rec)
+				w.start(base, slot, bt.lane, rec, nil)
 				n++
 			}
 		}
@@ -269,9 +271,10 @@ func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// start runs one job leased from l in slot.
-func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job) {
-	r := &run{w: w, lane: l, slot: slot, job: newJob(l.q, rec), lease: rec.Lease}
+// start runs one job leased from l in slot. finish closes step, if set,
+// once the attempt is over.
+func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job, step chan struct{}) *run {
+	r := &run{w: w, lane: l, slot: slot, job: newJob(l.q, rec), lease: rec.Lease, step: step}
 	r.job.run = r
 	exp := rec.LeaseExpiresAt
 	if exp.IsZero() {
@@ -292,6 +295,7 @@ func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job
 		}
 	}
 	go r.execute()
+	return r
 }
 
 // finish ends r's hold on its slot, after queueing r.item.Settlement unless
@@ -307,6 +311,9 @@ func (w *Worker) finish(r *run) {
 	}
 	w.slots[r.slot].Store(nil)
 	w.free <- r.slot
+	if r.step != nil {
+		close(r.step)
+	}
 }
 
 //go:noinline

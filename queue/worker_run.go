@@ -47,7 +47,8 @@ type run struct {
 	lostTmr  atomic.Pointer[deadline.Entry]
 	expires  atomic.Int64 // lease deadline as last known, UnixNano
 
-	item settler.Item // the settlement, once queued
+	item settler.Item  // the settlement, once queued
+	step chan struct{} // closed once the attempt is over, for RunNext
 }
 
 // Lease, Renewed and Lost make a run a renewer.Held.

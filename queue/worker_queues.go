@@ -256,3 +256,13 @@ func (w *Worker) await(ctx context.Context, req *backend.LeaseRequest, out []lea
 	}
 	return out, errs
 }
+
+// Queues returns the names of the queues the worker serves, in the order
+// they were given.
+func (w *Worker) Queues() []string {
+	names := make([]string, len(w.lanes))
+	for i, l := range w.lanes {
+		names[i] = l.q.name
+	}
+	return names
+}

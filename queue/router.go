@@ -38,9 +38,11 @@ var ErrNoHandler = errors.New("drover: no handler for the job's name")
 // NoHandlerError reports a job whose name no route serves. It matches
 // ErrNoHandler.
 type NoHandlerError struct {
+	// Name is the job's name.
 	Name string
 }
 
+// Error names the job name no route serves.
 func (e *NoHandlerError) Error() string {
 	return fmt.Sprintf("drover: no handler for job name %q", e.Name)
 }

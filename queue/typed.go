@@ -42,6 +42,7 @@ type ArgsWithCodec interface {
 
 // Codec encodes typed jobs' arguments and results to bytes and back.
 type Codec interface {
+	// Marshal encodes v.
 	Marshal(v any) ([]byte, error)
 	// Unmarshal decodes data into v, a pointer.
 	Unmarshal(data []byte, v any) error
@@ -84,15 +85,20 @@ var ErrDecode = errors.New("drover: job data does not decode")
 // its kind. It matches ErrDecode and ErrUnrecoverable, and unwraps to the
 // codec's error.
 type DecodeError struct {
-	Kind  string
+	// Kind is the kind whose arguments the data should be.
+	Kind string
+	// JobID is the job's ID.
 	JobID string
-	Err   error
+	// Err is the codec's error.
+	Err error
 }
 
+// Error says which job's data did not decode, as what, and why.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("drover: data of job %s does not decode as %s arguments: %v", e.JobID, e.Kind, e.Err)
 }
 
+// Unwrap returns the codec's error.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrDecode or ErrUnrecoverable.

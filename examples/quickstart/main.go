@@ -22,6 +22,7 @@ type Welcome struct {
 	To string `json:"to"`
 }
 
+// Kind names the jobs of Welcome arguments.
 func (Welcome) Kind() string { return "welcome" }
 
 func main() {

@@ -18,10 +18,12 @@ import (
 type Middleware func(next Handler) Handler
 
 // Chain returns h wrapped in mw, the first outermost: Chain(h, a, b) runs
-// a, which calls b, which calls h.
+// a, which calls b, which calls h. Nil entries of mw are skipped.
 func Chain(h Handler, mw ...Middleware) Handler {
 	for i := len(mw) - 1; i >= 0; i-- {
-		h = mw[i](h)
+		if mw[i] != nil {
+			h = mw[i](h)
+		}
 	}
 	return h
 }

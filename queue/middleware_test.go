@@ -60,7 +60,7 @@ func TestChainRunsTheFirstMiddlewareOutermost(t *testing.T) {
 	h := queue.Chain(func(ctx context.Context, j *queue.Job) ([]byte, error) {
 		log = append(log, "handler")
 		return []byte("ok"), nil
-	}, trace("a", &mu, &log), trace("b", &mu, &log))
+	}, trace("a", &mu, &log), nil, trace("b", &mu, &log))
 	if _, err := h(context.Background(), &queue.Job{}); err != nil {
 		t.Fatal(err)
 	}

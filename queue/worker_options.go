@@ -38,14 +38,14 @@ type WorkerOptions struct {
 	LeaseWait time.Duration
 	// Logger receives the worker's logs. Defaults to slog.Default().
 	Logger *slog.Logger
-	// Middleware wraps the handler, the first outermost, for every job the
-	// worker runs; see Middleware. The worker recovers panics around all
-	// of it. Defaults to none.
-	Middleware []Middleware
 	// MaxStalled is how many times a job may be recovered after its
 	// worker stopped renewing its lease; the recovery after that fails it.
 	// Set -1 to fail a job at its first stall. Defaults to 1.
 	MaxStalled int
+	// Middleware wraps the handler, the first outermost, for every job the
+	// worker runs; see Middleware. The worker recovers panics around all
+	// of it. Defaults to none.
+	Middleware []Middleware
 	// Name names the worker in the store, for inspection. Defaults to
 	// host-pid-random.
 	Name string

@@ -2,7 +2,9 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -23,8 +25,9 @@ import (
 // RunNext fails with ErrAlreadyStarted on a started worker, and Start
 // fails while RunNext runs. Calls of RunNext do not overlap: each waits
 // for the one before. Nothing of the call runs on after it returns, but a
-// handler abandoned for ignoring its timeout. When the job's retention
-// removed it as the attempt ended, the error wraps ErrNotFound.
+// handler abandoned for ignoring its timeout. A job that its retention
+// removed as the attempt ended is returned as the attempt left it, though
+// the store no longer has it.
 func (w *Worker) RunNext(ctx context.Context) (*Job, error) {
 	w.step.Lock()
 	defer w.step.Unlock()
@@ -66,7 +69,7 @@ func (w *Worker) RunNext(ctx context.Context) (*Job, error) {
 	l.renewer.Start(base)
 	l.settler.Start(base)
 	step := make(chan struct{})
-	w.start(base, <-w.free, l, rec, step)
+	r := w.start(base, <-w.free, l, rec, step)
 	var err error
 	select {
 	case <-step:
@@ -81,10 +84,36 @@ func (w *Worker) RunNext(ctx context.Context) (*Job, error) {
 	w.replanNow(base)
 
 	job, jerr := l.q.Job(base, rec.ID)
+	if errors.Is(jerr, ErrNotFound) {
+		if job = r.ended(); job != nil {
+			jerr = nil
+		}
+	}
 	if err == nil {
 		err = jerr
 	}
 	return job, err
+}
+
+// ended returns the job as a completed or failed attempt left it, or nil
+// for any other end.
+func (r *run) ended() *Job {
+	s := r.item.Settlement
+	j := *r.job
+	j.run = nil
+	switch {
+	case r.lost.Load():
+		return nil
+	case s.Outcome == backend.OutcomeComplete:
+		j.State, j.Result = StateCompleted, s.Result
+	case s.Outcome == backend.OutcomeFail:
+		j.State, j.FailedReason, j.Stacktrace = StateFailed, s.Reason, s.Stacktrace
+	default:
+		return nil
+	}
+	j.AttemptsMade++
+	j.Lease, j.LeaseExpiresAt = backend.Lease{}, time.Time{}
+	return &j
 }
 
 // replanNow tops up the plans of the job schedulers whose iterations were

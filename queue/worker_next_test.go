@@ -162,3 +162,16 @@ func TestRunNextAbandonsAHandlerThatIgnoresItsTimeout(t *testing.T) {
 		t.Errorf("job %s: %q; want failed, abandoned after its timeout", j.State, j.FailedReason)
 	}
 }
+
+func TestRunNextReturnsAJobItsRetentionRemoved(t *testing.T) {
+	e := newWenv(t)
+	id := e.add("fleeting", &queue.AddOptions{KeepCompleted: queue.Retention{Remove: true}}).ID
+	w := e.worker(func(ctx context.Context, j *queue.Job) ([]byte, error) { return []byte("done"), nil }, nil)
+	j := e.runNext(w)
+	if j == nil || j.ID != id || j.State != queue.StateCompleted || string(j.Result) != "done" || j.AttemptsMade != 1 {
+		t.Fatalf("RunNext = %+v; want the job as its attempt left it", j)
+	}
+	if _, err := e.q.Job(e.ctx, id); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("the store still has the job: %v", err)
+	}
+}

@@ -68,38 +68,43 @@ func TestCtrlCStopsTheProgram(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sent := make(chan struct{})
+	// The reader sees the welcome, then reads on until the program exits
+	// and its output ends; only then may Wait close the pipe.
+	sent, ended := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(ended)
 		lines := bufio.NewScanner(stdout)
 		for lines.Scan() {
 			if lines.Text() == "welcome email sent to ada@example.com" {
 				close(sent)
-				break
 			}
 		}
-		for lines.Scan() {
-		}
 	}()
+	stopped := false
 	select {
 	case <-sent:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("the program sent no welcome; stderr:\n%s", stderr.String())
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("after Ctrl-C the program ended with %v; stderr:\n%s", err, stderr.String())
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
 		}
+		select {
+		case <-ended:
+			stopped = true
+		case <-time.After(20 * time.Second):
+			t.Error("the program did not stop after Ctrl-C")
+		}
+	case <-ended:
+		t.Errorf("the program ended without sending the welcome; stderr:\n%s", stderr.String())
 	case <-time.After(20 * time.Second):
+		t.Errorf("the program sent no welcome; stderr:\n%s", stderr.String())
+	}
+	if !stopped {
 		_ = cmd.Process.Kill()
-		t.Fatal("the program did not stop after Ctrl-C")
+		<-ended
+		_ = cmd.Wait()
+		t.FailNow()
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("after Ctrl-C the program ended with %v; stderr:\n%s", err, stderr.String())
 	}
 	if _, err := os.Stat(filepath.Join(cmd.Dir, "jobs.db")); err != nil {
 		t.Errorf("the program left no store: %v", err)

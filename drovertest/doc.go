@@ -5,8 +5,8 @@
 // # Basics
 //
 // New gives a test an Env: a fake Clock and an empty store (a bbolt file in
-// the test's temporary directory, without fsync), both removed when the
-// test ends. Queues and workers made by the Env share its clock:
+// the test's temporary directory, without fsync, removed when the test
+// ends). Queues and workers made by the Env share its clock:
 //
 //	env := drovertest.New(t, nil)
 //	q := env.Queue("emails")

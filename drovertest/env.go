@@ -123,7 +123,9 @@ func (e *Env) Queue(name string) *queue.Queue {
 // Worker returns a worker of the queue called name with h, for the Env's
 // run methods. It takes the Env's clock whatever opts say, and a logger
 // that discards unless opts give one; opts may be nil. A worker the test
-// starts is stopped when the test ends.
+// starts is stopped when the test ends. For a worker of several queues,
+// call queue.NewMultiWorker with the Env's Store and Clock; the run
+// methods take any worker on the Env's clock.
 func (e *Env) Worker(name string, h queue.Handler, opts *queue.WorkerOptions) *queue.Worker {
 	e.t.Helper()
 	var o queue.WorkerOptions

@@ -53,6 +53,7 @@ var areas = []area{
 	{name: "Property", run: testProperty},
 	{name: "Worker", run: testWorker},
 	{name: "FlowWorker", run: testFlowWorker},
+	{name: "Typed", run: testTyped},
 	{name: "PropertyFlow", sized: testPropertyFlow},
 	{name: "EventsWorkload", sized: testEventsWorkload},
 	{name: "DispatchWorker", sized: testDispatchWorker},

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,17 +64,7 @@ func (r *renewLog) renewsWhere(match func(backend.Lease) bool) []time.Time {
 // startWorker runs a worker on the store until the case ends.
 func (b *testBundle) startWorker(store backend.Backend, h queue.Handler, o queue.WorkerOptions) *queue.Worker {
 	b.t.Helper()
-	o.Clock = b.clock
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := queue.NewWorker(store, b.q, h, &o)
-	if err != nil {
-		b.t.Fatalf("NewWorker: %v", err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		b.t.Fatalf("Start: %v", err)
-	}
-	b.t.Cleanup(func() { b.stopWorker(w) })
-	return w
+	return b.startMultiWorker(store, []queue.WorkerQueue{{Name: b.q}}, h, o)
 }
 
 // stopWorker stops w, moving the clock along so that its shutdown timeout

@@ -14,6 +14,24 @@
 // cancelled when the job's timeout passes or the worker stops hard. A
 // handler's error makes the attempt fail; the job is retried with backoff
 // until its attempts run out, unless the error is wrapped with Unrecoverable.
+// Priorities read as in BullMQ: smaller numbers run first, and 0, the
+// default, is the highest.
+//
+// # Typed jobs, routing and middleware
+//
+// A job's arguments can be a Go type that implements Args: its Kind is the
+// job's name. AddArgs adds a job of such a type, its arguments encoded as
+// the job's data (JSON unless the type has a Codec), and Handle makes the
+// Route that decodes them for a handler of that type. A Router serves the
+// routes of many kinds with one worker. Data that does not decode fails
+// its job at once (ErrDecode); a name no route serves fails the attempt
+// (ErrNoHandler).
+//
+// Middleware wraps handlers, on a worker (WorkerOptions.Middleware) and on
+// a route, for logging, metrics, tracing and limits; Timeout and Recover
+// are built in. NewMultiWorker serves several queues with one worker, by
+// weight or in strict priority. Worker.RunNext runs one job on the
+// caller's goroutine, as the test helpers of package drovertest do.
 //
 // # Caveats
 //

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 
-	"github.com/droverhq/drover/backend/bolt"
+	"github.com/droverhq/drover/drovertest"
+	"github.com/droverhq/drover/internal/exampletb"
 	"github.com/droverhq/drover/queue"
 )
 
@@ -16,16 +15,9 @@ import (
 // Subscribe returns; its cursor lets another subscription resume exactly
 // where it stopped.
 func ExampleQueue_Subscribe() {
-	dir, err := os.MkdirTemp("", "drover-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	store, err := bolt.Open(filepath.Join(dir, "queue.db"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close()
+	t := exampletb.New() // in a test, the test's *testing.T
+	defer t.Finish()
+	store := drovertest.NewStore(t, nil)
 	q, err := queue.New(store, "mail", nil)
 	if err != nil {
 		log.Fatal(err)
@@ -76,16 +68,9 @@ func ExampleQueue_Subscribe() {
 // WaitUntilFinished returns a job's result once a worker has completed it,
 // also when that happened before the call.
 func ExampleJob_WaitUntilFinished() {
-	dir, err := os.MkdirTemp("", "drover-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	store, err := bolt.Open(filepath.Join(dir, "queue.db"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close()
+	t := exampletb.New() // in a test, the test's *testing.T
+	defer t.Finish()
+	store := drovertest.NewStore(t, nil)
 	q, err := queue.New(store, "math", nil)
 	if err != nil {
 		log.Fatal(err)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
+	"maps"
+	"slices"
 
-	"github.com/droverhq/drover/backend/bolt"
+	"github.com/droverhq/drover/drovertest"
+	"github.com/droverhq/drover/internal/exampletb"
 	"github.com/droverhq/drover/queue"
 )
 
@@ -15,20 +16,10 @@ import (
 // reads their results with Job.ChildrenValues. Children may live in other
 // queues of the same store.
 func ExampleQueue_AddFlow() {
-	dir, err := os.MkdirTemp("", "drover-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	store, err := bolt.Open(filepath.Join(dir, "queue.db"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close()
-	q, err := queue.New(store, "orders", nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	t := exampletb.New() // in a test, the test's *testing.T
+	defer t.Finish()
+	env := drovertest.New(t, nil)
+	q := env.Queue("orders")
 	ctx := context.Background()
 
 	node, err := q.AddFlow(ctx, queue.Flow{
@@ -51,9 +42,20 @@ func ExampleQueue_AddFlow() {
 	for i, d := range deps {
 		fmt.Println(" ", node.Children[i].Job.Name, "in", d.Ref.Queue+":", d.State)
 	}
+
+	work := func(ctx context.Context, job *queue.Job) ([]byte, error) {
+		if job.Name == "ship" {
+			done := slices.Sorted(maps.Keys(job.ChildrenValues()))
+			fmt.Println("ship after", done)
+		}
+		return []byte("ok"), nil
+	}
+	env.RunReady(env.Worker("payments", work, nil))
+	env.RunReady(env.Worker("orders", work, nil))
 	// Output:
 	// order-17 waiting-children
 	//   charge in payments: waiting
 	//   pack in orders: waiting
 	//   gift-wrap in orders: waiting
+	// ship after [orders/2 orders/3 payments/1]
 }

@@ -5,33 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/droverhq/drover/backend/bolt"
+	"github.com/droverhq/drover/drovertest"
+	"github.com/droverhq/drover/internal/exampletb"
 	"github.com/droverhq/drover/queue"
 )
 
-// A job scheduler that runs a report at 09:00 Paris time on weekdays. Upserting
-// it again with new data (for example from the handler of an iteration)
-// changes what the next run gets, without moving the run.
+// A job scheduler that runs a report at 09:00 Paris time on weekdays.
+// Upserting it again with new data (for example from the handler of an
+// iteration) changes what the next run gets, without moving the run. The
+// clock here is drovertest's, which starts on Tuesday 1 January 2030 at
+// midnight UTC, and which RunNext moves on to the next run.
 func ExampleQueue_UpsertJobScheduler() {
-	dir, err := os.MkdirTemp("", "drover-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	store, err := bolt.Open(filepath.Join(dir, "queue.db"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close()
-	q, err := queue.New(store, "reports", nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	t := exampletb.New() // in a test, the test's *testing.T
+	defer t.Finish()
+	env := drovertest.New(t, nil)
+	q := env.Queue("reports")
 	ctx := context.Background()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	repeat := queue.Repeat{Pattern: "0 9 * * 1-5", TZ: "Europe/Paris"}
 	s, err := q.UpsertJobScheduler(ctx, "daily-report", repeat, queue.JobTemplate{
@@ -41,9 +36,7 @@ func ExampleQueue_UpsertJobScheduler() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	paris, _ := time.LoadLocation("Europe/Paris")
-	next := s.Next.In(paris)
-	fmt.Println("next run at", next.Format("15:04"), "on a weekday:", next.Weekday() != time.Saturday && next.Weekday() != time.Sunday)
+	fmt.Println("next run:", s.Next.In(paris).Format(time.DateTime))
 
 	s2, err := q.UpsertJobScheduler(ctx, "daily-report", repeat, queue.JobTemplate{
 		Name: "report",
@@ -53,7 +46,13 @@ func ExampleQueue_UpsertJobScheduler() {
 		log.Fatal(err)
 	}
 	fmt.Println("run time kept:", s2.Next.Equal(s.Next))
-	fmt.Println("next run gets:", string(s2.Template.Data))
+
+	w := env.Worker("reports", func(ctx context.Context, job *queue.Job) ([]byte, error) {
+		fmt.Printf("report run at %s with %s\n", env.Clock.Now().In(paris).Format(time.DateTime), job.Data)
+		return nil, nil
+	}, nil)
+	env.RunNext(w)
+	env.RunNext(w)
 
 	_, err = q.UpsertJobScheduler(ctx, "bad", queue.Repeat{Pattern: "every day"}, queue.JobTemplate{Name: "report"})
 	fmt.Println("invalid pattern rejected:", errors.Is(err, queue.ErrInvalid))
@@ -61,12 +60,16 @@ func ExampleQueue_UpsertJobScheduler() {
 	if err := q.RemoveJobScheduler(ctx, "daily-report"); err != nil {
 		log.Fatal(err)
 	}
-	list, _ := q.JobSchedulers(ctx, queue.Page{})
+	list, err := q.JobSchedulers(ctx, queue.Page{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("schedulers left:", len(list))
 	// Output:
-	// next run at 09:00 on a weekday: true
+	// next run: 2030-01-01 09:00:00
 	// run time kept: true
-	// next run gets: {"etag":"v2"}
+	// report run at 2030-01-01 09:00:00 with {"etag":"v2"}
+	// report run at 2030-01-02 09:00:00 with {"etag":"v2"}
 	// invalid pattern rejected: true
 	// schedulers left: 0
 }

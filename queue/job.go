@@ -16,7 +16,8 @@ type Job struct {
 	// caller-chosen ID existed already.
 	Duplicate bool
 
-	q *Queue
+	q   *Queue
+	run *run // the attempt that runs the job, in a worker; else nil
 }
 
 func newJob(q *Queue, rec *backend.Job) *Job {

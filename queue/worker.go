@@ -13,7 +13,6 @@ import (
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/internal/deadline"
 	"github.com/droverhq/drover/internal/renewer"
-	"github.com/droverhq/drover/internal/settler"
 )
 
 // Handler runs one attempt of a job. The result it returns is stored as the
@@ -45,7 +44,8 @@ var (
 	ErrAlreadyStarted = errors.New("drover: worker already started")
 )
 
-// Worker runs the jobs of one queue with a Handler.
+// Worker runs the jobs of one queue with a Handler, or of several queues
+// (NewMultiWorker).
 //
 // A worker leases as many ready jobs as it has free slots, in one store call,
 // and starts each at once. While a handler runs, the worker renews the job's
@@ -58,76 +58,32 @@ var (
 // until it returns, outside the worker's Concurrency, and its result is
 // discarded.
 type Worker struct {
-	b   backend.Backend
-	q   *Queue
-	h   Handler
-	o   WorkerOptions
-	log *slog.Logger
+	b     backend.Backend
+	lanes []*lane // the queues served, in the order given
+	h     Handler
+	o     WorkerOptions
+	log   *slog.Logger
 
 	slots []atomic.Pointer[run]
 	free  chan int // indexes of free slots
 
-	timers  *deadline.Scheduler
-	renewer *renewer.Renewer
-	settler *settler.Settler
-	replan  chan string
+	timers *deadline.Scheduler
+	replan chan schedulerRef
+	order  []*lane // the dispatcher's, for the order of lanes
 
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc // stops leasing
-	stopped chan struct{}
-	err     error
+	mu       sync.Mutex
+	started  bool
+	stepping bool               // RunNext is running a job
+	step     sync.Mutex         // taken by RunNext, so that its calls do not overlap
+	cancel   context.CancelFunc // stops leasing
+	stopped  chan struct{}
+	err      error
 }
 
 // NewWorker returns a worker that runs the jobs of queue in store b with h.
 // opts may be nil. Start it with Run, or Start and Stop.
 func NewWorker(b backend.Backend, queue string, h Handler, opts *WorkerOptions) (*Worker, error) {
-	if h == nil {
-		return nil, backend.Invalid("Handler", "handler is nil")
-	}
-	o := opts.withDefaults()
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	q, err := New(b, queue, &Options{Clock: o.Clock, Logger: o.Logger})
-	if err != nil {
-		return nil, err
-	}
-	w := &Worker{
-		b:       b,
-		q:       q,
-		h:       h,
-		o:       o,
-		log:     o.Logger.With("queue", queue, "worker", o.Name),
-		slots:   make([]atomic.Pointer[run], o.Concurrency),
-		free:    make(chan int, o.Concurrency),
-		timers:  deadline.New(o.Clock),
-		replan:  make(chan string, 64),
-		stopped: make(chan struct{}),
-	}
-	for i := range o.Concurrency {
-		w.free <- i
-	}
-	w.renewer = renewer.New(renewer.Config{
-		Backend: b,
-		Queue:   queue,
-		TTL:     o.LeaseTTL,
-		Every:   o.RenewEvery,
-		Timeout: min(o.RenewEvery, o.SettleTimeout),
-		Clock:   o.Clock,
-		Logger:  w.log,
-		Collect: w.collect,
-	})
-	w.settler = settler.New(settler.Config{
-		Backend:  b,
-		Queue:    queue,
-		Timeout:  o.SettleTimeout,
-		Backoff:  o.ErrorBackoff,
-		Capacity: 2 * o.Concurrency,
-		Clock:    o.Clock,
-		Logger:   w.log,
-	})
-	return w, nil
+	return NewMultiWorker(b, []WorkerQueue{{Name: queue}}, h, opts)
 }
 
 // Name returns the worker's name, as the store records it on leased jobs.
@@ -153,7 +109,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.started {
+	if w.started || w.stepping {
 		return fmt.Errorf("%w: %s", ErrAlreadyStarted, w.o.Name)
 	}
 	w.started = true
@@ -161,8 +117,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.cancel = cancel
 	base := context.WithoutCancel(ctx)
 	w.timers.Start(base)
-	w.renewer.Start(base)
-	w.settler.Start(base)
+	for _, l := range w.lanes {
+		l.renewer.Start(base)
+		l.settler.Start(base)
+	}
 	go w.run(base, leaseCtx)
 	return nil
 }
@@ -209,9 +167,13 @@ func (w *Worker) run(base, leaseCtx context.Context) {
 	w.drain()
 	// Every slot is free: no handler the worker still owns is running, and
 	// every settlement has been queued.
-	w.renewer.Stop()
+	for _, l := range w.lanes {
+		l.renewer.Stop()
+	}
 	w.timers.Stop()
-	w.settler.Close()
+	for _, l := range w.lanes {
+		l.settler.Close()
+	}
 	stopMaint()
 	<-maintDone
 	w.err = err
@@ -232,6 +194,7 @@ func (w *Worker) dispatch(ctx, base context.Context) error {
 		Wait:       w.o.LeaseWait,
 		MaxStalled: w.o.MaxStalled,
 	}
+	var batches []leased
 	failures := 0
 	for {
 		if len(idle) == 0 {
@@ -252,13 +215,31 @@ func (w *Worker) dispatch(ctx, base context.Context) error {
 			}
 		}
 		req.Max = min(len(idle), backend.MaxLease)
-		res, err := w.b.Lease(ctx, w.q.name, req)
+		var err error
+		batches, err = w.lease(ctx, req, batches[:0])
+		n := 0
+		for _, bt := range batches {
+			for k, rec := range bt.jobs {
+				if len(idle) == 0 {
+					// The store broke its contract and gave more than
+					// Max; hand the extra jobs back.
+					w.log.Error("drover: store leased more jobs than asked for; releasing the extra ones", "asked", req.Max, "got", len(bt.jobs))
+					bt.lane.release(bt.jobs[k:])
+					break
+				}
+				slot := idle[len(idle)-1]
+				idle = idle[:len(idle)-1]
+				w.start(base, slot, bt.lane, rec, nil)
+				n++
+			}
+		}
+		clear(batches)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			if errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnsupported) {
-				return fmt.Errorf("drover: worker %s: lease from %s: %w", w.o.Name, w.q.name, err)
+				return fmt.Errorf("drover: worker %s: %w", w.o.Name, err)
 			}
 			failures++
 			wait := w.o.ErrorBackoff(failures)
@@ -269,21 +250,7 @@ func (w *Worker) dispatch(ctx, base context.Context) error {
 			continue
 		}
 		failures = 0
-		for k, rec := range res.Jobs {
-			if len(idle) == 0 {
-				// The store broke its contract and gave more than Max;
-				// hand the extra jobs back.
-				w.log.Error("drover: store leased more jobs than asked for; releasing the extra ones", "asked", req.Max, "got", len(res.Jobs))
-				for _, extra := range res.Jobs[k:] {
-					w.settler.Enqueue(&settler.Item{Settlement: backend.Settlement{Lease: extra.Lease, Outcome: backend.OutcomeRelease}, Name: extra.Name})
-				}
-				break
-			}
-			slot := idle[len(idle)-1]
-			idle = idle[:len(idle)-1]
-			w.start(base, slot, rec)
-		}
-		if len(res.Jobs) > 0 {
+		if n > 0 {
 			// Let the handlers just started run before counting free
 			// slots: short jobs then hand theirs back, and the next lease
 			// fills more slots in one call.
@@ -304,9 +271,11 @@ func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// start runs one leased job in slot.
-func (w *Worker) start(base context.Context, slot int, rec *backend.Job) {
-	r := &run{w: w, slot: slot, job: newJob(w.q, rec), lease: rec.Lease}
+// start runs one job leased from l in slot. finish closes step, if set,
+// once the attempt is over.
+func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job, step chan struct{}) *run {
+	r := &run{w: w, lane: l, slot: slot, job: newJob(l.q, rec), lease: rec.Lease, step: step}
+	r.job.run = r
 	exp := rec.LeaseExpiresAt
 	if exp.IsZero() {
 		exp = w.o.Clock.Now().Add(w.o.LeaseTTL)
@@ -314,19 +283,19 @@ func (w *Worker) start(base context.Context, slot int, rec *backend.Job) {
 	r.expires.Store(exp.UnixNano())
 	r.ctx, r.cancel = context.WithCancelCause(base)
 	if rec.Timeout > 0 {
-		r.timeoutAt = w.o.Clock.Now().Add(rec.Timeout)
-		r.timer = w.timers.Add(r.timeoutAt, r.onTimer)
+		r.limit(rec.Timeout)
 	}
 	w.slots[slot].Store(r)
 	if rec.SchedulerID != "" {
 		select {
-		case w.replan <- rec.SchedulerID:
+		case w.replan <- schedulerRef{l, rec.SchedulerID}:
 		default:
 			// Full: a later lease of the scheduler's next iteration asks
 			// again.
 		}
 	}
 	go r.execute()
+	return r
 }
 
 // finish ends r's hold on its slot, after queueing r.item.Settlement unless
@@ -338,10 +307,13 @@ func (w *Worker) finish(r *run) {
 	} else {
 		r.item.Expires = time.Unix(0, r.expires.Load())
 		r.item.Name = r.job.Name
-		w.settler.Enqueue(&r.item)
+		r.lane.settler.Enqueue(&r.item)
 	}
 	w.slots[r.slot].Store(nil)
 	w.free <- r.slot
+	if r.step != nil {
+		close(r.step)
+	}
 }
 
 //go:noinline
@@ -375,9 +347,7 @@ func (w *Worker) releaseAll() {
 		if r == nil || !r.state.CompareAndSwap(stateRunning, stateReleased) {
 			continue
 		}
-		if r.timer != nil {
-			w.timers.Remove(r.timer)
-		}
+		r.stopTimer()
 		r.cancel(ErrWorkerStopped)
 		w.log.Warn("drover: shutdown timeout passed; releasing running job", "job", r.lease.JobID, "name", r.job.Name)
 		r.item.Settlement = backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeRelease}
@@ -385,15 +355,15 @@ func (w *Worker) releaseAll() {
 	}
 }
 
-// collect reports the leases to renew at now: those of handlers still
-// running, whose lease holds and whose timeout has not passed.
-func (w *Worker) collect(now time.Time, buf []renewer.Held) []renewer.Held {
+// collect reports the leases in l to renew at now: those of handlers
+// still running, whose lease holds and whose timeout has not passed.
+func (w *Worker) collect(l *lane, now time.Time, buf []renewer.Held) []renewer.Held {
 	for i := range w.slots {
 		r := w.slots[i].Load()
-		if r == nil || r.state.Load() != stateRunning || r.lost.Load() {
+		if r == nil || r.lane != l || r.state.Load() != stateRunning || r.lost.Load() {
 			continue
 		}
-		if !r.timeoutAt.IsZero() && !now.Before(r.timeoutAt) {
+		if at := r.deadline(); !at.IsZero() && !now.Before(at) {
 			continue
 		}
 		buf = append(buf, r)
@@ -404,30 +374,30 @@ func (w *Worker) collect(now time.Time, buf []renewer.Held) []renewer.Held {
 // maintain does work that must stay off the dispatch path: topping up the
 // plans of job schedulers whose iterations were leased.
 func (w *Worker) maintain(ctx context.Context) {
-	pending := make(map[string]struct{})
+	pending := make(map[schedulerRef]struct{})
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case id := <-w.replan:
-			pending[id] = struct{}{}
+		case ref := <-w.replan:
+			pending[ref] = struct{}{}
 		}
 	more:
 		for {
 			select {
-			case id := <-w.replan:
-				pending[id] = struct{}{}
+			case ref := <-w.replan:
+				pending[ref] = struct{}{}
 			default:
 				break more
 			}
 		}
-		for id := range pending {
-			delete(pending, id)
+		for ref := range pending {
+			delete(pending, ref)
 			cctx, cancel := context.WithTimeout(ctx, w.o.SettleTimeout)
-			err := w.q.replanScheduler(cctx, id)
+			err := ref.lane.q.replanScheduler(cctx, ref.id)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				w.log.Warn("drover: plan job scheduler", "scheduler", id, "err", err)
+				w.log.Warn("drover: plan job scheduler", "queue", ref.lane.q.name, "scheduler", ref.id, "err", err)
 			}
 		}
 	}

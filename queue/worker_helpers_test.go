@@ -174,6 +174,17 @@ func newWenv(t *testing.T) *wenv {
 // start starts a worker on the queue and stops it when the test ends.
 func (e *wenv) start(h queue.Handler, opts *queue.WorkerOptions) *queue.Worker {
 	e.t.Helper()
+	w := e.worker(h, opts)
+	if err := w.Start(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { e.stop(w) })
+	return w
+}
+
+// worker returns a worker on the queue, with the env's clock.
+func (e *wenv) worker(h queue.Handler, opts *queue.WorkerOptions) *queue.Worker {
+	e.t.Helper()
 	var o queue.WorkerOptions
 	if opts != nil {
 		o = *opts
@@ -186,10 +197,6 @@ func (e *wenv) start(h queue.Handler, opts *queue.WorkerOptions) *queue.Worker {
 	if err != nil {
 		e.t.Fatalf("NewWorker: %v", err)
 	}
-	if err := w.Start(e.ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { e.stop(w) })
 	return w
 }
 

@@ -42,6 +42,10 @@ type WorkerOptions struct {
 	// worker stopped renewing its lease; the recovery after that fails it.
 	// Set -1 to fail a job at its first stall. Defaults to 1.
 	MaxStalled int
+	// Middleware wraps the handler, the first outermost, for every job the
+	// worker runs; see Middleware. The worker recovers panics around all
+	// of it. Defaults to none.
+	Middleware []Middleware
 	// Name names the worker in the store, for inspection. Defaults to
 	// host-pid-random.
 	Name string
@@ -55,6 +59,10 @@ type WorkerOptions struct {
 	// finish before it cancels their contexts and releases their jobs.
 	// Defaults to 30s.
 	ShutdownTimeout time.Duration
+	// StrictPriority makes a worker of several queues (NewMultiWorker)
+	// take jobs from the first of its queues that has one ready, rather
+	// than from each in turn by weight. Defaults to false.
+	StrictPriority bool
 	// TimeoutGrace is how long a handler may run on after its job's
 	// Timeout cancelled its context. After that the worker abandons it:
 	// the attempt is recorded as failed (and retried if attempts remain)

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +26,7 @@ const (
 // run is one attempt of one job in one slot of a worker.
 type run struct {
 	w     *Worker
+	lane  *lane
 	slot  int
 	job   *Job
 	lease backend.Lease
@@ -34,7 +34,11 @@ type run struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	timeoutAt time.Time       // zero when the job has no timeout
+	// tmu guards the time limit, which a Timeout middleware may shorten
+	// while the handler runs.
+	tmu       sync.Mutex
+	timeout   time.Duration   // the attempt's time limit; zero for none
+	timeoutAt time.Time       // when it passes; zero when there is none
 	timer     *deadline.Entry // fires at timeoutAt, then at the end of grace
 
 	state    atomic.Int32
@@ -43,7 +47,8 @@ type run struct {
 	lostTmr  atomic.Pointer[deadline.Entry]
 	expires  atomic.Int64 // lease deadline as last known, UnixNano
 
-	item settler.Item // the settlement, once queued
+	item settler.Item  // the settlement, once queued
+	step chan struct{} // closed once the attempt is over, for RunNext
 }
 
 // Lease, Renewed and Lost make a run a renewer.Held.
@@ -75,7 +80,6 @@ func (r *run) Lost() bool {
 type handlerReturn struct {
 	result []byte
 	err    error
-	stack  []string
 }
 
 func (r *run) execute() {
@@ -84,9 +88,7 @@ func (r *run) execute() {
 		r.discard(&ret)
 		return
 	}
-	if r.timer != nil {
-		r.w.timers.Remove(r.timer)
-	}
+	r.stopTimer()
 	if e := r.lostTmr.Load(); e != nil {
 		r.w.timers.Remove(e)
 	}
@@ -105,9 +107,13 @@ func (r *run) execute() {
 func (r *run) failed(ret *handlerReturn) {
 	err := ret.err
 	if r.timedOut.Load() && !errors.Is(err, ErrTimeout) {
-		err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.job.Timeout, err)
+		err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.limitOf(), err)
 	}
-	r.item.Settlement = r.w.failure(r, err, ret.stack)
+	var stack []string
+	if p, ok := errors.AsType[*PanicError](err); ok {
+		stack = p.Stack
+	}
+	r.item.Settlement = r.w.failure(r, err, stack)
 }
 
 // discard drops the return of a handler whose attempt ended without it. A
@@ -124,15 +130,9 @@ func (r *run) discard(ret *handlerReturn) {
 		"job", r.lease.JobID, "name", r.job.Name, "err", ret.err)
 }
 
-// call runs the handler, turning a panic into an error with its stack.
+// call runs the handler, with its middleware; the worker's handler turns
+// a panic into a *PanicError.
 func (r *run) call() (ret handlerReturn) {
-	defer func() {
-		if v := recover(); v != nil {
-			ret.result = nil
-			ret.err = &panicError{value: v}
-			ret.stack = strings.Split(strings.TrimRight(string(debug.Stack()), "\n"), "\n")
-		}
-	}()
 	ret.result, ret.err = r.w.h(r.ctx, r.job)
 	return ret
 }
@@ -144,18 +144,22 @@ func (r *run) onTimer(now time.Time) {
 	if r.state.Load() != stateRunning {
 		return
 	}
+	r.tmu.Lock()
 	if !r.lost.Load() && r.timedOut.CompareAndSwap(false, true) {
 		r.cancel(ErrTimeout)
 		r.w.timers.Reset(r.timer, now.Add(r.w.o.TimeoutGrace))
+		r.tmu.Unlock()
 		return
 	}
+	timeout := r.timeout
+	r.tmu.Unlock()
 	if !r.state.CompareAndSwap(stateRunning, stateAbandoned) {
 		return
 	}
 	r.w.log.Warn("drover: handler ignored its cancelled context; abandoning it",
-		"job", r.lease.JobID, "name", r.job.Name, "timeout", r.job.Timeout, "grace", r.w.o.TimeoutGrace, "lease_lost", r.lost.Load())
+		"job", r.lease.JobID, "name", r.job.Name, "timeout", timeout, "grace", r.w.o.TimeoutGrace, "lease_lost", r.lost.Load())
 	err := fmt.Errorf("%w after %s; the handler did not return within the %s grace period and was abandoned",
-		ErrTimeout, r.job.Timeout, r.w.o.TimeoutGrace)
+		ErrTimeout, timeout, r.w.o.TimeoutGrace)
 	r.item.Settlement = r.w.failure(r, err, nil)
 	r.w.finish(r)
 }
@@ -187,13 +191,46 @@ func (w *Worker) retryDelay(attempt int, err error, job *Job) (d time.Duration) 
 	return capDelay(w.o.BackoffFunc(attempt, err, job))
 }
 
-// panicError is the error of a handler that panicked.
-type panicError struct{ value any }
+// limit bounds the attempt to d from now, unless it is bounded to end
+// sooner already or has timed out. The bound then works as the job's own
+// Timeout: collect stops renewing the lease, and onTimer cancels the
+// handler and, after the grace period, abandons it.
+func (r *run) limit(d time.Duration) {
+	at := r.w.o.Clock.Now().Add(d)
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.timedOut.Load() || (!r.timeoutAt.IsZero() && !at.Before(r.timeoutAt)) {
+		return
+	}
+	r.timeout, r.timeoutAt = d, at
+	if r.timer == nil {
+		r.timer = r.w.timers.Add(at, r.onTimer)
+	} else {
+		r.w.timers.Reset(r.timer, at)
+	}
+}
 
-func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+// deadline returns when the attempt's time limit passes; zero when it has
+// none.
+func (r *run) deadline() time.Time {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	return r.timeoutAt
+}
 
-// Unwrap returns the panic value when it is an error.
-func (e *panicError) Unwrap() error {
-	err, _ := e.value.(error)
-	return err
+// limitOf returns the attempt's time limit.
+func (r *run) limitOf() time.Duration {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	return r.timeout
+}
+
+// stopTimer unschedules the attempt's timer, if it has one.
+func (r *run) stopTimer() {
+	r.tmu.Lock()
+	e := r.timer
+	r.tmu.Unlock()
+	if e != nil {
+		r.w.timers.Remove(e)
+	}
 }

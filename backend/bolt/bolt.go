@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"sync"
@@ -37,8 +36,8 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// file before it fails with backend.ErrLocked. Defaults to 1s.
 	LockTimeout time.Duration
-	// Logger receives reports of storage trouble. Defaults to a logger that
-	// discards everything.
+	// Logger receives reports of storage trouble. Defaults to
+	// slog.Default().
 	Logger *slog.Logger
 	// MaxPayload limits job data, results, progress and log lines, in
 	// bytes. Defaults to backend.DefaultMaxPayload.
@@ -66,9 +65,7 @@ func (o *Options) withDefaults() Options {
 		c.EventRetention = DefaultEventRetention
 	}
 	c.LockTimeout = cmp.Or(c.LockTimeout, time.Second)
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	c.MaxPayload = cmp.Or(c.MaxPayload, backend.DefaultMaxPayload)
 	return c
 }

@@ -15,7 +15,7 @@ func runCounts(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	store := fs.String("store", "", "bbolt file path or redis:// URL")
 	prefix := fs.String("prefix", "drover", "Redis key prefix")
 	name := fs.String("queue", "", "queue name")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	b, closeStore, err := openStore(*store, *prefix)

@@ -34,7 +34,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.bulk, "bulk", 2000, "jobs to add in one bulk")
 	fs.IntVar(&cfg.workers, "workers", 2, "workers to run")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "jobs each worker runs at once")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	return demo(ctx, cfg, stdout)
@@ -68,10 +68,14 @@ func demo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	fmt.Fprintf(out, "drover demo: queue %q in %s\n", q.Name(), path)
 
 	start := time.Now()
+	// Priorities: smaller numbers run first, and 0, the default, is the
+	// highest. The demo's ordinary work runs at priorityNormal and its bulk
+	// work at priorityBulk, so that the alerts, at 0, overtake both.
+	const priorityNormal, priorityBulk = 5, 10
 	// One by one: emails, a few of which fail once and are retried.
 	for i := range cfg.single {
 		_, err := queue.AddJSON(ctx, q, "send-email", emailJob{To: fmt.Sprintf("user%d@example.com", i)},
-			&queue.AddOptions{Attempts: 3, Backoff: queue.FixedBackoff(50 * time.Millisecond)})
+			&queue.AddOptions{Priority: priorityNormal, Attempts: 3, Backoff: queue.FixedBackoff(50 * time.Millisecond)})
 		if err != nil {
 			return err
 		}
@@ -79,14 +83,15 @@ func demo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 	// In one bulk: thumbnails, in one atomic step.
 	bulk := make([]queue.BulkJob, cfg.bulk)
 	for i := range bulk {
-		bulk[i] = queue.BulkJob{Name: "thumbnail", Data: fmt.Appendf(nil, `{"image":%d}`, i)}
+		bulk[i] = queue.BulkJob{Name: "thumbnail", Data: fmt.Appendf(nil, `{"image":%d}`, i), Options: &queue.AddOptions{Priority: priorityBulk}}
 	}
 	if _, err := q.AddBulk(ctx, bulk); err != nil {
 		return err
 	}
-	// Delayed reports, urgent alerts ahead of everything, and jobs doomed to fail.
+	// Delayed reports, urgent alerts ahead of everything (added last, they
+	// still run first), and jobs doomed to fail.
 	for i := range 10 {
-		if _, err := q.Add(ctx, "report", nil, &queue.AddOptions{Delay: time.Duration(i+1) * 100 * time.Millisecond}); err != nil {
+		if _, err := q.Add(ctx, "report", nil, &queue.AddOptions{Priority: priorityNormal, Delay: time.Duration(i+1) * 100 * time.Millisecond}); err != nil {
 			return err
 		}
 	}
@@ -96,7 +101,7 @@ func demo(ctx context.Context, cfg demoConfig, out io.Writer) error {
 		}
 	}
 	for range 5 {
-		if _, err := q.Add(ctx, "charge-card", nil, &queue.AddOptions{Attempts: 2, Backoff: queue.ExponentialBackoff(20*time.Millisecond, 0.5)}); err != nil {
+		if _, err := q.Add(ctx, "charge-card", nil, &queue.AddOptions{Priority: priorityNormal, Attempts: 2, Backoff: queue.ExponentialBackoff(20*time.Millisecond, 0.5)}); err != nil {
 			return err
 		}
 	}
@@ -196,14 +201,29 @@ func summary(ctx context.Context, q *queue.Queue, out io.Writer, start time.Time
 	if err != nil {
 		return err
 	}
+	var lastAlert time.Time
 	for _, j := range done {
 		if j.AttemptsMade > 1 {
 			retried++
+		}
+		if j.Name == "alert" && j.ProcessedAt.After(lastAlert) {
+			lastAlert = j.ProcessedAt
+		}
+	}
+	overtaken := 0 // jobs that started before the last alert did
+	for _, j := range done {
+		if j.Name != "alert" && j.ProcessedAt.Before(lastAlert) {
+			overtaken++
 		}
 	}
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "\ndone in %v: %d completed (%d after a retry), %d failed\n",
 		elapsed.Round(time.Millisecond), c.Completed, retried, c.Failed)
+	if overtaken == 0 {
+		fmt.Fprintln(out, "  the alerts, added last at priority 0, started before every other job")
+	} else {
+		fmt.Fprintf(out, "  %d jobs started before the last alert\n", overtaken)
+	}
 	for _, j := range failed {
 		fmt.Fprintf(out, "  failed: %s %s after %d attempts: %s\n", j.Name, j.ID, j.AttemptsMade, j.FailedReason)
 	}

@@ -20,7 +20,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	name := fs.String("queue", "", "queue name")
 	fromFlag := fs.String("from", "now", `where to start: "now", "start", or an event ID to resume after`)
 	follow := fs.Bool("follow", true, "keep waiting for new events; false stops at the end of the log")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	from, err := parseFrom(*fromFlag)

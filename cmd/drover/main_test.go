@@ -23,6 +23,9 @@ func TestDemoThenEventsAndCounts(t *testing.T) {
 	if !strings.Contains(out.String(), "done in") {
 		t.Fatalf("demo printed no summary:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "started before every other job") {
+		t.Errorf("the alerts did not run first:\n%s", out.String())
+	}
 	store := filepath.Join(dir, "demo.db")
 
 	out.Reset()
@@ -67,8 +70,43 @@ func TestEventsRejectsABadFrom(t *testing.T) {
 
 func TestUnknownCommand(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); err == nil {
-		t.Fatal("unknown command gave no error")
+	err := run(context.Background(), []string{"frobnicate"}, &out, &out)
+	code, msg := exitStatus(err)
+	if code != 2 || !strings.Contains(msg, "frobnicate") || !strings.Contains(out.String(), "usage: drover") {
+		t.Fatalf("unknown command: exit %d, message %q, printed %q; want exit 2, the usage and the command named", code, msg, out.String())
+	}
+}
+
+func TestNoArgumentsPrintsUsageAndExits2(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), nil, &stdout, &stderr)
+	if code, msg := exitStatus(err); code != 2 || msg != "" {
+		t.Errorf("no arguments: exit %d, message %q; want exit 2 and nothing beyond the usage", code, msg)
+	}
+	if !strings.HasPrefix(stderr.String(), "usage: drover") || stdout.Len() != 0 {
+		t.Errorf("no arguments printed %q to stderr and %q to stdout; want the usage on stderr", stderr.String(), stdout.String())
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	var out bytes.Buffer
+	badFlag := run(context.Background(), []string{"counts", "-nosuchflag"}, &out, &out)
+	for _, c := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"success", nil, 0},
+		{"help", run(context.Background(), []string{"demo", "-h"}, &out, &out), 0},
+		{"a bad flag", badFlag, 2},
+		{"a failed command", errors.New("disk full"), 1},
+	} {
+		if code, _ := exitStatus(c.err); code != c.code {
+			t.Errorf("%s (%v): exit %d, want %d", c.name, c.err, code, c.code)
+		}
+	}
+	if _, msg := exitStatus(errors.New("disk full")); msg != "drover: disk full" {
+		t.Errorf("message %q, want the error named as drover's", msg)
 	}
 }
 

@@ -53,9 +53,10 @@ type Config struct {
 
 // Settler batches settlements into Settle calls.
 type Settler struct {
-	cfg  Config
-	in   chan *Item
-	done chan struct{}
+	cfg    Config
+	in     chan *Item
+	done   chan struct{}
+	closed bool
 }
 
 // New returns a Settler; call Start to run it.
@@ -76,8 +77,14 @@ func New(cfg Config) *Settler {
 func (s *Settler) Enqueue(it *Item) { s.in <- it }
 
 // Start runs the settler on its own goroutine. ctx gives the values of each
-// call; cancelling it does not stop the settler: Close does.
+// call; cancelling it does not stop the settler: Close does. A settler may
+// be started again after Close; Start and Close are its owner's to call,
+// one at a time.
 func (s *Settler) Start(ctx context.Context) {
+	if s.closed {
+		s.in = make(chan *Item, s.cfg.Capacity)
+		s.closed = false
+	}
 	ctx = context.WithoutCancel(ctx)
 	s.done = make(chan struct{})
 	go func() {
@@ -91,6 +98,7 @@ func (s *Settler) Start(ctx context.Context) {
 // lease has expired.
 func (s *Settler) Close() {
 	close(s.in)
+	s.closed = true
 	if s.done != nil {
 		<-s.done
 	}

@@ -150,3 +150,21 @@ func recordFates(fates map[string]error) func(*Item, error) {
 		fates[it.Settlement.Lease.JobID] = err
 	}
 }
+
+func TestStartsAgainAfterClose(t *testing.T) {
+	clock := fakeclock.New(time.Unix(0, 0))
+	f := &fakeStore{}
+	fates := map[string]error{}
+	s := newSettler(f, clock, recordFates(fates))
+	for _, id := range []string{"1", "2"} {
+		s.Start(context.Background())
+		s.Enqueue(item(id, backend.OutcomeComplete, time.Time{}))
+		s.Close()
+		if err, ok := fates[id]; !ok || err != nil {
+			t.Fatalf("item %s: settled %v, fate %v; want it applied before Close returned", id, ok, err)
+		}
+	}
+	if len(f.calls) != 2 {
+		t.Errorf("calls %v; want one per start", f.calls)
+	}
+}

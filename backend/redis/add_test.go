@@ -169,9 +169,12 @@ func TestCancelledAddWhileCoalesced(t *testing.T) {
 		}()
 		return out
 	}
-	// Two Adds fill the calls in flight, held at the gate; the third waits.
+	// Two Adds fill the calls in flight, held at the gate, one after the
+	// other (started together, they could share one call); the third
+	// waits.
 	sentCtx, cancelSent := context.WithCancel(ctx)
 	sent := add(sentCtx, "sent")
+	waitFor(t, "the first held call", func() bool { _, n := hook.state(); return n == 1 })
 	held := add(ctx, "held")
 	waitFor(t, "the held calls", func() bool { _, n := hook.state(); return n == maxAddCalls })
 	waitingCtx, cancelWaiting := context.WithCancel(ctx)

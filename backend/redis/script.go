@@ -149,6 +149,22 @@ func (src *luaSource) prelude(parts []string) string {
 	return b.String()
 }
 
+// stripComments drops the lines of Lua text that are only a comment, or
+// empty: a server that compiles a script on every call (an emulator) then
+// has less to read, and the code is the same.
+func stripComments(text string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
 // newScripts builds the scripts from lua/. With evalOnly, scripts always
 // run with EVALSHA; wrap, if not nil, rewrites each script's source first
 // (and implies evalOnly).
@@ -159,7 +175,7 @@ func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scr
 	}
 	s := &scripts{eval: make(map[string]*goredis.Script), fn: make(map[string]string), log: log}
 	for _, name := range src.names {
-		text := src.prelude(src.closure(src.uses[name])) + "\nbegin(KEYS, ARGV)\n" + src.bodies[name]
+		text := stripComments(src.prelude(src.closure(src.uses[name])) + "\nbegin(KEYS, ARGV)\n" + src.bodies[name])
 		if wrap != nil {
 			text = wrap(text)
 		}

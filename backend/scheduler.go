@@ -52,7 +52,7 @@ func (s *Scheduler) NeedsPlan(lowWater int) bool {
 	return s.Next.IsZero() || len(s.Upcoming) < lowWater
 }
 
-// AnyRevision makes UpsertScheduler skip the revision check.
+// AnyRevision makes CompareAndUpsert skip the revision check.
 const AnyRevision = ^uint64(0)
 
 // IterationPrefix starts the ID of every scheduler iteration.
@@ -65,9 +65,9 @@ func IterationID(schedulerID string, t time.Time) string {
 	return IterationPrefix + schedulerID + ":" + strconv.FormatInt(t.UnixMilli(), 10)
 }
 
-// UpsertSchedulerRequest writes a scheduler record and its pending iteration
+// CompareAndUpsertRequest writes a scheduler record and its pending iteration
 // in one atomic step.
-type UpsertSchedulerRequest struct {
+type CompareAndUpsertRequest struct {
 	// Scheduler is the record to write. The store sets Revision,
 	// Iterations and UpdatedAt.
 	Scheduler Scheduler
@@ -84,8 +84,8 @@ type UpsertSchedulerRequest struct {
 	KeepPending bool
 }
 
-// UpsertSchedulerResult is the record as stored.
-type UpsertSchedulerResult struct {
+// CompareAndUpsertResult is the record as stored.
+type CompareAndUpsertResult struct {
 	Scheduler Scheduler
 	// Created is set when the record did not exist before.
 	Created bool
@@ -107,7 +107,11 @@ type SchedulersResult struct {
 // that has it also creates the next iteration whenever Lease takes the
 // current one: the job whose ID is IterationID(s.ID, s.Next).
 type SchedulerStore interface {
-	UpsertScheduler(ctx context.Context, queue string, req *UpsertSchedulerRequest) (UpsertSchedulerResult, error)
+	// CompareAndUpsert writes a scheduler record if its revision is the
+	// one the request expects, and in the same step replaces its pending
+	// iteration (unless KeepPending); on a mismatch it writes nothing and
+	// fails with ErrRevisionMismatch.
+	CompareAndUpsert(ctx context.Context, queue string, req *CompareAndUpsertRequest) (CompareAndUpsertResult, error)
 	// RemoveScheduler removes the record and its pending iteration job.
 	// ErrNotFound if there is no such scheduler.
 	RemoveScheduler(ctx context.Context, queue, id string) error

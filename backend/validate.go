@@ -281,9 +281,9 @@ func ValidateTemplate(t *NewJob, maxPayload int) error {
 // Validate checks an upsert before anything is written: the scheduler's
 // ID, the size of its repeat rule, its template, and run times that are
 // set and strictly ascending from Next on.
-func (r *UpsertSchedulerRequest) Validate(maxPayload int) error {
+func (r *CompareAndUpsertRequest) Validate(maxPayload int) error {
 	if r == nil {
-		return Invalid("UpsertSchedulerRequest", "request is nil")
+		return Invalid("CompareAndUpsertRequest", "request is nil")
 	}
 	s := &r.Scheduler
 	if err := ValidateSchedulerID(s.ID); err != nil {

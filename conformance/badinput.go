@@ -166,25 +166,25 @@ func badCalls() []badCall {
 		return func(b *testBundle, _ *badFixture) error {
 			s := backend.Scheduler{ID: "fresh", Template: backend.NewJob{Name: "n"}, Next: epoch.Add(time.Minute), Upcoming: []time.Time{epoch.Add(2 * time.Minute)}}
 			mod(&s)
-			_, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: backend.AnyRevision})
+			_, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: backend.AnyRevision})
 			return err
 		}
 	}
 	calls = append(calls,
-		badCall{"UpsertScheduler with a nil request", inv, func(b *testBundle, _ *badFixture) error {
-			_, err := b.store.UpsertScheduler(b.ctx, b.q, nil)
+		badCall{"CompareAndUpsert with a nil request", inv, func(b *testBundle, _ *badFixture) error {
+			_, err := b.store.CompareAndUpsert(b.ctx, b.q, nil)
 			return err
 		}},
-		badCall{"UpsertScheduler with an empty ID", inv, sched(func(s *backend.Scheduler) { s.ID = "" })},
-		badCall{"UpsertScheduler with an ID over the limit", inv, sched(func(s *backend.Scheduler) { s.ID = long })},
-		badCall{"UpsertScheduler with a control character in the ID", inv, sched(func(s *backend.Scheduler) { s.ID = "a\nb" })},
-		badCall{"UpsertScheduler with a repeat rule over the limit", tooLarge, sched(func(s *backend.Scheduler) { s.Repeat = []byte(big) })},
-		badCall{"UpsertScheduler with a template without a name", inv, sched(func(s *backend.Scheduler) { s.Template.Name = "" })},
-		badCall{"UpsertScheduler with run times not ascending", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{epoch} })},
-		badCall{"UpsertScheduler with a run time twice", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{s.Next} })},
-		badCall{"UpsertScheduler with a zero run time", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{{}} })},
-		badCall{"UpsertScheduler expecting another revision", backend.ErrRevisionMismatch, func(b *testBundle, _ *badFixture) error {
-			_, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{
+		badCall{"CompareAndUpsert with an empty ID", inv, sched(func(s *backend.Scheduler) { s.ID = "" })},
+		badCall{"CompareAndUpsert with an ID over the limit", inv, sched(func(s *backend.Scheduler) { s.ID = long })},
+		badCall{"CompareAndUpsert with a control character in the ID", inv, sched(func(s *backend.Scheduler) { s.ID = "a\nb" })},
+		badCall{"CompareAndUpsert with a repeat rule over the limit", tooLarge, sched(func(s *backend.Scheduler) { s.Repeat = []byte(big) })},
+		badCall{"CompareAndUpsert with a template without a name", inv, sched(func(s *backend.Scheduler) { s.Template.Name = "" })},
+		badCall{"CompareAndUpsert with run times not ascending", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{epoch} })},
+		badCall{"CompareAndUpsert with a run time twice", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{s.Next} })},
+		badCall{"CompareAndUpsert with a zero run time", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{{}} })},
+		badCall{"CompareAndUpsert expecting another revision", backend.ErrRevisionMismatch, func(b *testBundle, _ *badFixture) error {
+			_, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{
 				Scheduler: backend.Scheduler{ID: "nightly", Template: backend.NewJob{Name: "n"}, Next: epoch.Add(time.Minute)}, ExpectRevision: 7})
 			return err
 		}},

@@ -147,7 +147,7 @@ func testInvalid(t *testing.T, f Factory) {
 		checks["SetPaused"] = b.store.SetPaused(ctx, b.q, true)
 		_, checks["Events"] = b.store.Events(ctx, b.q, &backend.EventsRequest{})
 		_, checks["LastEventID"] = b.store.LastEventID(ctx, b.q)
-		_, checks["UpsertScheduler"] = b.store.UpsertScheduler(ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "n"}, Next: epoch}})
+		_, checks["CompareAndUpsert"] = b.store.CompareAndUpsert(ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "n"}, Next: epoch}})
 		for call, err := range checks {
 			if !errors.Is(err, backend.ErrClosed) {
 				t.Errorf("%s after Close = %v, want ErrClosed", call, err)

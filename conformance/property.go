@@ -393,11 +393,11 @@ func (m *schedMachine) apply(t *rapid.T, op schedOp, now time.Time, expect uint6
 	}
 	switch op.kind {
 	case "cas", "any":
-		req := &backend.UpsertSchedulerRequest{Scheduler: rec, ExpectRevision: expect}
+		req := &backend.CompareAndUpsertRequest{Scheduler: rec, ExpectRevision: expect}
 		if op.kind == "any" {
 			req.ExpectRevision = backend.AnyRevision
 		}
-		res, err := m.store.UpsertScheduler(ctx, propQueue, req)
+		res, err := m.store.CompareAndUpsert(ctx, propQueue, req)
 		o.rev, o.err = res.Scheduler.Revision, err
 	case "remove":
 		o.err = m.store.RemoveScheduler(ctx, propQueue, propSched)

@@ -12,11 +12,11 @@ import (
 	"github.com/droverhq/drover/backend"
 )
 
-func (b *testBundle) upsert(s backend.Scheduler, expect uint64) backend.UpsertSchedulerResult {
+func (b *testBundle) upsert(s backend.Scheduler, expect uint64) backend.CompareAndUpsertResult {
 	b.t.Helper()
-	res, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: expect})
+	res, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: expect})
 	if err != nil {
-		b.t.Fatalf("UpsertScheduler(%s, expect %d): %v", s.ID, expect, err)
+		b.t.Fatalf("CompareAndUpsert(%s, expect %d): %v", s.ID, expect, err)
 	}
 	return res
 }
@@ -117,14 +117,14 @@ func testScheduler(t *testing.T, f Factory, cfg Config) {
 	t.Run("upsert compares the revision and writes nothing on mismatch", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)
-		if _, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: tick("v0", minutes(1)[0]), ExpectRevision: 3}); !errors.Is(err, backend.ErrRevisionMismatch) {
+		if _, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: tick("v0", minutes(1)[0]), ExpectRevision: 3}); !errors.Is(err, backend.ErrRevisionMismatch) {
 			t.Fatalf("upsert of a missing record expecting revision 3 = %v, want ErrRevisionMismatch", err)
 		}
 		b.gone(b.q, backend.IterationID("tick", minutes(1)[0]))
 		b.upsert(tick("v1", minutes(1)[0], minutes(2)...), 0)
 		before := b.snapshot(b.q)
 		for _, expect := range []uint64{0, 2, 7} {
-			_, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: tick("bad", minutes(5)[0]), ExpectRevision: expect})
+			_, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: tick("bad", minutes(5)[0]), ExpectRevision: expect})
 			if !errors.Is(err, backend.ErrRevisionMismatch) {
 				t.Errorf("upsert expecting revision %d of a record at 1 = %v, want ErrRevisionMismatch", expect, err)
 			}
@@ -170,7 +170,7 @@ func testScheduler(t *testing.T, f Factory, cfg Config) {
 		b := setup(t, f)
 		b.upsert(tick("v1", minutes(1)[0], minutes(2)...), 0)
 		s := tick("v2", minutes(1)[0], minutes(2, 3, 4)...)
-		res, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: 1, KeepPending: true})
+		res, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: 1, KeepPending: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +430,7 @@ func testScheduler(t *testing.T, f Factory, cfg Config) {
 						}
 						next := *cur
 						next.Template.Data = []byte(data)
-						res, err := b.store.UpsertScheduler(b.ctx, b.q, &backend.UpsertSchedulerRequest{Scheduler: next, ExpectRevision: cur.Revision})
+						res, err := b.store.CompareAndUpsert(b.ctx, b.q, &backend.CompareAndUpsertRequest{Scheduler: next, ExpectRevision: cur.Revision})
 						if errors.Is(err, backend.ErrRevisionMismatch) {
 							continue
 						}

@@ -114,11 +114,11 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 			return nil, err
 		}
 		rec.ID, rec.Template = id, nj
-		req := &backend.UpsertSchedulerRequest{Scheduler: *rec}
+		req := &backend.CompareAndUpsertRequest{Scheduler: *rec}
 		if cur != nil {
 			req.ExpectRevision = cur.Revision
 		}
-		res, err := s.UpsertScheduler(ctx, q.name, req)
+		res, err := s.CompareAndUpsert(ctx, q.name, req)
 		if errors.Is(err, ErrRevisionMismatch) {
 			continue
 		}
@@ -266,7 +266,7 @@ func (q *Queue) replanScheduler(ctx context.Context, id string) error {
 			st.planned = rec.Next
 		}
 		rec.Repeat = encodeRepeat(r, st)
-		_, err = s.UpsertScheduler(ctx, q.name, &backend.UpsertSchedulerRequest{
+		_, err = s.CompareAndUpsert(ctx, q.name, &backend.CompareAndUpsertRequest{
 			Scheduler:      rec,
 			ExpectRevision: cur.Revision,
 			KeepPending:    keep,

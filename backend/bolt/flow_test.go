@@ -116,11 +116,11 @@ func TestSchedulerIterations(t *testing.T) {
 	b, clock := setup(t)
 	at := func(m int) time.Time { return epoch.Add(time.Duration(m) * time.Minute) }
 	s := backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "tick"}, Next: at(0), Upcoming: []time.Time{at(1)}, Final: true}
-	res, err := b.UpsertScheduler(ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s})
+	res, err := b.CompareAndUpsert(ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s})
 	if err != nil || !res.Created || res.Scheduler.Revision != 1 || res.Scheduler.Iterations != 1 {
 		t.Fatalf("upsert %+v %v", res, err)
 	}
-	if _, err := b.UpsertScheduler(ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s}); !errors.Is(err, backend.ErrRevisionMismatch) {
+	if _, err := b.CompareAndUpsert(ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s}); !errors.Is(err, backend.ErrRevisionMismatch) {
 		t.Fatalf("create again: %v", err)
 	}
 	first := lease(t, b, "q", 1)
@@ -142,7 +142,7 @@ func TestSchedulerIterations(t *testing.T) {
 	}
 	// A slot whose ID is taken is skipped.
 	s2 := backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "tick"}, Next: at(1), Upcoming: []time.Time{at(5)}}
-	res, err = b.UpsertScheduler(ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s2, ExpectRevision: backend.AnyRevision})
+	res, err = b.CompareAndUpsert(ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s2, ExpectRevision: backend.AnyRevision})
 	if err != nil || !res.Scheduler.Next.Equal(at(5)) {
 		t.Fatalf("skip taken slot %+v %v", res, err)
 	}

@@ -44,10 +44,10 @@ func (q *qtx) putScheduler(s *backend.Scheduler) error {
 	return q.put(q.sched, []byte(s.ID), q.t.encode(func(b []byte) []byte { return appendScheduler(b, s) }))
 }
 
-// UpsertScheduler writes the record if its revision is the expected one and,
+// CompareAndUpsert writes the record if its revision is the expected one and,
 // unless req.KeepPending, replaces its pending iteration.
-func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backend.UpsertSchedulerRequest) (backend.UpsertSchedulerResult, error) {
-	var res backend.UpsertSchedulerResult
+func (b *Backend) CompareAndUpsert(ctx context.Context, queue string, req *backend.CompareAndUpsertRequest) (backend.CompareAndUpsertResult, error) {
+	var res backend.CompareAndUpsertResult
 	if err := backend.ValidateQueueName(queue); err != nil {
 		return res, err
 	}
@@ -101,14 +101,14 @@ func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backen
 				return err
 			}
 		}
-		res = backend.UpsertSchedulerResult{Scheduler: s, Created: old == nil}
+		res = backend.CompareAndUpsertResult{Scheduler: s, Created: old == nil}
 		if err := q.event(backend.Event{Type: backend.EventSchedulerUpserted, SchedulerID: s.ID}); err != nil {
 			return err
 		}
 		return t.saveScheduler(q, &s)
 	})
 	if err != nil {
-		return backend.UpsertSchedulerResult{}, err
+		return backend.CompareAndUpsertResult{}, err
 	}
 	return res, nil
 }

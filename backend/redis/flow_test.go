@@ -129,11 +129,11 @@ func testScheduler(t *testing.T, f storeFactory) {
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	s := backend.Scheduler{ID: "s", Repeat: []byte("every 1m"), Template: backend.NewJob{Name: "tick", Data: []byte("v1")},
 		Next: at(1), Upcoming: []time.Time{at(2), at(3)}, Final: true}
-	r, err := x.b.UpsertScheduler(x.ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: 0})
+	r, err := x.b.CompareAndUpsert(x.ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: 0})
 	if err != nil || !r.Created || r.Scheduler.Revision != 1 || r.Scheduler.Iterations != 1 {
 		t.Fatalf("upsert %+v %v", r, err)
 	}
-	if _, err := x.b.UpsertScheduler(x.ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: 0}); !errors.Is(err, backend.ErrRevisionMismatch) {
+	if _, err := x.b.CompareAndUpsert(x.ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: 0}); !errors.Is(err, backend.ErrRevisionMismatch) {
 		t.Fatalf("second create: %v", err)
 	}
 	id1 := backend.IterationID("s", at(1))
@@ -142,7 +142,7 @@ func testScheduler(t *testing.T, f storeFactory) {
 	}
 	// Upsert with new data replaces the pending iteration.
 	s.Template.Data = []byte("v2")
-	r, err = x.b.UpsertScheduler(x.ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: 1})
+	r, err = x.b.CompareAndUpsert(x.ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: 1})
 	if err != nil || r.Scheduler.Revision != 2 || r.Created {
 		t.Fatalf("update %+v %v", r, err)
 	}
@@ -166,7 +166,7 @@ func testScheduler(t *testing.T, f storeFactory) {
 	}
 	// A slot taken by a job that ran moves the scheduler to the next one.
 	s2 := backend.Scheduler{ID: "s", Template: backend.NewJob{Name: "tick"}, Next: at(3), Upcoming: []time.Time{at(10)}}
-	r, err = x.b.UpsertScheduler(x.ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s2, ExpectRevision: backend.AnyRevision})
+	r, err = x.b.CompareAndUpsert(x.ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s2, ExpectRevision: backend.AnyRevision})
 	if err != nil || !r.Scheduler.Next.Equal(at(10)) {
 		t.Fatalf("re-upsert %+v %v", r.Scheduler, err)
 	}

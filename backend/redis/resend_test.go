@@ -320,7 +320,7 @@ var resendCases = []struct {
 			Next: t0.Add(time.Minute), Upcoming: []time.Time{t0.Add(2 * time.Minute)}}
 		for rev := uint64(0); rev < 2; rev++ {
 			x.dropNext("upsert_sched")
-			r, err := x.b.UpsertScheduler(x.ctx, "q", &backend.UpsertSchedulerRequest{Scheduler: s, ExpectRevision: rev})
+			r, err := x.b.CompareAndUpsert(x.ctx, "q", &backend.CompareAndUpsertRequest{Scheduler: s, ExpectRevision: rev})
 			if err != nil {
 				t.Fatalf("upsert expecting revision %d: %v", rev, err)
 			}

@@ -8,14 +8,14 @@ import (
 	"github.com/droverhq/drover/backend/redis/internal/layout"
 )
 
-// UpsertScheduler writes a scheduler record and replaces its pending
+// CompareAndUpsert writes a scheduler record and replaces its pending
 // iteration in one script call.
-func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backend.UpsertSchedulerRequest) (backend.UpsertSchedulerResult, error) {
+func (b *Backend) CompareAndUpsert(ctx context.Context, queue string, req *backend.CompareAndUpsertRequest) (backend.CompareAndUpsertResult, error) {
 	if err := b.check(queue); err != nil {
-		return backend.UpsertSchedulerResult{}, err
+		return backend.CompareAndUpsertResult{}, err
 	}
 	if err := req.Validate(b.opts.MaxPayload); err != nil {
-		return backend.UpsertSchedulerResult{}, err
+		return backend.CompareAndUpsertResult{}, err
 	}
 	s := req.Scheduler
 	s.Template.ID, s.Template.Delay, s.Template.Children, s.Template.Queue = "", 0, nil, ""
@@ -29,16 +29,16 @@ func (b *Backend) UpsertScheduler(ctx context.Context, queue string, req *backen
 	}
 	res, err := b.run(ctx, "upsert_sched", queue, expect, keep, encodeScheduler(&s))
 	if err != nil {
-		return backend.UpsertSchedulerResult{}, err
+		return backend.CompareAndUpsertResult{}, err
 	}
 	a, _ := res.([]any)
 	created, _ := a[0].(int64)
 	rec, _ := a[1].(string)
 	out, err := decodeScheduler(rec)
 	if err != nil {
-		return backend.UpsertSchedulerResult{}, err
+		return backend.CompareAndUpsertResult{}, err
 	}
-	return backend.UpsertSchedulerResult{Scheduler: *out, Created: created == 1}, nil
+	return backend.CompareAndUpsertResult{Scheduler: *out, Created: created == 1}, nil
 }
 
 // RemoveScheduler removes a scheduler and its pending iteration.

@@ -90,6 +90,28 @@ type EventRetention struct {
 	Age time.Duration
 }
 
+// DefaultEventCount is the number of events a store keeps per queue when
+// its options give no event retention.
+const DefaultEventCount = 100_000
+
+// OrDefault returns r, or when r is the zero value the retention every
+// store defaults to: the newest DefaultEventCount events.
+func (r EventRetention) OrDefault() EventRetention {
+	if r == (EventRetention{}) {
+		return EventRetention{Count: DefaultEventCount}
+	}
+	return r
+}
+
+// Validate checks a retention: neither its count nor its age may be
+// negative.
+func (r EventRetention) Validate() error {
+	if r.Count < 0 || r.Age < 0 {
+		return Invalid("EventRetention", "event retention count or age is negative")
+	}
+	return nil
+}
+
 // EventLog is the optional capability to read a queue's event log.
 type EventLog interface {
 	Events(ctx context.Context, queue string, req *EventsRequest) (EventsResult, error)

@@ -20,10 +20,6 @@ import (
 
 var _ backend.Full = (*Backend)(nil)
 
-// DefaultEventRetention is the event retention used when
-// Options.EventRetention is the zero value.
-var DefaultEventRetention = backend.EventRetention{Count: 100_000}
-
 // Options configure a store. The zero value is ready to use.
 type Options struct {
 	// Clock gives every time stamp and timed wait. Defaults to the system
@@ -31,7 +27,7 @@ type Options struct {
 	Clock backend.Clock
 	// EventRetention bounds each queue's event log; events are trimmed as
 	// new ones are appended. Defaults to keeping the last 100,000 events
-	// (DefaultEventRetention) when the zero value is given.
+	// (backend.DefaultEventCount) when the zero value is given.
 	EventRetention backend.EventRetention
 	// LockTimeout is how long Open waits for another process to release the
 	// file before it fails with backend.ErrLocked. Defaults to 1s.
@@ -61,9 +57,7 @@ func (o *Options) withDefaults() Options {
 	if c.Clock == nil {
 		c.Clock = backend.SystemClock()
 	}
-	if c.EventRetention == (backend.EventRetention{}) {
-		c.EventRetention = DefaultEventRetention
-	}
+	c.EventRetention = c.EventRetention.OrDefault()
 	c.LockTimeout = cmp.Or(c.LockTimeout, time.Second)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	c.MaxPayload = cmp.Or(c.MaxPayload, backend.DefaultMaxPayload)
@@ -76,8 +70,8 @@ func (o *Options) validate() error {
 		return backend.Invalid("LockTimeout", "lock timeout is negative")
 	case o.MaxPayload < 0:
 		return backend.Invalid("MaxPayload", "payload limit is negative")
-	case o.EventRetention.Count < 0 || o.EventRetention.Age < 0:
-		return backend.Invalid("EventRetention", "event retention count or age is negative")
+	case o.EventRetention.Validate() != nil:
+		return o.EventRetention.Validate()
 	}
 	return nil
 }

@@ -37,10 +37,6 @@ type Options struct {
 	wrapScript func(string) string
 }
 
-// DefaultEventCount is the number of events kept per queue when
-// Options.EventRetention is zero.
-const DefaultEventCount = 100_000
-
 func (o *Options) withDefaults() Options {
 	var c Options
 	if o != nil {
@@ -49,9 +45,7 @@ func (o *Options) withDefaults() Options {
 	if c.Clock == nil {
 		c.Clock = backend.SystemClock()
 	}
-	if c.EventRetention == (backend.EventRetention{}) {
-		c.EventRetention.Count = DefaultEventCount
-	}
+	c.EventRetention = c.EventRetention.OrDefault()
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	c.MaxPayload = cmp.Or(c.MaxPayload, backend.DefaultMaxPayload)
 	c.Prefix = cmp.Or(c.Prefix, "drover")
@@ -62,8 +56,8 @@ func (o *Options) validate() error {
 	switch {
 	case o.MaxPayload < 0:
 		return backend.Invalid("MaxPayload", "negative payload limit")
-	case o.EventRetention.Count < 0 || o.EventRetention.Age < 0:
-		return backend.Invalid("EventRetention", "negative count or age")
+	case o.EventRetention.Validate() != nil:
+		return o.EventRetention.Validate()
 	case strings.IndexFunc(o.Prefix, func(r rune) bool {
 		return r == ':' || r == '{' || r == '}' || unicode.IsSpace(r) || unicode.IsControl(r)
 	}) >= 0:

@@ -58,6 +58,17 @@ var (
 	// next run. Nothing was changed; remove the scheduler instead.
 	ErrSchedulerIteration = errors.New("drover: job is the pending iteration of a job scheduler")
 
+	// ErrWrongState: the job is not in a state the call accepts (retrying
+	// a job that has not finished, promoting one that is not delayed,
+	// changing one that runs). The error is a *WrongStateError that names
+	// the job's state. Nothing was changed.
+	ErrWrongState = errors.New("drover: job is not in a state the call accepts")
+
+	// ErrCancelled is the cause of a handler context cancelled because the
+	// job was cancelled (Cancel), and is wrapped in the failure of such an
+	// attempt: the job failed and is not retried.
+	ErrCancelled = errors.New("drover: job cancelled")
+
 	// ErrConflict: a caller-chosen ID is taken by a job that cannot take the
 	// requested role (a flow child that exists outside this flow, a cycle).
 	// Nothing was written.
@@ -98,8 +109,8 @@ var (
 // sentinels lists every sentinel above, for IsSentinel.
 var sentinels = []error{
 	ErrNotFound, ErrLeaseLost, ErrInvalid, ErrTooLarge, ErrClosed, ErrLocked, ErrCorrupt, ErrRevisionMismatch,
-	ErrJobActive, ErrSchedulerIteration, ErrConflict, ErrEventsTrimmed, ErrEventsAhead, ErrUnsupported, ErrDenied,
-	ErrUnavailable,
+	ErrJobActive, ErrSchedulerIteration, ErrWrongState, ErrCancelled, ErrConflict, ErrEventsTrimmed, ErrEventsAhead,
+	ErrUnsupported, ErrDenied, ErrUnavailable,
 }
 
 // IsSentinel reports whether err matches one of the sentinels of this
@@ -179,3 +190,34 @@ func (e *EventsAheadError) Error() string {
 
 // Is reports whether target is ErrEventsAhead.
 func (e *EventsAheadError) Is(target error) bool { return target == ErrEventsAhead }
+
+// WrongStateError reports a job that is not in a state the call accepts.
+// It matches ErrWrongState.
+type WrongStateError struct {
+	Queue, ID string
+	// State is the job's state; Want the states the call accepts.
+	State JobState
+	Want  []JobState
+}
+
+func (e *WrongStateError) Error() string {
+	return fmt.Sprintf("drover: job %s in %s is %s, not %s", e.ID, e.Queue, e.State, joinStates(e.Want))
+}
+
+// Is reports whether target is ErrWrongState.
+func (e *WrongStateError) Is(target error) bool { return target == ErrWrongState }
+
+func joinStates(s []JobState) string {
+	out := ""
+	for i, st := range s {
+		switch {
+		case i == 0:
+		case i == len(s)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += string(st)
+	}
+	return out
+}

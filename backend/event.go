@@ -29,6 +29,12 @@ const (
 	EventCleaned           EventType = "cleaned"
 	EventSchedulerUpserted EventType = "scheduler-upserted"
 	EventSchedulerRemoved  EventType = "scheduler-removed"
+	EventRetried           EventType = "retried"
+	EventPromoted          EventType = "promoted"
+	EventChanged           EventType = "changed"
+	EventCancelled         EventType = "cancelled"
+	EventSnoozed           EventType = "snoozed"
+	EventPublished         EventType = "published"
 )
 
 // Event is one entry of a queue's event log.
@@ -43,6 +49,11 @@ const (
 //     waiting for a release; a flow parent that became ready: waiting.
 //   - progress, removed (one per job), paused, resumed, drained and cleaned
 //     (Count set), scheduler-upserted, scheduler-removed.
+//   - Lease that takes the last waiting job of a queue that had some:
+//     drained (Count 0), once per idle period.
+//   - JobController: retried, promoted, changed, cancelled (a job failed
+//     at once, or an active one marked), published (Name and Data set).
+//   - Settle of a snooze: snoozed (RunAt set).
 type Event struct {
 	// ID orders the event within its queue; the first event has ID 1 and
 	// every later one a greater ID.
@@ -61,6 +72,8 @@ type Event struct {
 	SchedulerID string
 	// Count is the number of jobs of a drained or cleaned event.
 	Count int
+	// Data is the payload of a published event.
+	Data []byte
 }
 
 // EventsRequest reads the event log.

@@ -118,6 +118,12 @@ type NewJob struct {
 	Data []byte
 	// Delay postpones the first run by this long (from the store's clock).
 	Delay time.Duration
+	// RunAt is the time of the first run, instead of a Delay; a time not
+	// later than the store's now is now.
+	RunAt time.Time
+	// LIFO puts the job at the front of its priority's line, before the
+	// waiting jobs added earlier.
+	LIFO bool
 	// Priority: smaller values run first; jobs of equal priority run in the
 	// order they were added. 0 to MaxPriority.
 	Priority int
@@ -180,6 +186,11 @@ type Job struct {
 	// SchedulerID is set on iteration jobs made by a job scheduler.
 	SchedulerID string
 
+	// CancelRequested is set on an active job that Cancel marked: its
+	// worker is to stop it. CancelReason is the reason given.
+	CancelRequested bool
+	CancelReason    string
+
 	// Parent is set on flow children.
 	Parent        *JobRef
 	FailurePolicy FailurePolicy
@@ -231,9 +242,18 @@ func (nj *NewJob) Record(queue, id string, now time.Time) Job {
 		KeepFailed:    nj.KeepFailed,
 		CreatedAt:     now,
 	}
-	if nj.Delay > 0 {
-		j.RunAt = now.Add(nj.Delay)
+	if d := nj.DelayAt(now); d > 0 {
+		j.RunAt = now.Add(d)
 		j.State = StateDelayed
 	}
 	return j
+}
+
+// DelayAt returns how long after now a new job first runs: its Delay, or
+// the time to its RunAt (0 for a time past).
+func (nj *NewJob) DelayAt(now time.Time) time.Duration {
+	if !nj.RunAt.IsZero() {
+		return max(nj.RunAt.Sub(now), 0)
+	}
+	return nj.Delay
 }

@@ -51,4 +51,13 @@ type RenewRequest struct {
 type RenewResult struct {
 	Lost      []Lease
 	ExpiresAt time.Time
+	// Cancelled lists the leases renewed whose jobs Cancel marked: their
+	// workers are to stop the handlers and settle the attempts.
+	Cancelled []Cancellation
+}
+
+// Cancellation is a cancel request for a running job.
+type Cancellation struct {
+	Lease  Lease
+	Reason string
 }

@@ -18,6 +18,10 @@ const (
 	// waiting again, at the front of its priority, and the attempt does
 	// not count.
 	OutcomeRelease
+	// OutcomeSnooze: the handler asked to run again later. The job is
+	// delayed for RetryDelay (waiting at once when zero), and the attempt
+	// does not count.
+	OutcomeSnooze
 )
 
 func (o Outcome) String() string {
@@ -30,6 +34,8 @@ func (o Outcome) String() string {
 		return "retry"
 	case OutcomeRelease:
 		return "release"
+	case OutcomeSnooze:
+		return "snooze"
 	}
 	return "unknown"
 }
@@ -43,6 +49,9 @@ type Settlement struct {
 	Stacktrace []string
 	RetryDelay time.Duration
 }
+
+// A job that Cancel marked is not retried, released or snoozed: such a
+// settlement fails it as cancelled.
 
 // SettleRequest ends attempts. Each settlement is applied on its own: one
 // with a stale lease does not stop the others. A store applies a request in

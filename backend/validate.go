@@ -42,13 +42,36 @@ func ValidateQueueName(name string) error {
 	return nil
 }
 
-// Validate checks an Add request for queue before anything is written; see
-// ValidateAdd. A nil request is invalid.
-func (r *AddRequest) Validate(queue string, maxPayload int) error {
+// Validate checks an Add request for queue before anything is written, at
+// the store's time now; see ValidateAdd. A nil request is invalid.
+func (r *AddRequest) Validate(queue string, maxPayload int, now time.Time) error {
 	if r == nil {
 		return Invalid("AddRequest", "request is nil")
 	}
-	return ValidateAdd(queue, r.Jobs, maxPayload)
+	if err := ValidateAdd(queue, r.Jobs, maxPayload); err != nil {
+		return err
+	}
+	for i := range r.Jobs {
+		if err := validateRunAt(&r.Jobs[i], now); err != nil {
+			err.Index = i
+			return err
+		}
+	}
+	return nil
+}
+
+// validateRunAt checks that no job of a tree runs more than MaxDelay after
+// now.
+func validateRunAt(j *NewJob, now time.Time) *ValidationError {
+	if !j.RunAt.IsZero() && j.RunAt.Sub(now) > MaxDelay {
+		return &ValidationError{Field: "RunAt", Reason: "run time is more than 100 years away"}
+	}
+	for k := range j.Children {
+		if err := validateRunAt(&j.Children[k], now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ValidateAdd checks an Add request for queue before anything is written:
@@ -123,6 +146,8 @@ func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
 		return bad("Delay", "delay is negative")
 	case j.Delay > MaxDelay:
 		return bad("Delay", "delay is longer than 100 years")
+	case j.Delay != 0 && !j.RunAt.IsZero():
+		return bad("RunAt", "both a delay and a run time are set")
 	case j.Priority < 0 || j.Priority > MaxPriority:
 		return bad("Priority", fmt.Sprintf("priority %d is outside 0..%d", j.Priority, MaxPriority))
 	case j.Attempts < 0 || j.Attempts > MaxAttempts:
@@ -376,4 +401,84 @@ func (r *CleanRequest) Validate() error {
 		return Invalid("Limit", fmt.Sprintf("limit %d is negative", r.Limit))
 	}
 	return nil
+}
+
+// bulkLimit checks the limit of a bulk call: 0 (MaxBulk) to MaxBulk.
+func bulkLimit(limit int) error {
+	if limit < 0 || limit > MaxBulk {
+		return Invalid("Limit", fmt.Sprintf("limit %d is outside 0..%d", limit, MaxBulk))
+	}
+	return nil
+}
+
+// Validate checks a Retry request: one job by ID, or a state Retry
+// accepts (failed or completed) with a limit in range.
+func (r *RetryRequest) Validate() error {
+	switch {
+	case r == nil:
+		return Invalid("RetryRequest", "request is nil")
+	case r.ID != "" && r.State != "":
+		return Invalid("State", "both a job ID and a state are set")
+	case r.ID == "" && r.State != StateFailed && r.State != StateCompleted:
+		return Invalid("State", fmt.Sprintf("cannot retry jobs of state %q", r.State))
+	}
+	return bulkLimit(r.Limit)
+}
+
+// Validate checks a Promote request's limit.
+func (r *PromoteRequest) Validate() error {
+	if r == nil {
+		return Invalid("PromoteRequest", "request is nil")
+	}
+	return bulkLimit(r.Limit)
+}
+
+// Validate checks a Change request at the store's time now: a job ID, a
+// priority in range, a run time at most MaxDelay away, data within the
+// payload limit, and at least one change.
+func (r *ChangeRequest) Validate(maxPayload int, now time.Time) error {
+	switch {
+	case r == nil:
+		return Invalid("ChangeRequest", "request is nil")
+	case r.ID == "":
+		return Invalid("ID", "job id is empty")
+	case r.Priority == nil && r.RunAt == nil && r.Data == nil:
+		return Invalid("ChangeRequest", "nothing to change")
+	case r.Priority != nil && (*r.Priority < 0 || *r.Priority > MaxPriority):
+		return Invalid("Priority", fmt.Sprintf("priority %d is outside 0..%d", *r.Priority, MaxPriority))
+	case r.RunAt != nil && r.RunAt.Sub(now) > MaxDelay:
+		return Invalid("RunAt", "run time is more than 100 years away")
+	}
+	if r.Data != nil {
+		return ValidatePayload("Data", len(*r.Data), maxPayload)
+	}
+	return nil
+}
+
+// Validate checks a Cancel request: a job ID, a reason within the payload
+// limit.
+func (r *CancelRequest) Validate(maxPayload int) error {
+	switch {
+	case r == nil:
+		return Invalid("CancelRequest", "request is nil")
+	case r.ID == "":
+		return Invalid("ID", "job id is empty")
+	}
+	return ValidatePayload("Reason", len(r.Reason), maxPayload)
+}
+
+// Validate checks a Publish request: a name as for a job, data within the
+// payload limit.
+func (r *PublishRequest) Validate(maxPayload int) error {
+	switch {
+	case r == nil:
+		return Invalid("PublishRequest", "request is nil")
+	case r.Name == "":
+		return Invalid("Name", "event name is empty")
+	case len(r.Name) > MaxNameLen:
+		return Invalid("Name", fmt.Sprintf("event name is longer than %d bytes", MaxNameLen))
+	case strings.IndexFunc(r.Name, unicode.IsControl) >= 0:
+		return Invalid("Name", "event name contains a control character")
+	}
+	return ValidatePayload("Data", len(r.Data), maxPayload)
 }

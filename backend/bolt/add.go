@@ -12,7 +12,7 @@ import (
 // Add inserts jobs and flow trees in one transaction, all or nothing.
 func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest) (backend.AddResult, error) {
 	var res backend.AddResult
-	if err := req.Validate(queue, b.opts.MaxPayload); err != nil {
+	if err := req.Validate(queue, b.opts.MaxPayload, b.opts.Clock.Now()); err != nil {
 		return res, err
 	}
 	err := b.update(ctx, func(t *txn) error {

@@ -37,7 +37,7 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 	if err := b.check(queue); err != nil {
 		return backend.AddResult{}, err
 	}
-	if err := req.Validate(queue, b.opts.MaxPayload); err != nil {
+	if err := req.Validate(queue, b.opts.MaxPayload, b.opts.Clock.Now()); err != nil {
 		return backend.AddResult{}, err
 	}
 	// Nothing is sent once ctx has ended: the caller learns that nothing

@@ -44,6 +44,20 @@ type RenewRequest struct {
 	Leases []Lease
 	// TTL is the new time to live of each lease, from now.
 	TTL time.Duration
+	// At, if set, is when the caller chose the leases to renew; a store
+	// reckons the new expiry from it when it is earlier than the store's
+	// now, so that a renewal that took long to arrive extends no lease
+	// further than the caller meant. Tests read it too.
+	At time.Time
+}
+
+// From returns the time a renewal at now reckons from: At when it is set
+// and earlier, else now.
+func (r *RenewRequest) From(now time.Time) time.Time {
+	if !r.At.IsZero() && r.At.Before(now) {
+		return r.At
+	}
+	return now
 }
 
 // RenewResult reports the leases that no longer hold. The others now expire

@@ -258,7 +258,7 @@ func (r *SettleRequest) Validate() error {
 // error in SettleResult.Errs and applies the request's other settlements.
 func (s *Settlement) Validate(maxPayload int) error {
 	switch {
-	case s.Outcome < OutcomeComplete || s.Outcome > OutcomeRelease:
+	case s.Outcome < OutcomeComplete || s.Outcome > OutcomeSnooze:
 		return Invalid("Outcome", fmt.Sprintf("unknown outcome %d", s.Outcome))
 	case s.RetryDelay < 0 || s.RetryDelay > MaxDelay:
 		return Invalid("RetryDelay", fmt.Sprintf("retry delay %v is negative or longer than 100 years", s.RetryDelay))

@@ -43,6 +43,28 @@ func testRenew(t *testing.T, f Factory) {
 		b.complete(j, "ok")
 	})
 
+	t.Run("renew reckons from the time the caller chose to renew when that is earlier", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		b.addOne(backend.NewJob{Name: "long"})
+		j := b.leaseOne()
+		chose := b.clock.Now().Add(10 * time.Second)
+		b.clock.Advance(20 * time.Second)
+		res, err := b.store.Renew(b.ctx, b.q, &backend.RenewRequest{Leases: []backend.Lease{j.Lease}, TTL: time.Minute, At: chose})
+		if err != nil || len(res.Lost) != 0 || !res.ExpiresAt.Equal(chose.Add(time.Minute)) {
+			t.Fatalf("Renew = %+v, %v; want the lease to expire a minute after %v", res, err, chose)
+		}
+		if got := b.wantState(b.q, j.ID, backend.StateActive); !got.LeaseExpiresAt.Equal(chose.Add(time.Minute)) {
+			t.Errorf("lease expires at %v, want %v", got.LeaseExpiresAt, chose.Add(time.Minute))
+		}
+		// A time later than the store's is the store's.
+		res = b.renew(time.Minute, j.Lease)
+		later, err := b.store.Renew(b.ctx, b.q, &backend.RenewRequest{Leases: []backend.Lease{j.Lease}, TTL: time.Minute, At: b.clock.Now().Add(time.Hour)})
+		if err != nil || !later.ExpiresAt.Equal(res.ExpiresAt) {
+			t.Errorf("Renew with a later At = %+v, %v; want expiry %v", later, err, res.ExpiresAt)
+		}
+	})
+
 	t.Run("renew reports a stale token as lost and extends the others", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

@@ -31,7 +31,8 @@ type renewCall struct {
 
 func (r *renewLog) Renew(ctx context.Context, q string, req *backend.RenewRequest) (backend.RenewResult, error) {
 	r.mu.Lock()
-	r.renews = append(r.renews, renewCall{at: r.clock.Now(), leases: slices.Clone(req.Leases)})
+	// The time the worker chose to renew, not when the call arrived.
+	r.renews = append(r.renews, renewCall{at: req.From(r.clock.Now()), leases: slices.Clone(req.Leases)})
 	r.mu.Unlock()
 	return r.Full.Renew(ctx, q, req)
 }

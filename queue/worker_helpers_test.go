@@ -80,7 +80,8 @@ func (r *recorder) Lease(ctx context.Context, q string, req *backend.LeaseReques
 
 func (r *recorder) Renew(ctx context.Context, q string, req *backend.RenewRequest) (backend.RenewResult, error) {
 	r.mu.Lock()
-	r.renews = append(r.renews, renewCall{at: r.clock.Now(), leases: slices.Clone(req.Leases)})
+	// The time the worker chose to renew, not when the call arrived.
+	r.renews = append(r.renews, renewCall{at: req.From(r.clock.Now()), leases: slices.Clone(req.Leases)})
 	r.mu.Unlock()
 	if r.onRenew != nil {
 		r.onRenew(req)

@@ -286,7 +286,7 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 		return res, err
 	}
 	err := b.update(ctx, func(t *txn) error {
-		res = backend.RenewResult{ExpiresAt: t.now.Add(req.TTL)}
+		res = backend.RenewResult{ExpiresAt: req.From(t.now).Add(req.TTL)}
 		q, err := t.queue(queue, false)
 		if err != nil {
 			return err

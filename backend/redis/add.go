@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/backend/redis/internal/layout"
@@ -18,16 +19,22 @@ type addNode struct {
 	job    *backend.NewJob
 }
 
-// place encodes where a node goes: "" for the common case of a top-level
-// job in the call's queue with an assigned id, no delay and no priority,
-// else the list of key set, parent, id, delay ms and priority.
-func (n addNode) place() string {
+// place encodes where a node goes, added at now: "" for the common case of
+// a top-level job in the call's queue with an assigned id, no delay, no
+// priority and not LIFO, else the list of key set, parent, id, delay ms,
+// priority and "1" for LIFO.
+func (n addNode) place(now time.Time) string {
 	j := n.job
-	if n.set == 1 && n.parent == 0 && j.ID == "" && j.Delay <= 0 && j.Priority == 0 {
+	delay := j.DelayAt(now)
+	if n.set == 1 && n.parent == 0 && j.ID == "" && delay <= 0 && j.Priority == 0 && !j.LIFO {
 		return ""
 	}
-	return encodeList([]string{strconv.Itoa(n.set), strconv.Itoa(n.parent), j.ID,
-		strconv.FormatInt(durMs(j.Delay), 10), strconv.Itoa(j.Priority)})
+	lifo := ""
+	if j.LIFO {
+		lifo = "1"
+	}
+	return encode(strconv.Itoa(n.set), strconv.Itoa(n.parent), j.ID,
+		strconv.FormatInt(durMs(delay), 10), strconv.Itoa(j.Priority), lifo)
 }
 
 // Add inserts jobs and flow trees in one script call. A flow whose
@@ -89,13 +96,14 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
 	}
-	argv := append(b.header(b.now(), b.replyTTL, 2+len(queues)+len(nodes)*3), len(queues))
+	now := b.opts.Clock.Now()
+	argv := append(b.header(now.UnixMilli(), b.replyTTL, 2+len(queues)+len(nodes)*3), len(queues))
 	for _, q := range queues {
 		argv = append(argv, q)
 	}
 	argv = append(argv, len(nodes))
 	for _, n := range nodes {
-		argv = append(argv, n.place(), jobHead(n.job), jobOpts(n.job, ""))
+		argv = append(argv, n.place(now), jobHead(n.job), jobOpts(n.job, ""))
 	}
 	res, err := b.write(ctx, "add", queue, b.reqs.next(), keys, argv)
 	if err != nil {

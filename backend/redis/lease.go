@@ -192,7 +192,7 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 	if len(req.Leases) == 0 {
 		return backend.RenewResult{}, nil
 	}
-	now := b.opts.Clock.Now()
+	now := req.From(b.opts.Clock.Now())
 	argv := append(b.header(now.UnixMilli(), b.replyTTL, 2+2*len(req.Leases)), queue, durMs(req.TTL))
 	for _, l := range req.Leases {
 		argv = append(argv, l.JobID, l.Token)
@@ -203,9 +203,21 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 	}
 	out := backend.RenewResult{ExpiresAt: time.UnixMilli(now.UnixMilli()).Add(req.TTL)}
 	a, _ := res.([]any)
-	for _, x := range a {
+	if len(a) != 2 {
+		return backend.RenewResult{}, fmt.Errorf("drover: renew in %s: reply of %d values", queue, len(a))
+	}
+	lost, _ := a[0].([]any)
+	for _, x := range lost {
 		if i, ok := x.(int64); ok && i >= 1 && int(i) <= len(req.Leases) {
 			out.Lost = append(out.Lost, req.Leases[i-1])
+		}
+	}
+	marked, _ := a[1].([]any)
+	for k := 0; k+1 < len(marked); k += 2 {
+		i, _ := marked[k].(int64)
+		reason, _ := marked[k+1].(string)
+		if i >= 1 && int(i) <= len(req.Leases) {
+			out.Cancelled = append(out.Cancelled, backend.Cancellation{Lease: req.Leases[i-1], Reason: reason})
 		}
 	}
 	return out, nil

@@ -240,6 +240,9 @@ func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
 		ProcessedAt:  fromMs(h[layout.HotProcessed]),
 		FinishedAt:   fromMs(h[layout.HotFinished]),
 		Worker:       h[layout.HotWorker],
+
+		CancelRequested: h[layout.HotCancel] == "1",
+		CancelReason:    h[layout.HotCancelReason],
 	}
 	if j.Seq == 0 {
 		// A store-assigned ID is the job's number.
@@ -455,6 +458,7 @@ func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, m
 			e.RunAt = fromMs(x[layout.EventExtraRunAt])
 			e.SchedulerID = x[layout.EventExtraScheduler]
 			e.Count = int(atoi(x[layout.EventExtraCount]))
+			e.Data = bytesOf(x[layout.EventExtraData])
 		}
 		evs = append(evs, e)
 	}

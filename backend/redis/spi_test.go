@@ -38,6 +38,7 @@ func runSPI(t *testing.T, f storeFactory, skip ...string) {
 		{"FlowFailurePolicies", testFlowPolicies},
 		{"FlowAcrossQueues", testFlowAcrossQueues},
 		{"Scheduler", testScheduler},
+		{"JobControl", testJobControl},
 	}
 	for _, c := range cases {
 		if slices.Contains(skip, c.name) {
@@ -80,7 +81,8 @@ func testAddLeaseComplete(t *testing.T, f storeFactory) {
 		t.Fatalf("second settle: %v", errs[0])
 	}
 	got := types(x.events(t, "q", 0))
-	want := []string{"added:1", "waiting:1", "added:my-id", "waiting:my-id", "active:1", "active:my-id", "completed:1", "completed:my-id"}
+	// The lease took the last waiting jobs: the queue is drained.
+	want := []string{"added:1", "waiting:1", "added:my-id", "waiting:my-id", "active:1", "active:my-id", "drained:", "completed:1", "completed:my-id"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
@@ -432,5 +434,47 @@ func testEventsWait(t *testing.T, f storeFactory) {
 	x.add(t, "q", backend.NewJob{Name: "a"})
 	if evs := <-done; len(evs) == 0 || evs[0].Type != backend.EventAdded {
 		t.Fatalf("events %v", evs)
+	}
+}
+
+// testJobControl runs each job-control script once on its straight path
+// and once on a job in the wrong state; the conformance suite covers them
+// in full.
+func testJobControl(t *testing.T, f storeFactory) {
+	x := setup(t, f, storeOptions{})
+	ctl := x.b.(backend.JobController)
+	x.add(t, "q", backend.NewJob{Name: "a"}, backend.NewJob{Name: "later", Delay: time.Hour})
+	j := x.lease(t, "q", 1)[0]
+	x.settle(t, "q", backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeFail, Reason: "no"})
+	if res, err := ctl.Retry(x.ctx, "q", &backend.RetryRequest{ID: j.ID}); err != nil || len(res.IDs) != 1 {
+		t.Fatalf("retry %+v %v", res, err)
+	}
+	var ws *backend.WrongStateError
+	if _, err := ctl.Retry(x.ctx, "q", &backend.RetryRequest{ID: j.ID}); !errors.As(err, &ws) || ws.State != backend.StateWaiting {
+		t.Fatalf("retry of a waiting job: %v", err)
+	}
+	if res, err := ctl.Promote(x.ctx, "q", &backend.PromoteRequest{}); err != nil || len(res.IDs) != 1 || res.IDs[0] != "2" {
+		t.Fatalf("promote %+v %v", res, err)
+	}
+	prio := 3
+	if err := ctl.Change(x.ctx, "q", &backend.ChangeRequest{ID: "2", Priority: &prio}); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.job(t, "q", "2"); got.Priority != 3 || got.State != backend.StateWaiting {
+		t.Fatalf("changed %+v", got)
+	}
+	if res, err := ctl.Cancel(x.ctx, "q", &backend.CancelRequest{ID: "2", Reason: "no need"}); err != nil || res.Active {
+		t.Fatalf("cancel %+v %v", res, err)
+	}
+	if got := x.job(t, "q", "2"); got.State != backend.StateFailed || got.FailedReason != backend.CancelFailure("no need") {
+		t.Fatalf("cancelled %+v", got)
+	}
+	id, err := ctl.Publish(x.ctx, "q", &backend.PublishRequest{Name: "deploy", Data: []byte("v2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := x.events(t, "q", id-1)
+	if len(evs) != 1 || evs[0].Type != backend.EventPublished || evs[0].Name != "deploy" || string(evs[0].Data) != "v2" {
+		t.Fatalf("published %+v", evs)
 	}
 }

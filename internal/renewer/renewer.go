@@ -112,7 +112,8 @@ func (r *Renewer) Stop() {
 // for concurrent use: the renewer's goroutine calls it, or a test does when
 // the renewer is not started.
 func (r *Renewer) RunOnce(ctx context.Context) error {
-	r.held = r.cfg.Collect(r.cfg.Clock.Now(), r.held[:0])
+	now := r.cfg.Clock.Now()
+	r.held = r.cfg.Collect(now, r.held[:0])
 	defer clear(r.held)
 	if len(r.held) == 0 {
 		return nil
@@ -122,7 +123,7 @@ func (r *Renewer) RunOnce(ctx context.Context) error {
 		r.leases = append(r.leases, h.Lease())
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
-	res, err := r.cfg.Backend.Renew(cctx, r.cfg.Queue, &backend.RenewRequest{Leases: r.leases, TTL: r.cfg.TTL})
+	res, err := r.cfg.Backend.Renew(cctx, r.cfg.Queue, &backend.RenewRequest{Leases: r.leases, TTL: r.cfg.TTL, At: now})
 	cancel()
 	if err != nil {
 		// The next tick tries again; with Every at a third of the TTL a

@@ -8,9 +8,10 @@
 -- ARGV: [1..4] now, event count, event age, reply TTL (see call.lua);
 --   [5] M; [6..5+M] the queue names of the key sets; then N, then N nodes
 --   in preorder of 3 arguments each: place, head and options. The place
---   is "" for a top-level job of set 1 with an assigned ID, no delay and no
---   priority, else the record of key set index, parent node index (0: top
---   level), job ID ("" assigns the next number), delay ms and priority.
+--   is "" for a top-level job of set 1 with an assigned ID, no delay, no
+--   priority and not LIFO, else the record of key set index, parent node
+--   index (0: top level), job ID ("" assigns the next number), delay ms,
+--   priority and "1" for a job that goes to the front of its line.
 --   The head is the start of the job record (J_NAME, J_DATA), the options
 --   its fields from J_PRIORITY on, both encoded by the Go side.
 -- Returns: when every place is "", one value: the number of the first job,
@@ -74,6 +75,7 @@ for i = 1, n do
   if pl ~= "" then
     local h = dec(pl)
     nd.q, nd.parent, nd.id, nd.delay, nd.prio = tonumber(h[1]), num(h[2]), h[3] or "", num(h[4]), num(h[5])
+    nd.lifo = h[6] == "1"
   end
   nodes[i] = nd
 end
@@ -205,7 +207,7 @@ for i = 1, n do
         earliest[nd.q] = {runat, nd.id}
       end
     else
-      push_ready(Q, nd.id, nd.prio, false)
+      push_ready(Q, nd.id, nd.prio, nd.lifo)
       if nd.prio > 0 then
         job_event(Q, "prioritized", nd.id, c, h)
       else

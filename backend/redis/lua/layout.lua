@@ -65,7 +65,9 @@ local H_STACK = 12
 local H_PROGRESS = 13
 local H_LOGS = 14
 local H_PENDING = 15
-local H_N = 15
+local H_CANCEL = 16
+local H_CANCEL_REASON = 17
+local H_N = 17
 
 -- Fields of a scheduler record.
 local S_ID = 1
@@ -93,7 +95,8 @@ local X_PROGRESS = 3
 local X_RUN_AT = 4
 local X_SCHEDULER = 5
 local X_COUNT = 6
-local X_N = 6
+local X_DATA = 7
+local X_N = 7
 
 -- State codes, by state.
 local STATE_CODE = {["waiting"] = "w", ["delayed"] = "d", ["active"] = "a", ["waiting-children"] = "p", ["completed"] = "c", ["failed"] = "f"}
@@ -107,7 +110,7 @@ local ST_COMPLETED = "c"
 local ST_FAILED = "f"
 
 -- Event codes, by type.
-local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X"}
+local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b"}
 
 -- Error codes of script error replies.
 local ERR_NOTFOUND = "DROVER_NOTFOUND"
@@ -116,11 +119,14 @@ local ERR_ITERATION = "DROVER_ITERATION"
 local ERR_REVISION = "DROVER_REVISION"
 local ERR_CONFLICT = "DROVER_CONFLICT"
 local ERR_LEASELOST = "DROVER_LEASELOST"
+local ERR_WRONGSTATE = "DROVER_WRONGSTATE"
 
 -- The ready order (see Go).
 local PRIORITY_SHIFT = 2147483648
 local ORDER_HALF = 1073741824
 
--- Texts of the backend package.
+-- Texts and bounds of the backend package.
 local STALLED_REASON = "job stalled more than MaxStalled times"
 local ITERATION_PREFIX = "repeat:"
+local CANCELLED_REASON = "job cancelled"
+local MAX_BULK = 1000

@@ -78,10 +78,11 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 10
     h[H_WORKER] = ""
     clear_lease(h)
     job_event(Q, "stalled", id, c, h)
-    if h[H_STALLED] > maxStalled then
+    local cancel = cancelled(h)
+    if h[H_STALLED] > maxStalled or cancel then
       -- The attempt that started and was lost counts.
       h[H_MADE] = num(h[H_MADE]) + 1
-      finish(Q, id, c, h, ST_FAILED, nil, STALLED_REASON, nil)
+      finish(Q, id, c, h, ST_FAILED, nil, cancel or STALLED_REASON, nil)
     else
       woke = woke + announce(Q, id, c, h, 0, true)
     end
@@ -149,6 +150,10 @@ if woke > 0 then
   wake(Q, woke)
 end
 local ready = count_ready(Q)
+if #leased > 0 and ready == 0 then
+  -- The queue had waiting jobs and has none now: once per idle period.
+  emit(Q, {type = "drained"})
+end
 if ready == 0 then
   redis.call("DEL", Q.wake)
 else

@@ -6,8 +6,10 @@
 -- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
 --   then one group per settlement: job ID, lease token, outcome (1
---   complete, 2 fail, 3 retry, 4 release), result; for outcomes other
---   than 1 also reason, stack trace (a record of lines), retry delay ms.
+--   complete, 2 fail, 3 retry, 4 release, 5 snooze), result; for outcomes
+--   other than 1 also reason, stack trace (a record of lines), retry or
+--   snooze delay ms. A job that Cancel marked is not retried, released or
+--   snoozed: it fails as cancelled.
 -- Returns: one status per group ("" applied, "LOST" lease lost), then the
 --   length of the queue's outbox. A resend gets the statuses of the first
 --   run (it kept the indexes of the lost ones, joined by ",") and the
@@ -68,7 +70,9 @@ for k = 1, #ids do
   else
     out[k] = ""
     clear_lease(h)
-    h[H_MADE] = num(h[H_MADE]) + 1
+    if outcome <= 3 then
+      h[H_MADE] = num(h[H_MADE]) + 1
+    end
     local name = outcome == 1 and plain_name(s)
     if name then
       -- A completion of a job without flow links, retention or scheduler.
@@ -90,8 +94,11 @@ for k = 1, #ids do
       flush(hset)
       redis.call("ZREM", Q.a, id)
       local c = dec(s, J_DATA)
+      local cancel = cancelled(h)
       if outcome == 1 then
         finish(Q, id, c, h, ST_COMPLETED, result, nil, nil)
+      elseif cancel and outcome >= 3 then
+        finish(Q, id, c, h, ST_FAILED, nil, cancel, ARGV[i + 5])
       elseif outcome == 2 then
         finish(Q, id, c, h, ST_FAILED, nil, ARGV[i + 4], ARGV[i + 5])
       elseif outcome == 3 then
@@ -104,12 +111,20 @@ for k = 1, #ids do
         else
           woke = woke + announce(Q, id, c, h, 0, false)
         end
-      else
+      elseif outcome == 4 then
         -- Released unrun: the attempt does not count, and the job goes
         -- back to the front of its line.
-        h[H_MADE] = num(h[H_MADE]) - 1
         h[H_WORKER] = ""
         woke = woke + announce(Q, id, c, h, 0, true)
+      else
+        -- Snoozed: the attempt does not count.
+        local delay = tonumber(ARGV[i + 6])
+        if delay > 0 then
+          announce(Q, id, c, h, NOW + delay, false, "snoozed")
+          delay_notice(Q, id)
+        else
+          woke = woke + announce(Q, id, c, h, 0, false, "snoozed")
+        end
       end
     end
   end

@@ -99,8 +99,10 @@ const (
 	HotReason
 	HotStack // list of lines
 	HotProgress
-	HotLogs    // the number of log lines
-	HotPending // the number of children not ended, for a flow parent
+	HotLogs         // the number of log lines
+	HotPending      // the number of children not ended, for a flow parent
+	HotCancel       // "1" when Cancel marked the active job
+	HotCancelReason // the reason Cancel was given
 	NumHotFields
 )
 
@@ -108,7 +110,7 @@ var hotFieldNames = [NumHotFields]string{
 	HotState: "state", HotMade: "made", HotToken: "token", HotLeaseExpires: "lease_expires", HotWorker: "worker",
 	HotProcessed: "processed", HotFinished: "finished", HotRunAt: "run_at", HotStalled: "stalled",
 	HotResult: "result", HotReason: "reason", HotStack: "stack", HotProgress: "progress", HotLogs: "logs",
-	HotPending: "pending",
+	HotPending: "pending", HotCancel: "cancel", HotCancelReason: "cancel_reason",
 }
 
 // Fields of a scheduler record (the s hash).
@@ -158,6 +160,8 @@ var EventCodes = map[backend.EventType]string{
 	backend.EventRetrying: "r", backend.EventStalled: "s", backend.EventRemoved: "x", backend.EventDuplicated: "u",
 	backend.EventWaitingChildren: "W", backend.EventPaused: "P", backend.EventResumed: "R", backend.EventDrained: "D",
 	backend.EventCleaned: "C", backend.EventSchedulerUpserted: "S", backend.EventSchedulerRemoved: "X",
+	backend.EventRetried: "T", backend.EventPromoted: "o", backend.EventChanged: "h", backend.EventCancelled: "k",
+	backend.EventSnoozed: "z", backend.EventPublished: "b",
 }
 
 // Fields of an event in a stream entry, after its type code: the job ID,
@@ -169,12 +173,13 @@ const (
 	EventExtraRunAt
 	EventExtraScheduler
 	EventExtraCount
+	EventExtraData
 	NumEventExtras
 )
 
 var eventExtraNames = [NumEventExtras]string{
 	EventExtraResult: "result", EventExtraReason: "reason", EventExtraProgress: "progress",
-	EventExtraRunAt: "run_at", EventExtraScheduler: "scheduler", EventExtraCount: "count",
+	EventExtraRunAt: "run_at", EventExtraScheduler: "scheduler", EventExtraCount: "count", EventExtraData: "data",
 }
 
 // Errors are the codes with which a script's error reply starts, and the
@@ -189,6 +194,7 @@ var Errors = []struct {
 	{"DROVER_REVISION", backend.ErrRevisionMismatch},
 	{"DROVER_CONFLICT", backend.ErrConflict},
 	{"DROVER_LEASELOST", backend.ErrLeaseLost},
+	{"DROVER_WRONGSTATE", backend.ErrWrongState},
 }
 
 // Ready order. Waiting jobs of priority 0 are a list, run from its head:
@@ -274,7 +280,8 @@ func Lua() string {
 	}
 	b.WriteString("\n-- The ready order (see Go).\n")
 	fmt.Fprintf(&b, "local PRIORITY_SHIFT = %d\nlocal ORDER_HALF = %d\n\n", PriorityShift, OrderHalf)
-	fmt.Fprintf(&b, "-- Texts of the backend package.\nlocal STALLED_REASON = %q\nlocal ITERATION_PREFIX = %q\n", backend.StalledReason, backend.IterationPrefix)
+	fmt.Fprintf(&b, "-- Texts and bounds of the backend package.\nlocal STALLED_REASON = %q\nlocal ITERATION_PREFIX = %q\n", backend.StalledReason, backend.IterationPrefix)
+	fmt.Fprintf(&b, "local CANCELLED_REASON = %q\nlocal MAX_BULK = %d\n", backend.CancelledReason, backend.MaxBulk)
 	return b.String()
 }
 
@@ -284,5 +291,6 @@ var eventOrder = []backend.EventType{
 	backend.EventProgress, backend.EventCompleted, backend.EventFailed, backend.EventRetrying, backend.EventStalled,
 	backend.EventRemoved, backend.EventDuplicated, backend.EventWaitingChildren, backend.EventPaused,
 	backend.EventResumed, backend.EventDrained, backend.EventCleaned, backend.EventSchedulerUpserted,
-	backend.EventSchedulerRemoved,
+	backend.EventSchedulerRemoved, backend.EventRetried, backend.EventPromoted, backend.EventChanged,
+	backend.EventCancelled, backend.EventSnoozed, backend.EventPublished,
 }

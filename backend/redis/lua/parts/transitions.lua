@@ -43,22 +43,35 @@ local function clear_lease(h)
   h[H_TOKEN], h[H_LEASE_EXPIRES] = "", ""
 end
 
+-- cancelled returns the failure reason of a job that Cancel marked, or
+-- nil for a job not marked: the Lua twin of backend.CancelFailure.
+local function cancelled(h)
+  if h[H_CANCEL] ~= "1" then
+    return nil
+  end
+  local r = h[H_CANCEL_REASON] or ""
+  if r == "" then
+    return CANCELLED_REASON
+  end
+  return CANCELLED_REASON .. ": " .. r
+end
+
 -- announce puts job id, out of any set, in waiting (at the front of its
 -- line when front is set), or in delayed while runat is later, with the
--- event of that state. It returns 1 if the job became waiting: the caller
--- then wakes a leaser.
-local function announce(Q, id, c, h, runat, front)
+-- event of that state, or the event typ when given. It returns 1 if the
+-- job became waiting: the caller then wakes a leaser.
+local function announce(Q, id, c, h, runat, front, typ)
   if runat and runat > NOW then
     h[H_STATE], h[H_RUN_AT] = ST_DELAYED, runat
     redis.call("ZADD", Q.d, runat, id)
     puthot(Q, id, h)
-    job_event(Q, "delayed", id, c, h, {run_at = runat})
+    job_event(Q, typ or "delayed", id, c, h, {run_at = runat})
     return 0
   end
   h[H_STATE] = ST_WAITING
   push_ready(Q, id, num(c[J_PRIORITY]), front)
   puthot(Q, id, h)
-  job_event(Q, "waiting", id, c, h)
+  job_event(Q, typ or "waiting", id, c, h)
   return 1
 end
 
@@ -110,16 +123,16 @@ local function retain(Q, set, id, c, h, keep)
 end
 
 -- finish moves job id, out of its set already, to completed or failed
--- with its event, tells its flow parent, and applies the retention of
--- that state.
-local function finish(Q, id, c, h, state, result, reason, stack)
+-- with its event (or the event typ when given), tells its flow parent,
+-- and applies the retention of that state.
+local function finish(Q, id, c, h, state, result, reason, stack, typ)
   clear_lease(h)
   h[H_STATE], h[H_FINISHED] = state, NOWS
   local set, keep = Q.c, c[J_KEEP_COMPLETED]
   if state == ST_COMPLETED then
     h[H_RESULT] = result
     puthot(Q, id, h)
-    job_event(Q, "completed", id, c, h, {result = result})
+    job_event(Q, typ or "completed", id, c, h, {result = result})
   else
     set, keep = Q.f, c[J_KEEP_FAILED]
     h[H_REASON] = reason
@@ -127,7 +140,7 @@ local function finish(Q, id, c, h, state, result, reason, stack)
       h[H_STACK] = stack
     end
     puthot(Q, id, h)
-    job_event(Q, "failed", id, c, h, {reason = reason})
+    job_event(Q, typ or "failed", id, c, h, {reason = reason})
   end
   redis.call("ZADD", set, NOW, id)
   local pid = c[J_PARENT_ID]

@@ -1,0 +1,42 @@
+-- cancel.lua: cancels a job. A waiting, delayed or waiting-children job
+-- fails at once as cancelled (its flow parent is told, as of any
+-- failure); an active one is marked, for Renew to report to its worker.
+-- Either way one cancelled event.
+--
+--- @include transitions, flows
+--
+-- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
+-- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
+--   [6] job ID; [7] reason.
+-- Returns: 1 if the job was active (marked), else 0. Errors ERR_NOTFOUND,
+--   ERR_WRONGSTATE (a job that has finished). A resend gets the reply of
+--   the first run, kept.
+
+local kept = replayed()
+if kept then
+  return done(tonumber(kept))
+end
+local Q = keyset(1, ARGV[5])
+local id, reason = ARGV[6], ARGV[7]
+local c, h = getjob(Q, id)
+if not c then
+  return redis.error_reply(ERR_NOTFOUND .. " job " .. id .. " in " .. Q.name)
+end
+local st = state_of(h)
+if st == ST_COMPLETED or st == ST_FAILED then
+  return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " waiting,delayed,waiting-children,active")
+end
+if st == ST_ACTIVE then
+  if h[H_CANCEL] ~= "1" then
+    h[H_CANCEL], h[H_CANCEL_REASON] = "1", reason
+    puthot(Q, id, h)
+    job_event(Q, "cancelled", id, c, h, {reason = cancelled(h)})
+  end
+  trim_events(Q)
+  return done(1, "1")
+end
+unset(Q, id, c, h)
+h[H_CANCEL], h[H_CANCEL_REASON] = "1", reason
+finish(Q, id, c, h, ST_FAILED, nil, cancelled(h), nil, "cancelled")
+trim_events(Q)
+return done(0, "0")

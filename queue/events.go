@@ -40,6 +40,12 @@ const (
 	EventCleaned           = backend.EventCleaned
 	EventSchedulerUpserted = backend.EventSchedulerUpserted
 	EventSchedulerRemoved  = backend.EventSchedulerRemoved
+	EventRetried           = backend.EventRetried
+	EventPromoted          = backend.EventPromoted
+	EventChanged           = backend.EventChanged
+	EventCancelled         = backend.EventCancelled
+	EventSnoozed           = backend.EventSnoozed
+	EventPublished         = backend.EventPublished
 )
 
 // ErrJobFailed: the job failed for good. WaitUntilFinished returns it inside

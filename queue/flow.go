@@ -70,7 +70,7 @@ func (q *Queue) AddFlows(ctx context.Context, flows []Flow) ([]*FlowNode, error)
 	}
 	req := &backend.AddRequest{Jobs: make([]backend.NewJob, len(flows))}
 	for i := range flows {
-		req.Jobs[i] = flows[i].newJob()
+		req.Jobs[i] = flows[i].newJob(q.defaults)
 	}
 	res, err := q.b.Add(ctx, q.name, req)
 	if err != nil {
@@ -91,14 +91,14 @@ func (q *Queue) AddFlows(ctx context.Context, flows []Flow) ([]*FlowNode, error)
 	return out, nil
 }
 
-func (f *Flow) newJob() backend.NewJob {
-	nj := f.Options.newJob(f.Name, f.Data)
+func (f *Flow) newJob(defaults *AddOptions) backend.NewJob {
+	nj := f.Options.with(defaults).newJob(f.Name, f.Data)
 	nj.Queue = f.Queue
 	nj.FailurePolicy = f.FailurePolicy
 	if len(f.Children) > 0 {
 		nj.Children = make([]backend.NewJob, len(f.Children))
 		for i := range f.Children {
-			nj.Children[i] = f.Children[i].newJob()
+			nj.Children[i] = f.Children[i].newJob(defaults)
 		}
 	}
 	return nj

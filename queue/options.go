@@ -13,6 +13,11 @@ type Options struct {
 	// Clock tells the time for delays and schedulers. Defaults to the
 	// system clock; it should be the clock the store uses.
 	Clock backend.Clock
+	// Defaults are the options every job added through the queue takes
+	// where its own AddOptions leave them at their zero value: Attempts,
+	// Backoff, Timeout, KeepCompleted and KeepFailed (the others are a
+	// job's own). Defaults to none.
+	Defaults *AddOptions
 	// Logger receives the queue's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -38,6 +43,12 @@ type AddOptions struct {
 	ID string
 	// Delay postpones the job. Defaults to 0.
 	Delay time.Duration
+	// RunAt runs the job at a time instead of after a Delay; a time not
+	// later than now (the store's clock) is now. Defaults to none.
+	RunAt time.Time
+	// LIFO puts the job at the front of its priority's line, before the
+	// jobs of that priority already waiting. Defaults to false.
+	LIFO bool
 	// Priority: smaller values run first; jobs of equal priority run in the
 	// order they were added. Defaults to 0, the highest.
 	Priority int
@@ -72,6 +83,24 @@ func ExponentialBackoff(d time.Duration, jitter float64) Backoff {
 	return Backoff{Type: backend.BackoffExponential, Delay: d, Jitter: jitter}
 }
 
+// with returns o with the fields that are zero taken from defaults (see
+// Options.Defaults); o and defaults may be nil.
+func (o *AddOptions) with(defaults *AddOptions) *AddOptions {
+	if defaults == nil {
+		return o
+	}
+	var out AddOptions
+	if o != nil {
+		out = *o
+	}
+	out.Attempts = cmp.Or(out.Attempts, defaults.Attempts)
+	out.Backoff = cmp.Or(out.Backoff, defaults.Backoff)
+	out.Timeout = cmp.Or(out.Timeout, defaults.Timeout)
+	out.KeepCompleted = cmp.Or(out.KeepCompleted, defaults.KeepCompleted)
+	out.KeepFailed = cmp.Or(out.KeepFailed, defaults.KeepFailed)
+	return &out
+}
+
 func (o *AddOptions) newJob(name string, data []byte) backend.NewJob {
 	var opts AddOptions
 	if o != nil {
@@ -82,6 +111,8 @@ func (o *AddOptions) newJob(name string, data []byte) backend.NewJob {
 		Name:          name,
 		Data:          data,
 		Delay:         opts.Delay,
+		RunAt:         opts.RunAt,
+		LIFO:          opts.LIFO,
 		Priority:      opts.Priority,
 		Attempts:      opts.Attempts,
 		Backoff:       opts.Backoff,

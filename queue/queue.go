@@ -19,7 +19,9 @@ type Queue struct {
 	name   string
 	clock  backend.Clock
 	log    *slog.Logger
-	closed atomic.Bool
+	// defaults are Options.Defaults, copied.
+	defaults *AddOptions
+	closed   atomic.Bool
 }
 
 // New returns a handle on the queue called name in store b.
@@ -31,7 +33,12 @@ func New(b backend.Backend, name string, opts *Options) (*Queue, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	return &Queue{b: b, name: name, clock: o.Clock, log: o.Logger.With("queue", name)}, nil
+	q := &Queue{b: b, name: name, clock: o.Clock, log: o.Logger.With("queue", name)}
+	if o.Defaults != nil {
+		d := *o.Defaults
+		q.defaults = &d
+	}
+	return q, nil
 }
 
 // Name returns the queue's name.
@@ -90,7 +97,7 @@ func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]*Job, error) {
 	}
 	req := &backend.AddRequest{Jobs: make([]backend.NewJob, len(jobs))}
 	for i, bj := range jobs {
-		req.Jobs[i] = bj.Options.newJob(bj.Name, bj.Data)
+		req.Jobs[i] = bj.Options.with(q.defaults).newJob(bj.Name, bj.Data)
 	}
 	res, err := q.b.Add(ctx, q.name, req)
 	if err != nil {

@@ -59,12 +59,12 @@ func (q *Queue) schedulers() (backend.SchedulerStore, error) {
 	return s, nil
 }
 
-func (t JobTemplate) newJob() (backend.NewJob, error) {
+func (t JobTemplate) newJob(defaults *AddOptions) (backend.NewJob, error) {
 	var opts AddOptions
-	if t.Options != nil {
-		opts = *t.Options
+	if o := t.Options.with(defaults); o != nil {
+		opts = *o
 	}
-	opts.ID, opts.Delay = "", 0
+	opts.ID, opts.Delay, opts.RunAt, opts.LIFO = "", 0, time.Time{}, false
 	nj := opts.newJob(t.Name, t.Data)
 	return nj, backend.ValidateTemplate(&nj, 0)
 }
@@ -94,7 +94,7 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 	if err != nil {
 		return nil, err
 	}
-	nj, err := tmpl.newJob()
+	nj, err := tmpl.newJob(q.defaults)
 	if err != nil {
 		return nil, err
 	}

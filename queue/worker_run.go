@@ -41,9 +41,10 @@ type run struct {
 	timeoutAt time.Time       // when it passes; zero when there is none
 	timer     *deadline.Entry // fires at timeoutAt, then at the end of grace
 
-	state    atomic.Int32
-	timedOut atomic.Bool
-	lost     atomic.Bool
+	state     atomic.Int32
+	timedOut  atomic.Bool
+	lost      atomic.Bool
+	cancelled atomic.Pointer[CancelledError] // set once the job was cancelled
 	lostTmr  atomic.Pointer[deadline.Entry]
 	expires  atomic.Int64 // lease deadline as last known, UnixNano
 
@@ -51,7 +52,7 @@ type run struct {
 	step chan struct{} // closed once the attempt is over, for RunNext
 }
 
-// Lease, Renewed and Lost make a run a renewer.Held.
+// Lease, Renewed, Lost and Cancel make a run a renewer.Held.
 func (r *run) Lease() backend.Lease { return r.lease }
 
 func (r *run) Renewed(t time.Time) {
@@ -75,6 +76,20 @@ func (r *run) Lost() bool {
 	grace := r.w.o.TimeoutGrace
 	r.lostTmr.Store(r.w.timers.Add(r.w.o.Clock.Now().Add(grace), r.onTimer))
 	return true
+}
+
+// Cancel cancels the handler's context with a *CancelledError: the job
+// was cancelled, and its attempt fails, not retried, whatever the handler
+// returns but a result.
+func (r *run) Cancel(reason string) {
+	if r.state.Load() != stateRunning {
+		return
+	}
+	e := &CancelledError{Reason: reason}
+	if r.cancelled.CompareAndSwap(nil, e) {
+		r.w.log.Info("drover: job cancelled; cancelling its handler", "job", r.lease.JobID, "name", r.job.Name, "reason", reason)
+		r.cancel(e)
+	}
 }
 
 type handlerReturn struct {
@@ -167,6 +182,13 @@ func (r *run) onTimer(now time.Time) {
 // failure builds the settlement of a failed attempt: a retry with backoff
 // while attempts remain, else a failure for good.
 func (w *Worker) failure(r *run, err error, stack []string) backend.Settlement {
+	if c := r.cancelled.Load(); c != nil {
+		// Cancelled: failed, not retried, whatever the handler said.
+		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeFail, Reason: backend.CancelFailure(c.Reason), Stacktrace: stack}
+	}
+	if d, ok := snoozeOf(err); ok {
+		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeSnooze, RetryDelay: d}
+	}
 	s := backend.Settlement{Lease: r.lease, Reason: err.Error(), Stacktrace: stack}
 	attempt := r.job.AttemptsMade + 1
 	if errors.Is(err, ErrUnrecoverable) || attempt >= max(r.job.Attempts, 1) {

@@ -27,6 +27,8 @@ type Held interface {
 	// (its settlement landed before the renewal did), so there is nothing
 	// to warn about.
 	Lost() bool
+	// Cancel reports that the job was cancelled (backend.Cancellation).
+	Cancel(reason string)
 }
 
 // Config configures a Renewer.
@@ -138,6 +140,13 @@ func (r *Renewer) RunOnce(ctx context.Context) error {
 			lost[l.Token] = true
 		}
 	}
+	var cancelled map[string]string
+	if len(res.Cancelled) > 0 {
+		cancelled = make(map[string]string, len(res.Cancelled))
+		for _, c := range res.Cancelled {
+			cancelled[c.Lease.Token] = c.Reason
+		}
+	}
 	for i, h := range r.held {
 		if lost[r.leases[i].Token] {
 			if h.Lost() {
@@ -145,6 +154,9 @@ func (r *Renewer) RunOnce(ctx context.Context) error {
 			}
 		} else {
 			h.Renewed(res.ExpiresAt)
+			if reason, ok := cancelled[r.leases[i].Token]; ok {
+				h.Cancel(reason)
+			}
 		}
 	}
 	return nil

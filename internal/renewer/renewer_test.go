@@ -54,6 +54,8 @@ func (h *held) Renewed(t time.Time) {
 	defer h.mu.Unlock()
 	h.exp = t
 }
+func (h *held) Cancel(string) {}
+
 func (h *held) Lost() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -15,10 +15,10 @@ import (
 // concurrent use. Closing it does not close the store, which the caller
 // owns.
 type Queue struct {
-	b      backend.Backend
-	name   string
-	clock  backend.Clock
-	log    *slog.Logger
+	b     backend.Backend
+	name  string
+	clock backend.Clock
+	log   *slog.Logger
 	// defaults are Options.Defaults, copied.
 	defaults *AddOptions
 	closed   atomic.Bool

@@ -45,8 +45,8 @@ type run struct {
 	timedOut  atomic.Bool
 	lost      atomic.Bool
 	cancelled atomic.Pointer[CancelledError] // set once the job was cancelled
-	lostTmr  atomic.Pointer[deadline.Entry]
-	expires  atomic.Int64 // lease deadline as last known, UnixNano
+	lostTmr   atomic.Pointer[deadline.Entry]
+	expires   atomic.Int64 // lease deadline as last known, UnixNano
 
 	item settler.Item  // the settlement, once queued
 	step chan struct{} // closed once the attempt is over, for RunNext

@@ -34,7 +34,9 @@ type JobController interface {
 	// cancels the handler and settles the attempt as failed, not retried;
 	// if its worker is gone, the job fails as cancelled when its lease
 	// expires. A final job is an *WrongStateError; a job marked already
-	// changes nothing.
+	// changes nothing. A scheduler's pending iteration may be cancelled:
+	// it fails, and its scheduler goes on with its next run, created in
+	// the same step as when the iteration is leased.
 	Cancel(ctx context.Context, queue string, req *CancelRequest) (CancelResult, error)
 	// Publish appends an application event (EventPublished) to the
 	// queue's log and returns its ID.

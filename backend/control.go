@@ -14,7 +14,9 @@ type JobController interface {
 	// their priority, with their attempts and stalls reset and their
 	// result, failure reason and stack trace cleared; each gets a retried
 	// event. A job named by ID that is not failed or completed is an
-	// *WrongStateError, and nothing changes.
+	// *WrongStateError, and nothing changes. A flow parent that failed
+	// while some of its children were still pending goes back to
+	// waiting-children instead, until they have ended.
 	Retry(ctx context.Context, queue string, req *RetryRequest) (RetryResult, error)
 	// Promote moves delayed jobs to waiting now, at the back of their
 	// priority; each gets a promoted event. A job named by ID that is not

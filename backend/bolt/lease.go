@@ -218,6 +218,12 @@ func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 		if err := q.jobEvent(backend.Event{Type: backend.EventStalled}, j); err != nil {
 			return made, err
 		}
+		if j.CancelRequested {
+			if err := t.failCancelled(q, j); err != nil {
+				return made, err
+			}
+			continue
+		}
 		if j.StalledCount > maxStalled {
 			// The attempt that started and was lost counts.
 			j.AttemptsMade++
@@ -302,6 +308,9 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 			}
 			if err := q.move(j, func() { j.LeaseExpiresAt = res.ExpiresAt }); err != nil {
 				return err
+			}
+			if j.CancelRequested {
+				res.Cancelled = append(res.Cancelled, backend.Cancellation{Lease: l, Reason: j.CancelReason})
 			}
 		}
 		return nil

@@ -149,11 +149,13 @@ func (t *txn) lease(queue string, req *backend.LeaseRequest, res *backend.LeaseR
 
 // take leases waiting jobs of q under req, in the order of the waiting
 // index (priority, then age), appending them to jobs until it holds
-// req.Max. A paused queue gives nothing.
+// req.Max. A paused queue gives nothing. Taking the last waiting job
+// appends a drained event: the queue had waiting jobs and has none now.
 func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*backend.Job, error) {
 	if q.m.paused {
 		return jobs, nil
 	}
+	took := len(jobs)
 	for len(jobs) < req.Max {
 		k, v := q.first(stWaiting)
 		if k == nil {
@@ -170,6 +172,9 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 			return jobs, err
 		}
 		jobs = append(jobs, j)
+	}
+	if len(jobs) > took && q.m.counts[stWaiting] == 0 {
+		return jobs, q.event(backend.Event{Type: backend.EventDrained})
 	}
 	return jobs, nil
 }

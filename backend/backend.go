@@ -40,4 +40,5 @@ type Full interface {
 	JobUpdater
 	SchedulerStore
 	EventLog
+	JobController
 }

@@ -14,7 +14,9 @@ type JobController interface {
 	// their priority, with their attempts and stalls reset and their
 	// result, failure reason and stack trace cleared; each gets a retried
 	// event. A job named by ID that is not failed or completed is an
-	// *WrongStateError, and nothing changes.
+	// *WrongStateError, and nothing changes. A flow parent that failed
+	// while some of its children were still pending goes back to
+	// waiting-children instead, until they have ended.
 	Retry(ctx context.Context, queue string, req *RetryRequest) (RetryResult, error)
 	// Promote moves delayed jobs to waiting now, at the back of their
 	// priority; each gets a promoted event. A job named by ID that is not
@@ -34,7 +36,9 @@ type JobController interface {
 	// cancels the handler and settles the attempt as failed, not retried;
 	// if its worker is gone, the job fails as cancelled when its lease
 	// expires. A final job is an *WrongStateError; a job marked already
-	// changes nothing.
+	// changes nothing. A scheduler's pending iteration may be cancelled:
+	// it fails, and its scheduler goes on with its next run, created in
+	// the same step as when the iteration is leased.
 	Cancel(ctx context.Context, queue string, req *CancelRequest) (CancelResult, error)
 	// Publish appends an application event (EventPublished) to the
 	// queue's log and returns its ID.

@@ -51,9 +51,14 @@ const (
 //     (Count set), scheduler-upserted, scheduler-removed.
 //   - Lease that takes the last waiting job of a queue that had some:
 //     drained (Count 0), once per idle period.
-//   - JobController: retried, promoted, changed, cancelled (a job failed
-//     at once, or an active one marked), published (Name and Data set).
-//   - Settle of a snooze: snoozed (RunAt set).
+//   - JobController: retried (the job is waiting, or waiting-children
+//     while it has children pending), promoted, changed (RunAt set when
+//     the job is delayed after the change), cancelled (a job failed at
+//     once, or an active one marked; Reason is the failure reason,
+//     CancelFailure), published (Name and Data set). A marked job that
+//     then ends appends the event of its end (failed, as cancelled, or
+//     completed).
+//   - Settle of a snooze: snoozed (RunAt set when the job is delayed).
 type Event struct {
 	// ID orders the event within its queue; the first event has ID 1 and
 	// every later one a greater ID.

@@ -23,7 +23,8 @@ type Scheduler struct {
 	// the store.
 	Repeat []byte
 	// Template gives the name, data and options of each iteration. Its ID,
-	// Delay and Children are ignored.
+	// Queue, Delay, RunAt, LIFO and Children are ignored: each iteration
+	// runs at its planned time, in the order it became ready.
 	Template NewJob
 	// Iterations counts the iteration jobs created so far. Kept by the
 	// store: an iteration that an upsert removes and replaces before it ran

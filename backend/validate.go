@@ -291,10 +291,11 @@ func ValidateSchedulerID(id string) error {
 }
 
 // ValidateTemplate checks the job options of a scheduler's iterations; the
-// fields a template ignores (ID, Queue, Delay, Children) are not checked.
+// fields a template ignores (ID, Queue, Delay, RunAt, LIFO, Children) are
+// not checked.
 func ValidateTemplate(t *NewJob, maxPayload int) error {
 	tpl := *t
-	tpl.ID, tpl.Queue, tpl.Delay, tpl.Children = "", "", 0, nil
+	tpl.ID, tpl.Queue, tpl.Delay, tpl.RunAt, tpl.LIFO, tpl.Children = "", "", 0, time.Time{}, false, nil
 	if err := ValidateJobFields(&tpl, maxPayload); err != nil {
 		err.Index = -1
 		err.Field = "Template." + err.Field

@@ -50,6 +50,7 @@ var areas = []area{
 	{name: "Dispatch", run: testDispatch},
 	{name: "Flow", sized: testFlow},
 	{name: "Scheduler", sized: testScheduler},
+	{name: "Control", sized: testControl},
 	{name: "Property", run: testProperty},
 	{name: "Worker", run: testWorker},
 	{name: "FlowWorker", run: testFlowWorker},

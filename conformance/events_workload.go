@@ -98,16 +98,21 @@ func testEventsWorkload(t *testing.T, f Factory, cfg Config) {
 		}
 		got := make(map[backend.EventType]int)
 		perJob := make(map[string][]backend.EventType)
+		drained := 0
 		for _, e := range evs {
 			if e.Type == backend.EventDrained {
-				// The queue ran empty now and then as the bulks came.
+				// The queue ran out of waiting jobs, between bulks.
 				if e.JobID != "" || e.Count != 0 {
 					t.Fatalf("drained event %+v names a job or a count", e)
 				}
+				drained++
 				continue
 			}
 			got[e.Type]++
 			perJob[e.JobID] = append(perJob[e.JobID], e.Type)
+		}
+		if drained == 0 {
+			t.Errorf("no drained event, though the workers took the last waiting job")
 		}
 		want := map[backend.EventType]int{
 			backend.EventAdded:     jobs,
@@ -345,10 +350,10 @@ func (m *replayMachine) replay(t *rapid.T) {
 				m.states[e.JobID] = backend.StateFailed
 			case backend.EventRemoved:
 				delete(m.states, e.JobID)
-			case backend.EventAdded, backend.EventRetrying, backend.EventStalled, backend.EventProgress, backend.EventDuplicated:
-				// The state event that follows, if any, tells the state.
-			case backend.EventDrained:
-				// A lease took the last waiting job: no job's state.
+			case backend.EventAdded, backend.EventRetrying, backend.EventStalled, backend.EventProgress, backend.EventDuplicated,
+				backend.EventDrained:
+				// The state event that follows, if any, tells the state; a
+				// drained event is about the queue.
 			default:
 				t.Fatalf("event %d of unexpected type %s", e.ID, e.Type)
 			}

@@ -107,6 +107,23 @@ func testScheduler(t *testing.T, f Factory, cfg Config) {
 		b.wantCounts(b.q, backend.Counts{Delayed: 1})
 	})
 
+	t.Run("a template's run time and LIFO are ignored: each iteration runs at its planned time, in line", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		first := b.addOne(backend.NewJob{Name: "first", Priority: 2})
+		s := tick("v1", epoch, minutes(2)...)
+		s.Template.RunAt, s.Template.LIFO = minutes(1)[0], true
+		b.upsert(s, 0)
+		now := backend.IterationID("tick", epoch)
+		b.wantState(b.q, now, backend.StateWaiting)
+		if got := ids(b.lease(2)); !slices.Equal(got, []string{first, now}) {
+			t.Errorf("leased %v, want %v", got, []string{first, now})
+		}
+		if j := b.wantPending("tick", minutes(2)[0], "v1"); j.State != backend.StateDelayed || !j.RunAt.Equal(minutes(2)[0]) {
+			t.Errorf("next iteration %s at %v, want delayed until %v", j.State, j.RunAt, minutes(2)[0])
+		}
+	})
+
 	t.Run("an iteration that is due at once is waiting", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

@@ -112,7 +112,7 @@ func (t *txn) insert(q *qtx, nj *backend.NewJob, parent *backend.JobRef) (backen
 			childQs[k] = cq
 		}
 	}
-	if err := t.place(q, j); err != nil {
+	if err := t.place(q, j, nj.LIFO); err != nil {
 		return added, err
 	}
 	if len(nj.Children) == 0 {
@@ -155,10 +155,11 @@ func newJobRecord(queue, id string, seq uint64, nj *backend.NewJob, t *txn, reus
 }
 
 // place indexes and writes a new job in its first state, with the added
-// event and the event of that state.
-func (t *txn) place(q *qtx, j *backend.Job) error {
+// event and the event of that state. A waiting job goes to the back of its
+// priority's line, or with front set (LIFO) to its front.
+func (t *txn) place(q *qtx, j *backend.Job, front bool) error {
 	if j.State == backend.StateWaiting {
-		q.readyAt(j, false)
+		q.readyAt(j, front)
 	}
 	if err := q.index(j); err != nil {
 		return err

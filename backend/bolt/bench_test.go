@@ -259,3 +259,83 @@ func BenchmarkWideFlow(b *testing.B) {
 		})
 	}
 }
+
+// bulkBacklog is the number of jobs the bulk job-control benchmarks move;
+// one op moves all of them, MaxBulk per call.
+const bulkBacklog = 100_000
+
+// BenchmarkRetryBulk retries a backlog of failed jobs by repeated Retry
+// calls by state; failing them again between ops is not timed.
+func BenchmarkRetryBulk(b *testing.B) { syncModes(b, benchRetryBulk) }
+
+func benchRetryBulk(b *testing.B, s *Backend) {
+	addBacklog(b, s, 0)
+	for b.Loop() {
+		b.StopTimer()
+		for n := 0; n < bulkBacklog; {
+			res, err := s.Lease(ctx, "q", &backend.LeaseRequest{Max: backend.MaxLease, TTL: time.Hour})
+			if err != nil || len(res.Jobs) == 0 {
+				b.Fatalf("lease after %d: %v", n, err)
+			}
+			ss := make([]backend.Settlement, len(res.Jobs))
+			for i, j := range res.Jobs {
+				ss[i] = backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeFail, Reason: "bench"}
+			}
+			if _, err := s.Settle(ctx, "q", &backend.SettleRequest{Settlements: ss}); err != nil {
+				b.Fatal(err)
+			}
+			n += len(res.Jobs)
+		}
+		b.StartTimer()
+		moveAll(b, func() (int, error) {
+			res, err := s.Retry(ctx, "q", &backend.RetryRequest{State: backend.StateFailed})
+			return len(res.IDs), err
+		})
+	}
+	b.ReportMetric(float64(b.N*bulkBacklog)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkPromoteBulk promotes a backlog of delayed jobs by repeated
+// Promote calls; draining and adding them again between ops is not timed.
+func BenchmarkPromoteBulk(b *testing.B) { syncModes(b, benchPromoteBulk) }
+
+func benchPromoteBulk(b *testing.B, s *Backend) {
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := s.Drain(ctx, "q", &backend.DrainRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		addBacklog(b, s, time.Hour)
+		b.StartTimer()
+		moveAll(b, func() (int, error) {
+			res, err := s.Promote(ctx, "q", &backend.PromoteRequest{})
+			return len(res.IDs), err
+		})
+	}
+	b.ReportMetric(float64(b.N*bulkBacklog)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// addBacklog adds bulkBacklog jobs to queue q, delayed by delay.
+func addBacklog(b *testing.B, s *Backend, delay time.Duration) {
+	jobs := make([]backend.NewJob, 1000)
+	for i := range jobs {
+		jobs[i] = backend.NewJob{Name: "bench", Data: []byte(`{"n":1}`), Delay: delay}
+	}
+	for range bulkBacklog / len(jobs) {
+		if _, err := s.Add(ctx, "q", &backend.AddRequest{Jobs: jobs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// moveAll calls move, which moves up to MaxBulk jobs, until it has moved
+// the whole backlog.
+func moveAll(b *testing.B, move func() (int, error)) {
+	for n := 0; n < bulkBacklog; {
+		k, err := move()
+		if err != nil || k == 0 {
+			b.Fatalf("after %d jobs: moved %d, %v", n, k, err)
+		}
+		n += k
+	}
+}

@@ -17,7 +17,9 @@ import (
 // codecVersion is the format of every record, and so of the store: a file
 // whose records have another version is refused at Open (checkFormat).
 // Version 2 moved a flow parent's children out of its job record into the
-// deps bucket.
+// deps bucket. Before any release it gained two trailing parts, each
+// written only when it is not empty, so that records written without them
+// read as before: a job's cancel mark, and a published event's data.
 const codecVersion = 2
 
 // errCorrupt reports a record that does not decode: bytes that drover did
@@ -165,6 +167,10 @@ func (d *dec) version() {
 	}
 }
 
+// more reports whether input is left to decode: an optional trailing
+// part follows.
+func (d *dec) more() bool { return d.err == nil && len(d.b) > 0 }
+
 func (d *dec) end() error {
 	if d.err == nil && len(d.b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
@@ -232,6 +238,10 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 		e.str(j.Parent.ID)
 	}
 	e.str(string(j.FailurePolicy))
+	if j.CancelRequested || j.CancelReason != "" {
+		e.bool(j.CancelRequested)
+		e.str(j.CancelReason)
+	}
 	return e.b
 }
 
@@ -288,6 +298,10 @@ func decodeJob(v []byte) (*backend.Job, error) {
 		j.Parent = &backend.JobRef{Queue: d.str(), ID: d.str()}
 	}
 	j.FailurePolicy = backend.FailurePolicy(d.str())
+	if d.more() {
+		j.CancelRequested = d.bool()
+		j.CancelReason = d.str()
+	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}
@@ -365,6 +379,9 @@ func appendEvent(buf []byte, ev *backend.Event) []byte {
 	e.time(ev.RunAt)
 	e.str(ev.SchedulerID)
 	e.n(ev.Count)
+	if len(ev.Data) > 0 {
+		e.bytes(ev.Data)
+	}
 	return e.b
 }
 
@@ -395,6 +412,9 @@ func decodeEvent(v []byte) (backend.Event, error) {
 	ev.RunAt = d.time()
 	ev.SchedulerID = d.str()
 	ev.Count = d.n()
+	if d.more() {
+		ev.Data = d.bytes()
+	}
 	return ev, d.end()
 }
 

@@ -26,6 +26,7 @@ func sampleJob() *backend.Job {
 		FinishedAt: at.Add(3 * time.Second), Lease: backend.Lease{JobID: "mine", Token: "t.1"},
 		LeaseExpiresAt: at.Add(time.Minute), Worker: "w", SchedulerID: "s",
 		Parent: &backend.JobRef{Queue: "p", ID: "9"}, FailurePolicy: backend.PolicyIgnore,
+		CancelRequested: true, CancelReason: "user asked",
 	}
 }
 
@@ -45,6 +46,32 @@ func TestJobRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, j) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, j)
+	}
+}
+
+// A record without the trailing parts that format 2 gained (a job never
+// marked, an event without data) is as long as it was before them, and
+// reads as before.
+func TestTrailingPartsAreOptional(t *testing.T) {
+	j := sampleJob()
+	marked := appendJob(nil, j)
+	j.CancelRequested, j.CancelReason = false, ""
+	plain := appendJob(nil, j)
+	if len(marked)-len(plain) != 1+1+len("user asked") {
+		t.Fatalf("the cancel mark takes %d bytes", len(marked)-len(plain))
+	}
+	if got, err := decodeJob(plain); err != nil || !reflect.DeepEqual(got, j) {
+		t.Fatalf("unmarked job: %+v, %v", got, err)
+	}
+	ev := backend.Event{Type: backend.EventPublished, Time: time.Unix(5, 0).UTC(), Name: "n", Data: []byte("d")}
+	withData := appendEvent(nil, &ev)
+	ev.Data = nil
+	without := appendEvent(nil, &ev)
+	if len(withData)-len(without) != 2 {
+		t.Fatalf("the data takes %d bytes", len(withData)-len(without))
+	}
+	if got, err := decodeEvent(without); err != nil || !reflect.DeepEqual(got, ev) {
+		t.Fatalf("event without data: %+v, %v", got, err)
 	}
 }
 
@@ -168,6 +195,7 @@ func FuzzDecodeDep(f *testing.F) {
 
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add(appendEvent(nil, &backend.Event{Type: backend.EventCompleted, Time: time.Unix(5, 0), JobID: "1", Result: []byte("r"), Count: 2}))
+	f.Add(appendEvent(nil, &backend.Event{Type: backend.EventPublished, Time: time.Unix(5, 0), Name: "n", Data: []byte("d")}))
 	f.Fuzz(func(t *testing.T, v []byte) {
 		ev, err := decodeEvent(v)
 		if err != nil {

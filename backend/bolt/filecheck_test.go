@@ -46,8 +46,8 @@ func TestOpenAcceptsAChurnedFile(t *testing.T) {
 	b.Close()
 }
 
-// churn adds, leases, settles, logs and removes jobs of queue q at
-// random.
+// churn adds, leases, settles, logs, removes, cancels, retries and
+// promotes jobs of queue q at random, and publishes events.
 func churn(t *testing.T, b *Backend, clock *fakeclock.Clock, r *rand.Rand, q string) {
 	t.Helper()
 	jobs := make([]backend.NewJob, r.IntN(400))
@@ -69,7 +69,16 @@ func churn(t *testing.T, b *Backend, clock *fakeclock.Clock, r *rand.Rand, q str
 	}
 	clock.Advance(time.Duration(r.IntN(30)) * time.Second)
 	var ss []backend.Settlement
-	for _, j := range lease(t, b, q, r.IntN(300)) {
+	leased := lease(t, b, q, r.IntN(300))
+	for i, j := range leased {
+		if i == len(leased)-1 && r.IntN(2) == 0 {
+			// Marked, and left to its lease's expiry: a record with a
+			// cancel mark stays in the file.
+			if _, err := b.Cancel(ctx, q, &backend.CancelRequest{ID: j.ID, Reason: "churn"}); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
 		if r.IntN(3) == 0 {
 			if _, err := b.AddLog(ctx, q, j.ID, "a line"); err != nil {
 				t.Fatal(err)
@@ -93,6 +102,15 @@ func churn(t *testing.T, b *Backend, clock *fakeclock.Clock, r *rand.Rand, q str
 		_ = b.RemoveJob(ctx, q, fmt.Sprint(1+r.IntN(2000))) // not found, or active: either is fine
 	}
 	if _, err := b.Clean(ctx, q, &backend.CleanRequest{State: backend.StateCompleted, Limit: r.IntN(300)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Retry(ctx, q, &backend.RetryRequest{State: backend.StateFailed, Limit: r.IntN(100)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Promote(ctx, q, &backend.PromoteRequest{Limit: r.IntN(50)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, q, &backend.PublishRequest{Name: "churn", Data: bytes.Repeat([]byte{'p'}, r.IntN(100))}); err != nil {
 		t.Fatal(err)
 	}
 	if r.IntN(4) == 0 {

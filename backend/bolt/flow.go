@@ -54,6 +54,15 @@ func (q *qtx) pending(jk []byte) (int, error) {
 	return decodePending(v)
 }
 
+// pendingOf reads the number of children still pending of job jk: 0 for
+// a job that is not a flow parent.
+func (q *qtx) pendingOf(jk []byte) (int, error) {
+	if get(q.depCursor(), jk) == nil {
+		return 0, nil
+	}
+	return q.pending(jk)
+}
+
 // childDeps returns the entries of parent jk's children, in the order the
 // children were added.
 func (q *qtx) childDeps(jk []byte) ([]childDep, error) {

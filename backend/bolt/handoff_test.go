@@ -84,7 +84,7 @@ func TestAddHandsJobsToIdleLeasesInOneCommit(t *testing.T) {
 	for _, e := range events(t, b, "q", 0) {
 		types = append(types, string(e.Type))
 	}
-	want := []string{"added", "waiting", "added", "waiting", "added", "waiting", "added", "waiting", "active", "active", "active", "active"}
+	want := []string{"added", "waiting", "added", "waiting", "added", "waiting", "added", "waiting", "active", "active", "active", "active", "drained"}
 	if fmt.Sprint(types) != fmt.Sprint(want) {
 		t.Fatalf("events %v, want %v", types, want)
 	}

@@ -271,9 +271,10 @@ func (q *qtx) nextSeq() uint64 {
 // Ready order. A waiting job's Seq is its place among the waiting jobs of
 // its priority, given when it becomes ready (added, promoted, due again
 // after a retry, a parent whose children ended): each takes the next
-// place at the back. A job recovered from a stalled worker, or released
-// unrun, takes the next place at the front, before all the others. Back places count up from
-// orderBase, front places down from it, so that the two never meet.
+// place at the back. A job recovered from a stalled worker, released
+// unrun, or added LIFO takes the next place at the front, before all the
+// others. Back places count up from orderBase, front places down from it,
+// so that the two never meet.
 const orderBase = 1 << 62
 
 // readyAt sets j's place in the ready order: at the back of the line, or

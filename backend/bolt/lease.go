@@ -149,11 +149,13 @@ func (t *txn) lease(queue string, req *backend.LeaseRequest, res *backend.LeaseR
 
 // take leases waiting jobs of q under req, in the order of the waiting
 // index (priority, then age), appending them to jobs until it holds
-// req.Max. A paused queue gives nothing.
+// req.Max. A paused queue gives nothing. Taking the last waiting job
+// appends a drained event: the queue had waiting jobs and has none now.
 func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*backend.Job, error) {
 	if q.m.paused {
 		return jobs, nil
 	}
+	took := len(jobs)
 	for len(jobs) < req.Max {
 		k, v := q.first(stWaiting)
 		if k == nil {
@@ -170,6 +172,9 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 			return jobs, err
 		}
 		jobs = append(jobs, j)
+	}
+	if len(jobs) > took && q.m.counts[stWaiting] == 0 {
+		return jobs, q.event(backend.Event{Type: backend.EventDrained})
 	}
 	return jobs, nil
 }
@@ -217,6 +222,12 @@ func (t *txn) recoverStalled(q *qtx, maxStalled int) (int, error) {
 		j.Worker = ""
 		if err := q.jobEvent(backend.Event{Type: backend.EventStalled}, j); err != nil {
 			return made, err
+		}
+		if j.CancelRequested {
+			if err := t.failCancelled(q, j); err != nil {
+				return made, err
+			}
+			continue
 		}
 		if j.StalledCount > maxStalled {
 			// The attempt that started and was lost counts.
@@ -302,6 +313,9 @@ func (b *Backend) Renew(ctx context.Context, queue string, req *backend.RenewReq
 			}
 			if err := q.move(j, func() { j.LeaseExpiresAt = res.ExpiresAt }); err != nil {
 				return err
+			}
+			if j.CancelRequested {
+				res.Cancelled = append(res.Cancelled, backend.Cancellation{Lease: l, Reason: j.CancelReason})
 			}
 		}
 		return nil

@@ -19,7 +19,7 @@ import (
 // template returns the job options of a scheduler's iterations.
 func template(t *backend.NewJob) backend.NewJob {
 	c := *t
-	c.Queue, c.ID, c.Delay, c.Children = "", "", 0, nil
+	c.Queue, c.ID, c.Delay, c.RunAt, c.LIFO, c.Children = "", "", 0, time.Time{}, false, nil
 	return c
 }
 
@@ -169,7 +169,7 @@ func (t *txn) placeIteration(q *qtx, s *backend.Scheduler, cands []time.Time) er
 		if at.After(t.now) {
 			j.State = backend.StateDelayed
 		}
-		if err := t.place(q, j); err != nil {
+		if err := t.place(q, j, false); err != nil {
 			return err
 		}
 		s.Next = at

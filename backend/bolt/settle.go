@@ -54,8 +54,16 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 	return res, nil
 }
 
-// settle applies one checked settlement to the active job j.
+// settle applies one checked settlement to the active job j. A job that
+// Cancel marked is not retried, released or snoozed: it fails as
+// cancelled.
 func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
+	if j.CancelRequested {
+		switch s.Outcome {
+		case backend.OutcomeRetry, backend.OutcomeRelease, backend.OutcomeSnooze:
+			return t.failCancelled(q, j)
+		}
+	}
 	switch s.Outcome {
 	case backend.OutcomeComplete:
 		j.AttemptsMade++
@@ -69,17 +77,7 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 		if err := q.jobEvent(backend.Event{Type: backend.EventRetrying, Reason: s.Reason}, j); err != nil {
 			return err
 		}
-		err := q.move(j, func() {
-			clearLease(j)
-			j.State = backend.StateWaiting
-			if s.RetryDelay > 0 {
-				j.State = backend.StateDelayed
-				j.RunAt = t.now.Add(s.RetryDelay)
-			} else {
-				q.readyAt(j, false)
-			}
-		})
-		if err != nil {
+		if err := t.requeue(q, j, s.RetryDelay); err != nil {
 			return err
 		}
 		return q.announce(j)
@@ -93,8 +91,48 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 			return err
 		}
 		return q.announce(j)
+	case backend.OutcomeSnooze:
+		if err := t.requeue(q, j, s.RetryDelay); err != nil {
+			return err
+		}
+		return q.placeEvent(backend.EventSnoozed, j)
 	}
 	return nil
+}
+
+// requeue moves the active job j to the back of its priority's line, or
+// with a delay to delayed until then.
+func (t *txn) requeue(q *qtx, j *backend.Job, delay time.Duration) error {
+	return q.move(j, func() {
+		clearLease(j)
+		j.State = backend.StateWaiting
+		if delay > 0 {
+			j.State = backend.StateDelayed
+			j.RunAt = t.now.Add(delay)
+		} else {
+			q.readyAt(j, false)
+		}
+	})
+}
+
+// placeEvent appends one event of type typ about j, which has just become
+// waiting or delayed, with RunAt set when it is delayed, and counts a
+// waiting job for the wake-up of blocked Lease calls.
+func (q *qtx) placeEvent(typ backend.EventType, j *backend.Job) error {
+	ev := backend.Event{Type: typ}
+	if j.State == backend.StateDelayed {
+		ev.RunAt = j.RunAt
+	} else {
+		q.t.addWake(q.name, 1)
+	}
+	return q.jobEvent(ev, j)
+}
+
+// failCancelled fails the active job j, which Cancel marked, as cancelled:
+// its attempt counts, and it is not retried.
+func (t *txn) failCancelled(q *qtx, j *backend.Job) error {
+	j.AttemptsMade++
+	return t.finish(q, j, backend.StateFailed, nil, backend.CancelFailure(j.CancelReason), nil)
 }
 
 func clearLease(j *backend.Job) {
@@ -111,11 +149,23 @@ func (q *qtx) announce(j *backend.Job) error {
 	return q.madeWaiting(j)
 }
 
-// finish moves j to a final state with its event, reports the end to its
-// flow parent, and applies the retention of that state.
+// finish moves j to a final state with its completed or failed event,
+// reports the end to its flow parent, and applies the retention of that
+// state.
 func (t *txn) finish(q *qtx, j *backend.Job, state backend.JobState, result []byte, reason string, stack []string) error {
+	ev := backend.Event{Type: backend.EventCompleted, Result: result}
+	if state == backend.StateFailed {
+		ev = backend.Event{Type: backend.EventFailed, Reason: reason}
+	}
+	return t.finishWith(q, j, state, result, reason, stack, ev)
+}
+
+// finishWith is finish with the event ev in place of the completed or
+// failed one.
+func (t *txn) finishWith(q *qtx, j *backend.Job, state backend.JobState, result []byte, reason string, stack []string, ev backend.Event) error {
 	err := q.move(j, func() {
 		clearLease(j)
+		j.CancelRequested, j.CancelReason = false, ""
 		j.State = state
 		j.FinishedAt = t.now
 		if state == backend.StateCompleted {
@@ -126,10 +176,6 @@ func (t *txn) finish(q *qtx, j *backend.Job, state backend.JobState, result []by
 	})
 	if err != nil {
 		return err
-	}
-	ev := backend.Event{Type: backend.EventCompleted, Result: result}
-	if state == backend.StateFailed {
-		ev = backend.Event{Type: backend.EventFailed, Reason: reason}
 	}
 	if err := q.jobEvent(ev, j); err != nil {
 		return err

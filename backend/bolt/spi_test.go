@@ -184,7 +184,7 @@ func TestStalledRecoveryAndMaxStalled(t *testing.T) {
 	for _, e := range events(t, b, "q", 0) {
 		types = append(types, string(e.Type))
 	}
-	want := "added waiting active stalled waiting active stalled failed"
+	want := "added waiting active drained stalled waiting active drained stalled failed"
 	if strings.Join(types, " ") != want {
 		t.Fatalf("events %v", types)
 	}

@@ -3,7 +3,7 @@
 -- failure); an active one is marked, for Renew to report to its worker.
 -- Either way one cancelled event.
 --
---- @include transitions, flows
+--- @include transitions, flows, schedulers
 --
 -- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
@@ -27,16 +27,25 @@ if st == ST_COMPLETED or st == ST_FAILED then
   return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " waiting,delayed,waiting-children,active")
 end
 if st == ST_ACTIVE then
-  if h[H_CANCEL] ~= "1" then
-    h[H_CANCEL], h[H_CANCEL_REASON] = "1", reason
-    puthot(Q, id, h)
-    job_event(Q, "cancelled", id, c, h, {reason = cancelled(h)})
+  if h[H_CANCEL] == "1" then
+    -- Marked already: nothing changes, and nothing is kept.
+    return done(1)
   end
+  h[H_CANCEL], h[H_CANCEL_REASON] = "1", reason
+  puthot(Q, id, h)
+  job_event(Q, "cancelled", id, c, h, {reason = cancelled(h)})
   trim_events(Q)
   return done(1, "1")
 end
+-- A scheduler's pending iteration makes way for the next one, as a lease
+-- of it does.
+local sid = c[J_SCHEDULER]
+local pending = is_pending_iteration(Q, id, c, h)
 unset(Q, id, c, h)
 h[H_CANCEL], h[H_CANCEL_REASON] = "1", reason
 finish(Q, id, c, h, ST_FAILED, nil, cancelled(h), nil, "cancelled")
+if pending then
+  next_iteration(Q, sid, id)
+end
 trim_events(Q)
 return done(0, "0")

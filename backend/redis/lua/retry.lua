@@ -43,7 +43,16 @@ for _, jid in ipairs(ids) do
     unset(Q, jid, c, h)
     h[H_MADE], h[H_STALLED], h[H_RESULT], h[H_REASON], h[H_STACK], h[H_FINISHED] = "", "", "", "", "", ""
     h[H_CANCEL], h[H_CANCEL_REASON] = "", ""
-    woke = woke + announce(Q, jid, c, h, 0, false, "retried")
+    if num(h[H_PENDING]) > 0 then
+      -- A flow parent that failed while children were pending waits for
+      -- them again.
+      h[H_STATE] = ST_WAITING_CHILDREN
+      redis.call("ZADD", Q.wc, num(c[J_SEQ]) > 0 and num(c[J_SEQ]) or num(jid), jid)
+      puthot(Q, jid, h)
+      job_event(Q, "retried", jid, c, h)
+    else
+      woke = woke + announce(Q, jid, c, h, 0, false, "retried")
+    end
   end
 end
 if woke > 0 then

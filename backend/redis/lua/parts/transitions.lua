@@ -127,6 +127,8 @@ end
 -- and applies the retention of that state.
 local function finish(Q, id, c, h, state, result, reason, stack, typ)
   clear_lease(h)
+  -- A cancel mark is for a running job only.
+  h[H_CANCEL], h[H_CANCEL_REASON] = "", ""
   h[H_STATE], h[H_FINISHED] = state, NOWS
   local set, keep = Q.c, c[J_KEEP_COMPLETED]
   if state == ST_COMPLETED then

@@ -43,7 +43,7 @@ func controlStores(t *testing.T, fn func(t *testing.T, clock *fakeclock.Clock, s
 				store = r
 			}
 			if _, ok := store.(backend.JobController); !ok {
-				t.Skipf("the %s store has no job control", name)
+				t.Fatalf("the %s store has no job control", name)
 			}
 			q, err := queue.New(store, "ctl", &queue.Options{Clock: clock})
 			if err != nil {

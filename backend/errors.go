@@ -110,7 +110,7 @@ var (
 var sentinels = []error{
 	ErrNotFound, ErrLeaseLost, ErrInvalid, ErrTooLarge, ErrClosed, ErrLocked, ErrCorrupt, ErrRevisionMismatch,
 	ErrJobActive, ErrSchedulerIteration, ErrWrongState, ErrCancelled, ErrConflict, ErrEventsTrimmed, ErrEventsAhead,
-	ErrUnsupported, ErrDenied, ErrUnavailable,
+	ErrUnsupported, ErrDenied, ErrUnavailable, ErrNotCommitted,
 }
 
 // IsSentinel reports whether err matches one of the sentinels of this

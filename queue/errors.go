@@ -24,6 +24,7 @@ var (
 	ErrEventsAhead        = backend.ErrEventsAhead
 	ErrUnsupported        = backend.ErrUnsupported
 	ErrUnavailable        = backend.ErrUnavailable
+	ErrNotCommitted       = backend.ErrNotCommitted
 	ErrDenied             = backend.ErrDenied
 )
 

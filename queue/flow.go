@@ -82,7 +82,7 @@ func (q *Queue) AddFlows(ctx context.Context, flows []Flow) ([]*FlowNode, error)
 	now := q.clock.Now()
 	out := make([]*FlowNode, len(flows))
 	for i, a := range res.Jobs {
-		n, err := q.flowNode(ctx, q.name, nil, &req.Jobs[i], a, now)
+		n, err := q.flowNode(ctx, q.b, q.name, nil, &req.Jobs[i], a, now)
 		if err != nil {
 			return nil, err
 		}
@@ -105,8 +105,8 @@ func (f *Flow) newJob(defaults *AddOptions) backend.NewJob {
 }
 
 // flowNode builds the node of an added job from what was asked and what
-// the store reported, reading back only duplicates.
-func (q *Queue) flowNode(ctx context.Context, queue string, parent *JobRef, nj *backend.NewJob, a backend.Added, now time.Time) (*FlowNode, error) {
+// the store reported, reading back only duplicates, through rd.
+func (q *Queue) flowNode(ctx context.Context, rd jobReader, queue string, parent *JobRef, nj *backend.NewJob, a backend.Added, now time.Time) (*FlowNode, error) {
 	if nj.Queue != "" {
 		queue = nj.Queue
 	}
@@ -116,7 +116,7 @@ func (q *Queue) flowNode(ctx context.Context, queue string, parent *JobRef, nj *
 	owner := q.in(queue)
 	n := &FlowNode{}
 	if a.Duplicate {
-		rec, err := q.b.Job(ctx, queue, a.ID)
+		rec, err := rd.Job(ctx, queue, a.ID)
 		if err != nil {
 			return nil, fmt.Errorf("drover: add to %s: read existing job %s: %w", queue, a.ID, err)
 		}
@@ -139,7 +139,7 @@ func (q *Queue) flowNode(ctx context.Context, queue string, parent *JobRef, nj *
 		}
 	}
 	for i := range nj.Children {
-		c, err := q.flowNode(ctx, queue, &self, &nj.Children[i], a.Children[i], now)
+		c, err := q.flowNode(ctx, rd, queue, &self, &nj.Children[i], a.Children[i], now)
 		if err != nil {
 			return nil, err
 		}

@@ -106,7 +106,7 @@ func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]*Job, error) {
 	now := q.clock.Now()
 	out := make([]*Job, len(jobs))
 	for i, a := range res.Jobs {
-		n, err := q.flowNode(ctx, q.name, nil, &req.Jobs[i], a, now)
+		n, err := q.flowNode(ctx, q.b, q.name, nil, &req.Jobs[i], a, now)
 		if err != nil {
 			return nil, err
 		}

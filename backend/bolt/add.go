@@ -16,52 +16,57 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 		return res, err
 	}
 	err := b.update(ctx, func(t *txn) error {
-		res.Jobs = make([]backend.Added, len(req.Jobs))
-		// Check everything first: duplicates at the top, taken child IDs.
-		q, err := t.queue(queue, false)
-		if err != nil {
-			return err
-		}
-		dup := make([]bool, len(req.Jobs))
-		for i := range req.Jobs {
-			nj := &req.Jobs[i]
-			if nj.ID != "" && q != nil && q.exists(nj.ID) {
-				dup[i] = true
-				continue
-			}
-			for k := range nj.Children {
-				if err := t.checkChildIDs(queue, &nj.Children[k]); err != nil {
-					return &backend.ValidationError{Index: i, Field: "Children", Reason: err.Error(), Err: backend.ErrConflict}
-				}
-			}
-		}
-		// Then write.
-		if q, err = t.queue(queue, true); err != nil {
-			return err
-		}
-		for i := range req.Jobs {
-			nj := &req.Jobs[i]
-			if dup[i] {
-				res.Jobs[i] = backend.Added{Queue: queue, ID: nj.ID, Duplicate: true}
-				existing, err := q.job(nj.ID)
-				if err != nil {
-					return err
-				}
-				if err := q.jobEvent(backend.Event{Type: backend.EventDuplicated}, existing); err != nil {
-					return err
-				}
-				continue
-			}
-			if res.Jobs[i], err = t.insert(q, nj, nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.add(queue, req, &res)
 	})
 	if err != nil {
 		return backend.AddResult{}, err
 	}
 	return res, nil
+}
+
+// add is Add within t: it checks everything before its first write.
+func (t *txn) add(queue string, req *backend.AddRequest, res *backend.AddResult) error {
+	res.Jobs = make([]backend.Added, len(req.Jobs))
+	// Check everything first: duplicates at the top, taken child IDs.
+	q, err := t.queue(queue, false)
+	if err != nil {
+		return err
+	}
+	dup := make([]bool, len(req.Jobs))
+	for i := range req.Jobs {
+		nj := &req.Jobs[i]
+		if nj.ID != "" && q != nil && q.exists(nj.ID) {
+			dup[i] = true
+			continue
+		}
+		for k := range nj.Children {
+			if err := t.checkChildIDs(queue, &nj.Children[k]); err != nil {
+				return &backend.ValidationError{Index: i, Field: "Children", Reason: err.Error(), Err: backend.ErrConflict}
+			}
+		}
+	}
+	// Then write.
+	if q, err = t.queue(queue, true); err != nil {
+		return err
+	}
+	for i := range req.Jobs {
+		nj := &req.Jobs[i]
+		if dup[i] {
+			res.Jobs[i] = backend.Added{Queue: queue, ID: nj.ID, Duplicate: true}
+			existing, err := q.job(nj.ID)
+			if err != nil {
+				return err
+			}
+			if err := q.jobEvent(backend.Event{Type: backend.EventDuplicated}, existing); err != nil {
+				return err
+			}
+			continue
+		}
+		if res.Jobs[i], err = t.insert(q, nj, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkChildIDs fails when a caller-chosen ID in the subtree of a flow

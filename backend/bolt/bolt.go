@@ -79,8 +79,9 @@ func (o *Options) validate() error {
 // Backend is a store kept in one bbolt file. All methods are safe for
 // concurrent use.
 type Backend struct {
-	db   *bbolt.DB
-	opts Options
+	db    *bbolt.DB
+	ownDB bool // Close closes db (Open), or leaves it to the application (OpenDB)
+	opts  Options
 	// tokenPrefix makes lease tokens unique across processes that open the
 	// file one after the other; tokenSeq makes them unique within one.
 	tokenPrefix string
@@ -144,15 +145,55 @@ func Open(path string, opts *Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drover: open %s: %w", path, err)
 	}
-	if err := db.View(checkFormat); err != nil {
+	b, err := start(db, &o, true)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("drover: open %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// OpenDB opens the store in db, a database the application has opened
+// and keeps using for its own buckets, so that it can add jobs in its
+// own transactions (see InTx). drover's buckets are the top-level buckets
+// whose names begin with "q:"; the application must not read or write
+// them but through the store. Close stops the store and leaves db open:
+// the application closes it, after the store.
+//
+// db must be writable. opts.LockTimeout, NoCreate and NoSync are the
+// application's to set when it opens db, and are ignored here. A bucket
+// of drover's in another record format gets an error matching
+// backend.ErrUnsupported.
+func OpenDB(db *bbolt.DB, opts *Options) (*Backend, error) {
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case db == nil:
+		return nil, backend.Invalid("DB", "database is nil")
+	case db.IsReadOnly():
+		return nil, backend.Invalid("DB", "database is opened read-only")
+	}
+	b, err := start(db, &o, false)
+	if err != nil {
+		return nil, fmt.Errorf("drover: open %s: %w", db.Path(), err)
+	}
+	return b, nil
+}
+
+// start checks the format of drover's buckets in db and starts the
+// committer; own says whether Close closes db.
+func start(db *bbolt.DB, o *Options, own bool) (*Backend, error) {
+	if err := db.View(checkFormat); err != nil {
+		return nil, translate(err)
 	}
 	var p [4]byte
 	_, _ = rand.Read(p[:])
 	b := &Backend{
 		db:          db,
-		opts:        o,
+		ownDB:       own,
+		opts:        *o,
 		tokenPrefix: hex.EncodeToString(p[:]) + ".",
 		done:        make(chan struct{}),
 		stopped:     make(chan struct{}),
@@ -167,7 +208,7 @@ func Open(path string, opts *Options) (*Backend, error) {
 
 // Close stops the committer after it has applied every request queued,
 // ends blocked Lease and Events calls with backend.ErrClosed, and closes
-// the file. Calls after Close fail with backend.ErrClosed; a second Close
+// the file (a database given to OpenDB stays open). Calls after Close fail with backend.ErrClosed; a second Close
 // returns nil.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
@@ -181,6 +222,9 @@ func (b *Backend) Close() error {
 		}
 		b.mu.Unlock()
 		<-b.stopped
+		if !b.ownDB {
+			return
+		}
 		if err := b.db.Close(); err != nil {
 			b.closeErr = translate(err)
 		}

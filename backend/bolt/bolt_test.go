@@ -56,8 +56,11 @@ func checkInvariants(t testing.TB, b *Backend) {
 	t.Helper()
 	err := b.db.View(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
-			queue := string(bytes.TrimPrefix(name, []byte("q:")))
-			q := readQueue(tx, queue)
+			queue, ok := bytes.CutPrefix(name, queuePrefix)
+			if !ok {
+				return nil // the application's (OpenDB)
+			}
+			q := readQueue(tx, string(queue))
 			jobs, depKeys := 0, 0
 			err := q.jobs.ForEach(func(k, v []byte) error {
 				jobs++

@@ -19,11 +19,15 @@ type request struct {
 
 // txn is the state of one write transaction shared by a batch of requests.
 type txn struct {
-	b      *Backend
-	tx     *bbolt.Tx
-	now    time.Time
-	writes int // bumped by every write; see run
-	queues map[string]*qtx
+	b   *Backend
+	tx  *bbolt.Tx
+	now time.Time
+	// private is set in a transaction of the application's (tx.go), which
+	// runs on the application's goroutine: it does not use the memory that
+	// only the committer may touch.
+	private bool
+	writes  int // bumped by every write; see run
+	queues  map[string]*qtx
 	// Effects applied after a successful commit.
 	wake    map[string]int       // queue → jobs made ready
 	notify  map[string]struct{}  // queues with new events
@@ -230,19 +234,26 @@ func (b *Backend) runTx(batch []*request, shared, handOff bool) (ok, handOffFail
 	b.commits.Add(1)
 	b.markIdle(t.looked)
 	t.deliver(true)
+	t.afterCommit()
+	answer(nil)
+	return true, false
+}
+
+// afterCommit applies the effects of the committed transaction: it wakes
+// blocked Lease calls for the jobs it made ready and for the due times it
+// brought forward, and Events calls for its events.
+func (t *txn) afterCommit() {
 	for q, n := range t.wake {
 		if n > 0 {
-			b.wake(q, n)
+			t.b.wake(q, n)
 		}
 	}
 	for q, tm := range t.due {
-		b.rearm(q, tm)
+		t.b.rearm(q, tm)
 	}
 	for q := range t.notify {
-		b.notifyEvents(q)
+		t.b.notifyEvents(q)
 	}
-	answer(nil)
-	return true, false
 }
 
 // run runs one request. A request that fails before its first write leaves
@@ -280,7 +291,7 @@ func (t *txn) end() (err error) {
 // blocks are reused by later transactions (see release), so a commit does
 // not leave its encoded records to the garbage collector.
 func (t *txn) alloc(n int) []byte {
-	if n > arenaBlock/16 {
+	if n > arenaBlock/16 || t.private {
 		return make([]byte, n)
 	}
 	if cap(t.arena)-len(t.arena) < n {

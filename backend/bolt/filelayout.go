@@ -6,8 +6,9 @@ import (
 )
 
 // layoutCheck checks, bucket by bucket as checkFile walks a file, the
-// layout that drover reads without checking: every top-level bucket is a
-// queue bucket with all its sub-buckets, the keys drover decodes as
+// layout that drover reads without checking: every top-level key named
+// as a queue bucket ("q:…") is one, with all its sub-buckets (other
+// top-level keys are the application's, see OpenDB), the keys drover decodes as
 // numbers (index and event keys) have their length, and each queue's
 // meta record has its size. Job records, events and schedulers are
 // checked when they are decoded.
@@ -23,6 +24,9 @@ func newLayoutCheck() *layoutCheck {
 
 // rule is the layoutFunc of checkFile.
 func (l *layoutCheck) rule(path [][]byte) keyRule {
+	if len(path) > 0 && !bytes.HasPrefix(path[0], queuePrefix) {
+		return nil // the application's own bucket (OpenDB): drover reads nothing in it
+	}
 	switch len(path) {
 	case 0:
 		return l.queue
@@ -44,9 +48,13 @@ func (l *layoutCheck) rule(path [][]byte) keyRule {
 	return nil
 }
 
-// queue checks a top-level key.
+// queue checks a top-level key. Keys that are not drover's belong to an
+// application that keeps its own buckets in the file (OpenDB).
 func (l *layoutCheck) queue(k, _ []byte, bucket bool) error {
-	if !bucket || !bytes.HasPrefix(k, []byte("q:")) {
+	if !bytes.HasPrefix(k, queuePrefix) {
+		return nil
+	}
+	if !bucket {
 		return damage("top-level key %q is not a queue bucket", k)
 	}
 	l.queues[string(k)] = 0

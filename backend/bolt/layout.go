@@ -54,6 +54,10 @@ func stateNum(s backend.JobState) int {
 	return -1
 }
 
+// queuePrefix begins the name of every top-level bucket of drover's; the
+// other top-level buckets of a file are the application's (OpenDB).
+var queuePrefix = []byte("q:")
+
 func queueBucketName(queue string) []byte { return []byte("q:" + queue) }
 
 // meta is a queue's small mutable record.
@@ -183,7 +187,7 @@ func readQueue(tx *bbolt.Tx, name string) *qtx {
 // of this format.
 func checkFormat(tx *bbolt.Tx) error {
 	return tx.ForEach(func(name []byte, root *bbolt.Bucket) error {
-		queue, ok := bytes.CutPrefix(name, []byte("q:"))
+		queue, ok := bytes.CutPrefix(name, queuePrefix)
 		if !ok || root == nil {
 			return nil
 		}

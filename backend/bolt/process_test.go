@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		helperAdd()
 	case "report":
 		helperReport()
+	case "txadd":
+		helperTxAdd()
 	}
 	os.Exit(0)
 }

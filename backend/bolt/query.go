@@ -14,21 +14,27 @@ func (b *Backend) Job(ctx context.Context, queue, id string) (*backend.Job, erro
 		return nil, err
 	}
 	var j *backend.Job
-	err := b.view(func(tx *bbolt.Tx) error {
-		q := readQueue(tx, queue)
-		if q == nil {
-			return notFound("job %s in %s", id, queue)
-		}
-		var err error
-		if j, err = q.jobWithChildren(id); err != nil {
-			return err
-		}
-		if j == nil {
-			return notFound("job %s in %s", id, queue)
-		}
-		return nil
+	err := b.view(func(tx *bbolt.Tx) (err error) {
+		j, err = jobIn(tx, queue, id)
+		return err
 	})
 	return j, err
+}
+
+// jobIn reads a job, with its flow children, in tx.
+func jobIn(tx *bbolt.Tx, queue, id string) (*backend.Job, error) {
+	q := readQueue(tx, queue)
+	if q == nil {
+		return nil, notFound("job %s in %s", id, queue)
+	}
+	j, err := q.jobWithChildren(id)
+	if err != nil {
+		return nil, err
+	}
+	if j == nil {
+		return nil, notFound("job %s in %s", id, queue)
+	}
+	return j, nil
 }
 
 // Jobs returns one page of the jobs in a state, in the state's order.

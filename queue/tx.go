@@ -1,0 +1,116 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// jobReader reads a job: a store, or a store inside a transaction.
+type jobReader interface {
+	Job(ctx context.Context, queue, id string) (*backend.Job, error)
+}
+
+// AddTx adds one job as part of tx, a transaction of the application's
+// own: the job exists if and only if that transaction commits, together
+// with the application's own writes, and idle workers are woken once it
+// has. Each store makes its Tx: bolt.Backend.InTx wraps a *bbolt.Tx of
+// the database the store was opened on (bolt.OpenDB); redis.Backend.InTx
+// wraps a go-redis MULTI/EXEC pipeline. tx must be of the queue's store.
+//
+// Bad input gets a typed error (ErrInvalid) and leaves the transaction as
+// it was, so the application may still commit its own writes; after any
+// other error the application must roll its transaction back.
+func (q *Queue) AddTx(ctx context.Context, tx backend.Tx, name string, data []byte, opts *AddOptions) (*TxJob, error) {
+	jobs, err := q.AddBulkTx(ctx, tx, []BulkJob{{Name: name, Data: data, Options: opts}})
+	if err != nil {
+		return nil, err
+	}
+	return jobs[0], nil
+}
+
+// AddBulkTx adds jobs as part of tx, all or none, with the rules of
+// AddBulk and AddTx.
+func (q *Queue) AddBulkTx(ctx context.Context, tx backend.Tx, jobs []BulkJob) ([]*TxJob, error) {
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	if tx == nil || tx.Backend() != q.b {
+		return nil, fmt.Errorf("drover: add to %s: %w", q.name, backend.Invalid("Tx", "the transaction is not of the queue's store"))
+	}
+	req := &backend.AddRequest{Jobs: make([]backend.NewJob, len(jobs))}
+	for i, bj := range jobs {
+		req.Jobs[i] = bj.Options.with(q.defaults).newJob(bj.Name, bj.Data)
+	}
+	add, err := tx.Add(ctx, q.name, req)
+	if err != nil {
+		return nil, fmt.Errorf("drover: add to %s in a transaction: %w", q.name, err)
+	}
+	now := q.clock.Now()
+	out := make([]*TxJob, len(jobs))
+	for i := range out {
+		out[i] = &TxJob{q: q, add: add, nj: &req.Jobs[i], i: i, at: now}
+	}
+	// Where the result is known at once, the jobs are built now, while
+	// the transaction is open to read back duplicates in; elsewhere Job
+	// builds them once the transaction has run, reading the store.
+	if _, err := add.Result(); err == nil {
+		r, ok := tx.(jobReader)
+		if !ok {
+			r = q.b
+		}
+		for _, j := range out {
+			if j.job, err = j.build(ctx, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// AddArgsTx adds one job of args' kind as part of tx: it is Queue.AddTx
+// for typed jobs.
+func AddArgsTx[T Args](ctx context.Context, q *Queue, tx backend.Tx, args T, opts *AddOptions) (*TxJob, error) {
+	bj, err := BulkJobOf(args, opts)
+	if err != nil {
+		return nil, err
+	}
+	return q.AddTx(ctx, tx, bj.Name, bj.Data, bj.Options)
+}
+
+// TxJob is a job added in an application's transaction.
+type TxJob struct {
+	q   *Queue
+	add backend.TxAdd
+	nj  *backend.NewJob
+	i   int
+	at  time.Time
+	job *Job // built by AddBulkTx where the result is known at once
+}
+
+// Job returns the job as added, or the existing one with Duplicate set when
+// its chosen ID was taken. It is known once the store has run the add: at
+// once on bbolt, where the transaction sees its own writes (a rollback
+// then undoes the job returned); on Redis once EXEC has run. Before that,
+// or when the transaction was discarded, it fails with an error matching
+// ErrNotCommitted.
+func (j *TxJob) Job(ctx context.Context) (*Job, error) {
+	if j.job != nil {
+		return j.job, nil
+	}
+	return j.build(ctx, j.q.b)
+}
+
+func (j *TxJob) build(ctx context.Context, r jobReader) (*Job, error) {
+	res, err := j.add.Result()
+	if err != nil {
+		return nil, fmt.Errorf("drover: add to %s in a transaction: %w", j.q.name, err)
+	}
+	n, err := j.q.flowNode(ctx, r, j.q.name, nil, j.nj, res.Jobs[j.i], j.at)
+	if err != nil {
+		return nil, err
+	}
+	return n.Job, nil
+}

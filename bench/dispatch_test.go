@@ -67,71 +67,91 @@ func (w *leaseWatch) Lease(ctx context.Context, queue string, req *backend.Lease
 // distinct workers that took the bulk's jobs, and the percentiles of the
 // time from AddBulk returning to Lease returning each job (the store's part
 // of the latency; the rest is the worker's).
+//
+// The tx-workers=4 variant adds each bulk in a transaction of the
+// application's own (Queue.AddBulkTx): on bolt an Update of the database
+// the store was opened in (bolt.OpenDB), on Redis a MULTI/EXEC.
 func BenchmarkDispatch(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		b.Run(fmt.Sprintf("workers=%d", dispatchWorkers), func(b *testing.B) {
 			e := open(b, nil)
 			q := e.queue(b, "dispatch")
-			events := make(chan dispatchEvent, 256*dispatchWorkers)
-			if e.kind == "redis" {
-				startWorkerProcesses(b, e, q.Name(), events)
-			} else {
-				startWorkerGoroutines(b, e, q, events)
-			}
-			ctx := context.Background()
-			jobs := make([]queue.BulkJob, dispatchWorkers)
-			var lats, leaseLats []float64
-			used := 0
-			logSlow := os.Getenv(slowRoundsEnv) != ""
-			time.Sleep(100 * time.Millisecond) // every worker into its idle wait
-			b.ReportAllocs()
-			b.ResetTimer()
-			for round := range b.N {
-				for i := range jobs {
-					jobs[i] = queue.BulkJob{Name: "dispatch", Data: fmt.Appendf(nil, "%d-%d", round, i)}
-				}
-				if _, err := q.AddBulk(ctx, jobs); err != nil {
-					b.Fatal(err)
-				}
-				added := time.Now()
-				workers := map[int]bool{}
-				for range 3 * dispatchWorkers { // K leases, K starts and K ends
-					select {
-					case ev := <-events:
-						ms := float64(ev.at.Sub(added)) / float64(time.Millisecond)
-						switch ev.kind {
-						case "start":
-							lats = append(lats, ms)
-							workers[ev.worker] = true
-						case "leased":
-							leaseLats = append(leaseLats, ms)
-						}
-					case <-time.After(30 * time.Second):
-						b.Fatalf("round %d: jobs not run after 30s", round)
-					}
-				}
-				if logSlow {
-					// The round's latencies: which workers were late, and
-					// whether the store (lease) or the worker was.
-					starts, leases := lats[len(lats)-dispatchWorkers:], leaseLats[len(leaseLats)-dispatchWorkers:]
-					if slices.Max(starts) > 2 {
-						b.Logf("round %d at %s: start ms %.2f, lease ms %.2f", round, added.Format("15:04:05.000"), starts, leases)
-					}
-				}
-				used += len(workers)
-				b.StopTimer()
-				time.Sleep(10 * time.Millisecond) // idle again before the next bulk
-				b.StartTimer()
-			}
-			b.StopTimer()
-			b.ReportMetric(percentile(lats, 50), "p50-ms")
-			b.ReportMetric(percentile(lats, 99), "p99-ms")
-			b.ReportMetric(percentile(lats, 100), "max-ms")
-			b.ReportMetric(float64(used)/float64(b.N), "workers/round")
-			b.ReportMetric(percentile(leaseLats, 50), "lease-p50-ms")
-			b.ReportMetric(percentile(leaseLats, 99), "lease-p99-ms")
+			dispatchRounds(b, e, q, func(ctx context.Context, jobs []queue.BulkJob) error {
+				_, err := q.AddBulk(ctx, jobs)
+				return err
+			})
+		})
+		b.Run(fmt.Sprintf("tx-workers=%d", dispatchWorkers), func(b *testing.B) {
+			e := open(b, &storeOptions{appDB: true})
+			q := e.queue(b, "dispatch")
+			dispatchRounds(b, e, q, func(ctx context.Context, jobs []queue.BulkJob) error {
+				return e.addInTx(ctx, q, jobs)
+			})
 		})
 	})
+}
+
+// dispatchRounds runs the rounds of BenchmarkDispatch, adding each bulk
+// with add.
+func dispatchRounds(b *testing.B, e *env, q *queue.Queue, add func(context.Context, []queue.BulkJob) error) {
+	events := make(chan dispatchEvent, 256*dispatchWorkers)
+	if e.kind == "redis" {
+		startWorkerProcesses(b, e, q.Name(), events)
+	} else {
+		startWorkerGoroutines(b, e, q, events)
+	}
+	ctx := context.Background()
+	jobs := make([]queue.BulkJob, dispatchWorkers)
+	var lats, leaseLats []float64
+	used := 0
+	logSlow := os.Getenv(slowRoundsEnv) != ""
+	time.Sleep(100 * time.Millisecond) // every worker into its idle wait
+	b.ReportAllocs()
+	b.ResetTimer()
+	for round := range b.N {
+		for i := range jobs {
+			jobs[i] = queue.BulkJob{Name: "dispatch", Data: fmt.Appendf(nil, "%d-%d", round, i)}
+		}
+		if err := add(ctx, jobs); err != nil {
+			b.Fatal(err)
+		}
+		added := time.Now()
+		workers := map[int]bool{}
+		for range 3 * dispatchWorkers { // K leases, K starts and K ends
+			select {
+			case ev := <-events:
+				ms := float64(ev.at.Sub(added)) / float64(time.Millisecond)
+				switch ev.kind {
+				case "start":
+					lats = append(lats, ms)
+					workers[ev.worker] = true
+				case "leased":
+					leaseLats = append(leaseLats, ms)
+				}
+			case <-time.After(30 * time.Second):
+				b.Fatalf("round %d: jobs not run after 30s", round)
+			}
+		}
+		if logSlow {
+			// The round's latencies: which workers were late, and
+			// whether the store (lease) or the worker was.
+			starts, leases := lats[len(lats)-dispatchWorkers:], leaseLats[len(leaseLats)-dispatchWorkers:]
+			if slices.Max(starts) > 2 {
+				b.Logf("round %d at %s: start ms %.2f, lease ms %.2f", round, added.Format("15:04:05.000"), starts, leases)
+			}
+		}
+		used += len(workers)
+		b.StopTimer()
+		time.Sleep(10 * time.Millisecond) // idle again before the next bulk
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(percentile(lats, 50), "p50-ms")
+	b.ReportMetric(percentile(lats, 99), "p99-ms")
+	b.ReportMetric(percentile(lats, 100), "max-ms")
+	b.ReportMetric(float64(used)/float64(b.N), "workers/round")
+	b.ReportMetric(percentile(leaseLats, 50), "lease-p50-ms")
+	b.ReportMetric(percentile(leaseLats, 99), "lease-p99-ms")
 }
 
 // dispatchHandler reports its start and end and runs for dispatchJobTime.

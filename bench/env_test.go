@@ -16,6 +16,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.etcd.io/bbolt"
 
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/backend/bolt"
@@ -32,6 +33,7 @@ type env struct {
 	kind  string // "bolt" or "redis"
 	store backend.Full
 	path  string          // bolt: the file
+	db    *bbolt.DB       // bolt with storeOptions.appDB: the application's database
 	addr  string          // redis: the server's address
 	rdb   *goredis.Client // redis: the store's client
 }
@@ -40,6 +42,9 @@ type env struct {
 type storeOptions struct {
 	// keepEvents keeps this many events per queue instead of the default.
 	keepEvents int
+	// appDB opens a bolt store in a database of the application's
+	// (bolt.OpenDB), for adds in its transactions (env.addInTx).
+	appDB bool
 }
 
 // forStores runs f once for each store, as sub-benchmarks "bolt" and
@@ -65,12 +70,49 @@ func openBolt(tb testing.TB, o *storeOptions) *env {
 	if o != nil && o.keepEvents > 0 {
 		opts.EventRetention.Count = o.keepEvents
 	}
+	if o != nil && o.appDB {
+		// The options bolt.Open gives bbolt.
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		st, err := bolt.OpenDB(db, opts)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() }) // runs before db.Close
+		return &env{kind: "bolt", store: st, path: path, db: db}
+	}
 	st, err := bolt.Open(path, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
 	return &env{kind: "bolt", store: st, path: path}
+}
+
+// addInTx adds jobs to q in a transaction of the application's own, with
+// a write of the application's beside them.
+func (e *env) addInTx(ctx context.Context, q *queue.Queue, jobs []queue.BulkJob) error {
+	switch st := e.store.(type) {
+	case *bolt.Backend:
+		if e.db == nil {
+			return fmt.Errorf("bolt store opened without storeOptions.appDB")
+		}
+		return st.Update(func(tx *bbolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("app"))
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte("last"), jobs[0].Data); err != nil {
+				return err
+			}
+			_, err = q.AddBulkTx(ctx, st.InTx(tx), jobs)
+			return err
+		})
+	}
+	return fmt.Errorf("no transactions on a %T", e.store)
 }
 
 // openRedis opens a store on the server at addr, emptied first if flush

@@ -105,6 +105,9 @@ type Backend struct {
 	scratch []byte
 	evBuf   []byte
 
+	// updating is the transaction of the Update in progress, if any.
+	updating atomic.Pointer[txn]
+
 	// Blocked Lease calls per queue (wake.go).
 	wmu     sync.Mutex
 	waiters map[string][]*waiter

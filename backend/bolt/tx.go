@@ -25,7 +25,8 @@ type Tx struct {
 var _ backend.Tx = (*Tx)(nil)
 
 // InTx returns the store inside tx, a transaction of the store's database
-// (from db.Update for adds, db.View or db.Update for reads).
+// (from db.Update or the store's Update for adds; also db.View for
+// reads).
 func (b *Backend) InTx(tx *bbolt.Tx) *Tx { return &Tx{b: b, tx: tx} }
 
 // Backend returns the store.
@@ -71,8 +72,93 @@ func (x *Tx) Add(ctx context.Context, queue string, req *backend.AddRequest) (ba
 	if err != nil {
 		return nil, translate(err)
 	}
-	x.tx.OnCommit(t.afterCommit)
+	if u := x.b.updating.Load(); u != nil && u.tx == x.tx {
+		u.merge(t) // Update hands the jobs off before it commits
+	} else {
+		x.tx.OnCommit(t.afterCommit)
+	}
 	return txAdded(res), nil
+}
+
+// Update runs fn in a read-write transaction of the store's database, as
+// db.Update does. Jobs that fn adds through InTx(tx) are leased to the idle
+// workers of their queues in the same commit, so that they start as soon
+// as jobs added by Add do; with db.Update, workers are woken after the
+// commit and lease the jobs in a commit of their own. If fn returns an
+// error or panics, the transaction is rolled back, as by db.Update.
+func (b *Backend) Update(fn func(tx *bbolt.Tx) error) (err error) {
+	if b.isClosed() {
+		return errClosed
+	}
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		return translate(err)
+	}
+	// The transaction holds the database's write lock, so no other Update
+	// runs until it ends.
+	u := &txn{b: b, tx: tx, private: true, id: privateTx}
+	b.updating.Store(u)
+	committed := false
+	defer func() {
+		b.updating.Store(nil)
+		if !committed {
+			_ = tx.Rollback()
+		}
+		u.deliver(committed)
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := u.handOffAdded(); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	committed = true
+	u.afterCommit()
+	return nil
+}
+
+// privateTx is the transaction number of an Update's hand-off: no
+// waiter's look is in it, so it claims idle waiters only.
+const privateTx = ^uint64(0)
+
+// merge takes over the wake-ups of t, an add in the same transaction.
+func (t *txn) merge(o *txn) {
+	for q, n := range o.wake {
+		t.addWake(q, n)
+	}
+	for q, tm := range o.due {
+		t.noteDue(q, tm)
+	}
+	for q := range o.notify {
+		if t.notify == nil {
+			t.notify = make(map[string]struct{})
+		}
+		t.notify[q] = struct{}{}
+	}
+}
+
+// handOffAdded hands the jobs made ready by the Update's adds to idle
+// waiters, in the Update's transaction. Unlike the committer's, it cannot
+// run the application's writes again without a hand-off, so a hand-off
+// that fails (a storage error, which the commit would meet too) fails
+// the Update.
+func (t *txn) handOffAdded() error {
+	for name, n := range t.wake {
+		if n <= 0 {
+			continue
+		}
+		if _, err := t.queue(name, false); err != nil {
+			return err
+		}
+	}
+	t.now = t.b.opts.Clock.Now()
+	if err := t.handOff(); err != nil {
+		return err
+	}
+	return t.end()
 }
 
 // txAdded is the result of a Tx's add, known at once.

@@ -458,3 +458,108 @@ func TestTxAddSurvivesKills(t *testing.T) {
 		}
 	}
 }
+
+// idleLease starts a Lease that blocks on queue and returns its outcome
+// channel once it is idle (its look found nothing), so that a transaction
+// may hand it jobs.
+func idleLease(t *testing.T, b *Backend, queue string) <-chan backend.LeaseResult {
+	t.Helper()
+	got := make(chan backend.LeaseResult, 1)
+	go func() {
+		res, err := b.Lease(ctx, queue, &backend.LeaseRequest{Max: 1, TTL: time.Minute, Wait: time.Hour})
+		if err != nil {
+			t.Errorf("lease: %v", err)
+		}
+		got <- res
+	}()
+	for deadline := time.Now().Add(deadlineReal); ; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Lease never went idle")
+		}
+		b.wmu.Lock()
+		idle := len(b.waiters[queue]) == 1 && b.waiters[queue][0].idle
+		b.wmu.Unlock()
+		if idle {
+			return got
+		}
+	}
+}
+
+// TestUpdateHandsJobsOffInItsCommit: jobs added in Backend.Update reach an
+// idle Lease in the Update's own commit, with no commit of the store's.
+func TestUpdateHandsJobsOffInItsCommit(t *testing.T) {
+	_, b := openShared(t)
+	got := idleLease(t, b, "mail")
+	before := b.commits.Load()
+	var res backend.AddResult
+	if err := b.Update(func(tx *bbolt.Tx) (err error) {
+		res, err = saveOrder(tx, b, "o-1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-got:
+		if len(l.Jobs) != 1 || l.Jobs[0].ID != res.Jobs[0].ID || l.Jobs[0].State != backend.StateActive {
+			t.Fatalf("lease: %+v", l)
+		}
+	case <-time.After(deadlineReal):
+		t.Fatal("the idle Lease got nothing")
+	}
+	if n := b.commits.Load() - before; n != 0 {
+		t.Fatalf("the store committed %d times to lease a job handed off", n)
+	}
+	j, err := b.Job(ctx, "mail", res.Jobs[0].ID)
+	if err != nil || j.State != backend.StateActive {
+		t.Fatalf("job after the hand-off: %+v, %v", j, err)
+	}
+}
+
+// TestUpdateRolledBackHandsNothing: an Update that fails (or panics) after
+// adding jobs leaves none, and an idle Lease stays waiting, then takes
+// the job of a later Update.
+func TestUpdateRolledBackHandsNothing(t *testing.T) {
+	db, b := openShared(t)
+	before := dumpDB(t, db)
+	got := idleLease(t, b, "mail")
+	boom := errors.New("declined")
+	if err := b.Update(func(tx *bbolt.Tx) error {
+		if _, err := saveOrder(tx, b, "o-1"); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic was swallowed")
+			}
+		}()
+		_ = b.Update(func(tx *bbolt.Tx) error {
+			if _, err := saveOrder(tx, b, "o-2"); err != nil {
+				return err
+			}
+			panic("application bug")
+		})
+	}()
+	if after := dumpDB(t, db); after != before {
+		t.Fatalf("rolled-back Updates changed the file:\nbefore %s\nafter  %s", before, after)
+	}
+	var res backend.AddResult
+	if err := b.Update(func(tx *bbolt.Tx) (err error) {
+		res, err = saveOrder(tx, b, "o-3")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-got:
+		if len(l.Jobs) != 1 || l.Jobs[0].ID != res.Jobs[0].ID || string(l.Jobs[0].Data) != "o-3" {
+			t.Fatalf("lease: %+v", l)
+		}
+	case <-time.After(deadlineReal):
+		t.Fatal("the Lease got nothing from the committed Update")
+	}
+}

@@ -104,6 +104,11 @@ var (
 	// caller-chosen ID, Settle — a repeated Settle reports ErrLeaseLost if
 	// the first one landed).
 	ErrUnavailable = errors.New("drover: backend unavailable")
+
+	// ErrNotCommitted: an add made in an application's transaction (Tx)
+	// has no result, because the transaction has not run yet or was
+	// discarded; the jobs were not added.
+	ErrNotCommitted = errors.New("drover: transaction not committed")
 )
 
 // sentinels lists every sentinel above, for IsSentinel.

@@ -1,9 +1,6 @@
 package backend
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // Tx is a transaction of the application's own, in which a store adds
 // jobs: they exist if and only if the transaction commits, together with
@@ -36,7 +33,3 @@ type TxAdd interface {
 	// undoes the jobs it reports.
 	Result() (AddResult, error)
 }
-
-// ErrNotCommitted: a Tx's add has no result, because its transaction has
-// not run (yet) or was discarded; the jobs were not added.
-var ErrNotCommitted = errors.New("drover: transaction not committed")

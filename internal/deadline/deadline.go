@@ -148,9 +148,9 @@ func (s *Scheduler) RunDue() (next time.Time, ok bool) {
 			return time.Time{}, false
 		}
 		e := s.queue[0]
-		if e.at.After(now) {
-			s.mu.Unlock()
-			return e.at, true
+		if at := e.at; at.After(now) {
+			s.mu.Unlock() // e.at may be Reset from here on
+			return at, true
 		}
 		heap.Pop(&s.queue)
 		s.mu.Unlock()

@@ -59,3 +59,24 @@ func TestLoopFiresOnTheClock(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestResetWhileRunDueLooks moves an entry while RunDue reads the next
+// time: under -race, a read of the time outside the lock is reported.
+func TestResetWhileRunDueLooks(t *testing.T) {
+	clock := fakeclock.New(time.Unix(0, 0))
+	s := New(clock)
+	e := s.Add(time.Unix(100, 0), func(time.Time) {})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 1000 {
+			s.Reset(e, time.Unix(int64(100+i), 0))
+		}
+	}()
+	for range 1000 {
+		if next, ok := s.RunDue(); !ok || !next.After(clock.Now()) {
+			t.Fatalf("next %v, %v", next, ok)
+		}
+	}
+	<-done
+}

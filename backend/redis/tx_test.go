@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +46,28 @@ func (x *txStore) commit(t *testing.T, key string, jobs ...backend.NewJob) backe
 		t.Fatalf("TxPipelined: %v", err)
 	}
 	return a
+}
+
+// watched runs a transaction under WATCH of key: meanwhile, if not nil,
+// runs between WATCH and EXEC; the transaction sets key to "mine" and adds
+// a job to q.
+func (x *txStore) watched(key string, meanwhile func() error) (backend.TxAdd, error) {
+	var a backend.TxAdd
+	err := x.c.Watch(x.ctx, func(tx *goredis.Tx) error {
+		if meanwhile != nil {
+			if err := meanwhile(); err != nil {
+				return err
+			}
+		}
+		_, err := tx.TxPipelined(x.ctx, func(pipe goredis.Pipeliner) error {
+			pipe.Set(x.ctx, key, "mine", 0)
+			var err error
+			a, err = x.rb.InTx(pipe).Add(x.ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: "restock"}}})
+			return err
+		})
+		return err
+	}, key)
+	return a, err
 }
 
 func (x *txStore) result(t *testing.T, a backend.TxAdd) backend.AddResult {
@@ -176,21 +197,12 @@ func testTxCommit(t *testing.T, c *goredis.Client) {
 func testTxCommitUnderWatch(t *testing.T, c *goredis.Client) {
 	x := newTxStore(t, c, storeOptions{})
 	key := x.appKey("stock")
-	var a backend.TxAdd
-	err := c.Watch(x.ctx, func(tx *goredis.Tx) error {
-		_, err := tx.TxPipelined(x.ctx, func(pipe goredis.Pipeliner) error {
-			pipe.Set(x.ctx, key, "9", 0)
-			var err error
-			a, err = x.rb.InTx(pipe).Add(x.ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: "restock"}}})
-			return err
-		})
-		return err
-	}, key)
+	a, err := x.watched(key, nil)
 	if err != nil {
 		t.Fatalf("Watch: %v", err)
 	}
 	r := x.result(t, a)
-	if got, _ := c.Get(x.ctx, key).Result(); got != "9" {
+	if got, _ := c.Get(x.ctx, key).Result(); got != "mine" {
 		t.Fatalf("the application's write: %q", got)
 	}
 	if j := x.job(t, "q", r.Jobs[0].ID); j.Name != "restock" {
@@ -268,20 +280,8 @@ func testTxNotRun(t *testing.T, c *goredis.Client) {
 func testTxWatchConflict(t *testing.T, c *goredis.Client) {
 	x := newTxStore(t, c, storeOptions{})
 	key := x.appKey("stock")
-	var a backend.TxAdd
-	err := c.Watch(x.ctx, func(tx *goredis.Tx) error {
-		// c runs this on another connection than tx's.
-		if err := c.Set(x.ctx, key, "theirs", 0).Err(); err != nil {
-			return err
-		}
-		_, err := tx.TxPipelined(x.ctx, func(pipe goredis.Pipeliner) error {
-			pipe.Set(x.ctx, key, "mine", 0)
-			var err error
-			a, err = x.rb.InTx(pipe).Add(x.ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: "restock"}}})
-			return err
-		})
-		return err
-	}, key)
+	// c runs the other write on another connection than the WATCH's.
+	a, err := x.watched(key, func() error { return c.Set(x.ctx, key, "theirs", 0).Err() })
 	if !errors.Is(err, goredis.TxFailedErr) {
 		t.Fatalf("Watch: %v, want TxFailedErr", err)
 	}
@@ -353,38 +353,23 @@ func testTxInvalid(t *testing.T, c *goredis.Client) {
 	}
 }
 
-// blpopHook counts the BLPOPs of one key, and those that took an
-// element.
+// blpopHook counts the BLPOPs of a key, and those that took an element.
 type blpopHook struct {
-	key string
-
 	mu            sync.Mutex
 	sent, emptied int
 }
 
-func (h *blpopHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (h *blpopHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return next
-}
-
-func (h *blpopHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		args := cmd.Args()
-		if len(args) < 2 || !strings.EqualFold(fmt.Sprint(args[0]), "blpop") || args[1] != h.key {
-			return next(ctx, cmd)
-		}
+func (h *blpopHook) around(next func() error) error {
+	h.mu.Lock()
+	h.sent++
+	h.mu.Unlock()
+	err := next()
+	if err == nil {
 		h.mu.Lock()
-		h.sent++
+		h.emptied++
 		h.mu.Unlock()
-		err := next(ctx, cmd)
-		if err == nil {
-			h.mu.Lock()
-			h.emptied++
-			h.mu.Unlock()
-		}
-		return err
 	}
+	return err
 }
 
 func (h *blpopHook) counts() (sent, emptied int) {
@@ -398,8 +383,8 @@ func (h *blpopHook) counts() (sent, emptied int) {
 func testTxWakesLease(t *testing.T, c *goredis.Client) {
 	x := newTxStore(t, c, storeOptions{})
 	wake := x.rb.key("q", layout.KeyWake)
-	hook := &blpopHook{key: wake}
-	c.AddHook(hook)
+	hook := &blpopHook{}
+	c.AddHook(cmdHook{name: "blpop", arg: wake, around: hook.around})
 	leased := make(chan []*backend.Job, 1)
 	go func() {
 		r, err := x.b.Lease(x.ctx, "q", &backend.LeaseRequest{Worker: "w", Max: 1, TTL: time.Minute, Wait: time.Hour})

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -354,28 +354,15 @@ func testTxInvalid(t *testing.T, c *goredis.Client) {
 }
 
 // blpopHook counts the BLPOPs of a key, and those that took an element.
-type blpopHook struct {
-	mu            sync.Mutex
-	sent, emptied int
-}
+type blpopHook struct{ sent, emptied atomic.Int32 }
 
 func (h *blpopHook) around(next func() error) error {
-	h.mu.Lock()
-	h.sent++
-	h.mu.Unlock()
+	h.sent.Add(1)
 	err := next()
 	if err == nil {
-		h.mu.Lock()
-		h.emptied++
-		h.mu.Unlock()
+		h.emptied.Add(1)
 	}
 	return err
-}
-
-func (h *blpopHook) counts() (sent, emptied int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.sent, h.emptied
 }
 
 // testTxWakesLease: a Lease blocked waiting for a job is woken by the
@@ -393,7 +380,7 @@ func testTxWakesLease(t *testing.T, c *goredis.Client) {
 		}
 		leased <- r.Jobs
 	}()
-	waitFor(t, "the leaser to wait", func() bool { sent, _ := hook.counts(); return sent > 0 })
+	waitFor(t, "the leaser to wait", func() bool { return hook.sent.Load() > 0 })
 	r := x.result(t, x.commit(t, x.appKey("order"), backend.NewJob{Name: "confirm"}))
 	select {
 	case jobs := <-leased:
@@ -405,12 +392,11 @@ func testTxWakesLease(t *testing.T, c *goredis.Client) {
 	}
 	// The leaser took the add's wake token, or (if its wait had just run
 	// out when the add came) the token is still there for the next one.
-	_, emptied := hook.counts()
 	left, err := c.LLen(x.ctx, wake).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if emptied == 0 && left == 0 {
+	if hook.emptied.Load() == 0 && left == 0 {
 		t.Fatal("the add pushed no wake token")
 	}
 }

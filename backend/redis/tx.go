@@ -67,12 +67,12 @@ import (
 // transaction goes to the node of the watched keys, and the server refuses
 // to run one whose keys span slots (CROSSSLOT at EXEC), or to queue a
 // command for a slot it does not serve (MOVED, then EXECABORT at EXEC).
-// Either way nothing is applied,
-// and the add's Result fails with backend.ErrNotCommitted (for keys that
-// span slots, backend.ErrInvalid too). Add cannot find this out itself:
-// pipe.Cmds shows the commands queued so far, not which of their
-// arguments are keys (go-redis takes that from the server's COMMAND
-// table), and not the commands queued after the add.
+// Either way nothing is applied, and the add's Result fails with
+// backend.ErrNotCommitted (for keys that span slots, backend.ErrInvalid
+// too). Add cannot find this out itself: pipe.Cmds shows the commands
+// queued so far, not which of their arguments are keys (go-redis takes
+// that from the server's COMMAND table), and not the commands queued
+// after the add.
 func (b *Backend) InTx(pipe goredis.Pipeliner) backend.Tx {
 	return &tx{b: b, pipe: pipe}
 }

@@ -41,16 +41,35 @@ func (n addNode) place(now time.Time) string {
 // children live in other queues passes those queues' key sets too; on a
 // Cluster client such a flow fails with ErrUnsupported.
 func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest) (backend.AddResult, error) {
-	if err := b.check(queue); err != nil {
+	queues, nodes, err := b.planAdd(ctx, queue, req)
+	if err != nil {
 		return backend.AddResult{}, err
 	}
-	if err := req.Validate(queue, b.opts.MaxPayload, b.opts.Clock.Now()); err != nil {
+	if len(queues) == 1 && len(nodes) == len(req.Jobs) {
+		return b.addFlat(ctx, queue, nodes)
+	}
+	res, err := b.runAdd(ctx, queue, queues, nodes)
+	if err != nil {
 		return backend.AddResult{}, err
+	}
+	return assemble(req, queues, nodes, res), nil
+}
+
+// planAdd checks an Add request before anything is sent, and flattens it:
+// the queues of its key sets (queue first) and its jobs in preorder. Add
+// and a transaction's add (tx.go) both start here, so they accept the
+// same requests.
+func (b *Backend) planAdd(ctx context.Context, queue string, req *backend.AddRequest) ([]string, []addNode, error) {
+	if err := b.check(queue); err != nil {
+		return nil, nil, err
+	}
+	if err := req.Validate(queue, b.opts.MaxPayload, b.opts.Clock.Now()); err != nil {
+		return nil, nil, err
 	}
 	// Nothing is sent once ctx has ended: the caller learns that nothing
 	// was written.
 	if err := ctx.Err(); err != nil {
-		return backend.AddResult{}, err
+		return nil, nil, err
 	}
 	queues := []string{queue}
 	sets := map[string]int{queue: 1}
@@ -76,28 +95,31 @@ func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest
 		walk(&req.Jobs[i], queue, 0)
 	}
 	if len(queues) > 1 && b.cluster {
-		return backend.AddResult{}, fmt.Errorf("%w: a flow across queues %q on Redis Cluster", backend.ErrUnsupported, queues)
+		return nil, nil, fmt.Errorf("%w: a flow across queues %q on Redis Cluster", backend.ErrUnsupported, queues)
 	}
-
-	if len(queues) == 1 && len(nodes) == len(req.Jobs) {
-		return b.addFlat(ctx, queue, nodes)
-	}
-	res, err := b.runAdd(ctx, queue, queues, nodes)
-	if err != nil {
-		return backend.AddResult{}, err
-	}
-	return assemble(req, queues, nodes, res), nil
+	return queues, nodes, nil
 }
 
 // runAdd runs the add script over nodes and returns the reply, two values
 // per node.
 func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nodes []addNode) ([]string, error) {
+	keys, argv := b.addArgs(queues, nodes, b.replyTTL)
+	res, err := b.write(ctx, "add", queue, b.reqs.next(), keys, argv)
+	if err != nil {
+		return nil, err
+	}
+	return addReply(queue, nodes, res)
+}
+
+// addArgs returns the add script's key sets and arguments for nodes over
+// queues, added now; ttl is the reply TTL of the call (see header).
+func (b *Backend) addArgs(queues []string, nodes []addNode, ttl string) ([]string, []any) {
 	keys := make([]string, 0, len(queues)*layout.NumKeys)
 	for _, q := range queues {
 		keys = append(keys, b.queueKeys(q)...)
 	}
 	now := b.opts.Clock.Now()
-	argv := append(b.header(now.UnixMilli(), b.replyTTL, 2+len(queues)+len(nodes)*3), len(queues))
+	argv := append(b.header(now.UnixMilli(), ttl, 2+len(queues)+len(nodes)*3), len(queues))
 	for _, q := range queues {
 		argv = append(argv, q)
 	}
@@ -105,10 +127,12 @@ func (b *Backend) runAdd(ctx context.Context, queue string, queues []string, nod
 	for _, n := range nodes {
 		argv = append(argv, n.place(now), jobHead(n.job), jobOpts(n.job, ""))
 	}
-	res, err := b.write(ctx, "add", queue, b.reqs.next(), keys, argv)
-	if err != nil {
-		return nil, err
-	}
+	return keys, argv
+}
+
+// addReply decodes the add script's reply res to the add of nodes: two
+// values per node, its job ID and "1" for a duplicate ("0" otherwise).
+func addReply(queue string, nodes []addNode, res any) ([]string, error) {
 	if a, _ := res.([]any); len(a) == 1 {
 		// Plain jobs: numbered from the one value on.
 		first, _ := a[0].(int64)

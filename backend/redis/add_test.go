@@ -15,10 +15,32 @@ import (
 	"github.com/droverhq/drover/internal/redistest"
 )
 
+// cmdHook runs around in place of each command name whose first argument
+// is arg; next runs the command. It passes the other commands through.
+type cmdHook struct {
+	name, arg string
+	around    func(next func() error) error
+}
+
+func (h cmdHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h cmdHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+func (h cmdHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		args := cmd.Args()
+		if len(args) < 2 || !strings.EqualFold(fmt.Sprint(args[0]), h.name) || args[1] != h.arg {
+			return next(ctx, cmd)
+		}
+		return h.around(func() error { return next(ctx, cmd) })
+	}
+}
+
 // gateHook holds every add script call until the gate opens, counting
 // the calls and how many were in flight at once.
 type gateHook struct {
-	sha  string
 	gate chan struct{}
 
 	mu       sync.Mutex
@@ -27,30 +49,18 @@ type gateHook struct {
 	most     int
 }
 
-func (h *gateHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (h *gateHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return next
-}
-
-func (h *gateHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		args := cmd.Args()
-		if len(args) < 2 || !strings.EqualFold(fmt.Sprint(args[0]), "evalsha") || args[1] != h.sha {
-			return next(ctx, cmd)
-		}
-		h.mu.Lock()
-		h.calls++
-		h.inFlight++
-		h.most = max(h.most, h.inFlight)
-		h.mu.Unlock()
-		<-h.gate
-		err := next(ctx, cmd)
-		h.mu.Lock()
-		h.inFlight--
-		h.mu.Unlock()
-		return err
-	}
+func (h *gateHook) around(next func() error) error {
+	h.mu.Lock()
+	h.calls++
+	h.inFlight++
+	h.most = max(h.most, h.inFlight)
+	h.mu.Unlock()
+	<-h.gate
+	err := next()
+	h.mu.Lock()
+	h.inFlight--
+	h.mu.Unlock()
+	return err
 }
 
 func (h *gateHook) state() (calls, inFlight int) {
@@ -72,8 +82,8 @@ func gatedStore(t *testing.T) (*Backend, *gateHook) {
 	if err := b.scripts.eval["add"].Load(t.Context(), client).Err(); err != nil {
 		t.Fatal(err)
 	}
-	hook := &gateHook{sha: b.scripts.eval["add"].Hash(), gate: make(chan struct{})}
-	client.AddHook(hook)
+	hook := &gateHook{gate: make(chan struct{})}
+	client.AddHook(cmdHook{name: "evalsha", arg: b.scripts.eval["add"].Hash(), around: hook.around})
 	return b, hook
 }
 

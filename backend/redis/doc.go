@@ -104,6 +104,18 @@
 // non-empty outbox delivers it, so a crash between the two steps heals on
 // the next call. This works on Cluster too: each step touches one slot.
 //
+// # Transactions
+//
+// InTx adds jobs as part of the application's own MULTI/EXEC transaction
+// (client.TxPipelined, or TxPipelined inside client.Watch): they exist if
+// and only if EXEC runs the transaction. Redis does not roll back a
+// transaction whose command failed, so the add checks everything it can in
+// Go before it queues one EVAL of the add script (never EVALSHA, which
+// could fail with NOSCRIPT after the application's commands ran). Its
+// result is known once EXEC has run. On Cluster the application's keys of
+// the transaction must be in the queue's slot: Backend.HashTag gives the
+// hash tag to put in them.
+//
 // # Caveats
 //
 // Removing a flow parent removes its descendants in the same queue that are

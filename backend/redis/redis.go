@@ -120,7 +120,7 @@ func (b *Backend) queueKeys(queue string) []string {
 	if k, ok := b.keys.Load(queue); ok {
 		return k.([]string)
 	}
-	tag := "{" + b.opts.Prefix + ":" + queue + "}:"
+	tag := b.HashTag(queue) + ":"
 	k := make([]string, layout.NumKeys)
 	for i, s := range layout.KeySuffixes {
 		k[i] = tag + s

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ type Options struct {
 	// AppendOnly turns on the append-only file with fsync on every write,
 	// so that a killed server loses nothing it acknowledged.
 	AppendOnly bool
+	// Cluster starts the server in cluster mode, as a cluster of one node
+	// that serves every slot: commands and transactions whose keys span
+	// slots are refused as on a larger cluster.
+	Cluster bool
 }
 
 // Server is a redis-server process owned by a test.
@@ -90,6 +95,9 @@ func (s *Server) start() {
 	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	}
+	if s.opts.Cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
 	cmd := exec.Command("redis-server", args...)
 	cmd.Dir = s.Dir
 	if err := cmd.Start(); err != nil {
@@ -102,6 +110,9 @@ func (s *Server) start() {
 		close(s.exit)
 	}()
 	s.waitReady()
+	if s.opts.Cluster {
+		s.serveAllSlots()
+	}
 }
 
 func (s *Server) waitReady() {
@@ -122,6 +133,29 @@ func (s *Server) waitReady() {
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("redistest: redis-server at %s did not answer: %v", s.Addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serveAllSlots gives the server every slot (once; its nodes.conf keeps
+// them over a restart) and waits until the cluster is up.
+func (s *Server) serveAllSlots() {
+	s.t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Do(ctx, "cluster", "addslotsrange", 0, 16383).Err(); err != nil && !strings.Contains(err.Error(), "busy") {
+		s.t.Fatalf("redistest: cluster addslotsrange: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redistest: cluster at %s did not come up: %q, %v", s.Addr, info, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -153,6 +187,19 @@ func (s *Server) Client(t testing.TB, opts *goredis.Options) *goredis.Client {
 	}
 	o.Addr = s.Addr
 	c := goredis.NewClient(&o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// ClusterClient returns a Cluster client of a server started with
+// Options.Cluster, closed when the test ends.
+func (s *Server) ClusterClient(t testing.TB, opts *goredis.ClusterOptions) *goredis.ClusterClient {
+	var o goredis.ClusterOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Addrs = []string{s.Addr}
+	c := goredis.NewClusterClient(&o)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

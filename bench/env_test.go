@@ -111,6 +111,13 @@ func (e *env) addInTx(ctx context.Context, q *queue.Queue, jobs []queue.BulkJob)
 			_, err = q.AddBulkTx(ctx, st.InTx(tx), jobs)
 			return err
 		})
+	case *redis.Backend:
+		_, err := e.rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+			pipe.Set(ctx, "app:last", jobs[0].Data, 0)
+			_, err := q.AddBulkTx(ctx, st.InTx(pipe), jobs)
+			return err
+		})
+		return err
 	}
 	return fmt.Errorf("no transactions on a %T", e.store)
 }

@@ -88,3 +88,12 @@ type LogsResult struct {
 	Lines []string
 	Total int
 }
+
+// QueueLister is the optional capability to name every queue of a store:
+// each queue that has a job, an event, a job scheduler or a pause. Tools
+// (the CLI, metrics) use it to find the queues nobody named to them. It
+// may read more than one key or bucket per queue; it is not for a hot
+// path.
+type QueueLister interface {
+	Queues(ctx context.Context) ([]string, error)
+}

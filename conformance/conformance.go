@@ -51,6 +51,7 @@ var areas = []area{
 	{name: "Flow", sized: testFlow},
 	{name: "Scheduler", sized: testScheduler},
 	{name: "Control", sized: testControl},
+	{name: "Tx", sized: testTx},
 	{name: "Property", run: testProperty},
 	{name: "Worker", run: testWorker},
 	{name: "FlowWorker", run: testFlowWorker},
@@ -76,6 +77,9 @@ type Config struct {
 	// store byte for byte as it was. Without it they compare what the
 	// store reports (counts, jobs, schedulers, events).
 	Digest func(store backend.Full) (string, error)
+	// Tx, if set, runs transactions of the application's own on a store,
+	// for the cases of adds in them; without it those cases are skipped.
+	Tx *AppTx
 }
 
 // size scales a heavy case's workload: a tenth of n for an emulated store

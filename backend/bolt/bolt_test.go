@@ -18,7 +18,35 @@ import (
 func TestConformance(t *testing.T) {
 	conformance.RunWith(t, func(t testing.TB, o conformance.Options) backend.Full {
 		return openTest(t, &Options{Clock: o.Clock, MaxPayload: o.MaxPayload, EventRetention: o.EventRetention})
-	}, conformance.Config{Digest: digest})
+	}, conformance.Config{Digest: digest, Tx: appTx})
+}
+
+// appTx runs the application's transactions of the conformance suite in
+// the store's own database, as an application that opened it with OpenDB
+// would, through db.Update.
+var appTx = &conformance.AppTx{
+	Run: func(ctx context.Context, store backend.Full, key, value string, fn func(backend.Tx) error) error {
+		b := store.(*Backend)
+		return b.db.Update(func(tx *bbolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("app"))
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte(key), []byte(value)); err != nil {
+				return err
+			}
+			return fn(b.InTx(tx))
+		})
+	},
+	AppValue: func(ctx context.Context, store backend.Full, key string) (v string, err error) {
+		err = store.(*Backend).db.View(func(tx *bbolt.Tx) error {
+			if bk := tx.Bucket([]byte("app")); bk != nil {
+				v = string(bk.Get([]byte(key)))
+			}
+			return nil
+		})
+		return v, err
+	},
 }
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)

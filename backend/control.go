@@ -26,6 +26,7 @@ type JobController interface {
 	// Change changes a waiting or delayed job: its priority, its run time
 	// (a later one makes a waiting job delayed, one not later than now
 	// makes a delayed job waiting) and its data, with a changed event. A
+	// delayed job whose run time has come becomes waiting on any change. A
 	// job in another state is an *WrongStateError; a job whose place
 	// changes goes to the back of its line.
 	Change(ctx context.Context, queue string, req *ChangeRequest) error

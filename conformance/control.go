@@ -474,6 +474,39 @@ func testControl(t *testing.T, f Factory, cfg Config) {
 		}
 	})
 
+	t.Run("change of a delayed job that leaves its place (its data, the same run time) tells its run time in the changed event", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		id := b.addOne(backend.NewJob{Name: "later", Delay: time.Hour})
+		at := epoch.Add(time.Hour)
+		data := []byte("new")
+		for _, req := range []backend.ChangeRequest{{ID: id, Data: &data}, {ID: id, RunAt: &at}} {
+			mark := b.lastEventID(b.q)
+			b.change(req)
+			if evs := b.events(b.q, mark); len(evs) != 1 || evs[0].Type != backend.EventChanged || !evs[0].RunAt.Equal(at) {
+				t.Errorf("after change %+v: events %+v, want one changed event with RunAt %v", req, evs, at)
+			}
+		}
+		b.wantState(b.q, id, backend.StateDelayed)
+	})
+
+	t.Run("change of a delayed job whose run time has come makes it waiting", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		data := []byte("new")
+		prio := 2
+		for _, req := range []backend.ChangeRequest{{Data: &data}, {Priority: &prio}} {
+			req.ID = b.addOne(backend.NewJob{Name: "due", Delay: time.Minute})
+			b.clock.Advance(time.Minute)
+			mark := b.lastEventID(b.q)
+			b.change(req)
+			if evs := b.events(b.q, mark); len(evs) != 1 || evs[0].Type != backend.EventChanged || !evs[0].RunAt.IsZero() {
+				t.Errorf("after change %+v: events %+v, want one changed event without RunAt", req, evs)
+			}
+			b.wantState(b.q, req.ID, backend.StateWaiting)
+		}
+	})
+
 	t.Run("change of a job that is not waiting or delayed gets a wrong-state error and changes nothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

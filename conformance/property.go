@@ -60,6 +60,11 @@ type modelJob struct {
 	old      []backend.Lease // leases that no longer hold
 	// stallFailed is set once a recovery failed the job.
 	stallFailed bool
+	// cancelled is set while the job runs marked by Cancel.
+	cancelled bool
+	// attemptsUnsure is set when the model cannot tell AttemptsMade (a
+	// marked job's release), until a retry resets it.
+	attemptsUnsure bool
 }
 
 const (
@@ -134,6 +139,11 @@ func (m *jobMachine) lease(t *rapid.T) {
 		case j.state == backend.StateActive && j.expires.Before(now):
 			j.old = append(j.old, j.lease)
 			j.lease = backend.Lease{}
+			if j.cancelled {
+				// A marked job whose worker is gone fails as cancelled.
+				j.state, j.stallFailed, j.attemptsUnsure, j.cancelled = backend.StateFailed, true, true, false
+				continue
+			}
 			if j.stalled >= propMaxStalled {
 				// Whether the failing recovery counts in StalledCount is
 				// not specified; check stops comparing it.
@@ -201,6 +211,13 @@ func (m *jobMachine) settle(t *rapid.T) {
 	}
 	j.old = append(j.old, j.lease)
 	j.lease = backend.Lease{}
+	if j.cancelled && s.Outcome != backend.OutcomeComplete {
+		// A marked job is not retried or released: it fails.
+		j.cancelled, j.attemptsUnsure = false, true
+		j.state = backend.StateFailed
+		return
+	}
+	j.cancelled = false
 	switch s.Outcome {
 	case backend.OutcomeComplete:
 		j.state = backend.StateCompleted
@@ -233,6 +250,9 @@ func (m *jobMachine) renew(t *rapid.T) {
 	res, err := m.store.Renew(t.Context(), propQueue, &backend.RenewRequest{Leases: []backend.Lease{j.lease}, TTL: propTTL})
 	if err != nil || len(res.Lost) != 0 {
 		t.Fatalf("Renew of %s: %v, lost %v", j.id, err, res.Lost)
+	}
+	if marked := len(res.Cancelled) == 1 && res.Cancelled[0].Lease == j.lease; marked != j.cancelled || len(res.Cancelled) > 1 {
+		t.Fatalf("Renew of %s reported cancelled %+v; model says marked %v", j.id, res.Cancelled, j.cancelled)
 	}
 	j.expires = m.clock.Now().Add(propTTL)
 }
@@ -268,7 +288,7 @@ func (m *jobMachine) check(t *rapid.T) {
 		if got.StalledCount != j.stalled && !j.stallFailed {
 			t.Fatalf("job %s has StalledCount %d, model says %d", id, got.StalledCount, j.stalled)
 		}
-		if j.stalled == 0 && got.AttemptsMade != j.attempts {
+		if j.stalled == 0 && !j.attemptsUnsure && got.AttemptsMade != j.attempts {
 			t.Fatalf("job %s has AttemptsMade %d, model says %d", id, got.AttemptsMade, j.attempts)
 		}
 		if j.state == backend.StateActive && got.Lease != j.lease {
@@ -284,6 +304,16 @@ func (m *jobMachine) check(t *rapid.T) {
 	}
 	for _, err := range invariantErrors(ctx, m.store, propQueue) {
 		t.Fatalf("invariant: %v", err)
+	}
+	evs, err := m.store.Events(ctx, propQueue, &backend.EventsRequest{Max: 1 << 20})
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	replayed := replay(evs.Events)
+	for _, id := range m.order {
+		if replayed[id] != m.jobs[id].state {
+			t.Fatalf("job %s's events replay to %q; it is %s", id, replayed[id], m.jobs[id].state)
+		}
 	}
 }
 
@@ -484,6 +514,8 @@ func testProperty(t *testing.T, f Factory) {
 				"stale settle": m.staleSettle,
 				"renew":        m.renew,
 				"advance":      m.advance,
+				"control":      m.control,
+				"concurrent":   m.concurrentControl,
 				"":             m.check,
 			})
 		})

@@ -167,7 +167,12 @@ func (b *Backend) Change(ctx context.Context, queue string, req *backend.ChangeR
 			prio = *req.Priority
 		}
 		if req.RunAt != nil {
-			runAt, state = *req.RunAt, backend.StateWaiting
+			runAt = *req.RunAt
+		}
+		if state == backend.StateDelayed || req.RunAt != nil {
+			// A delayed job whose run time has come is due: a change
+			// makes it waiting, as a lease would.
+			state = backend.StateWaiting
 			if runAt.After(t.now) {
 				state = backend.StateDelayed
 			}

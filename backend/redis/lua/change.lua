@@ -57,6 +57,8 @@ if moved then
   else
     delay_notice(Q, id)
   end
+elseif delayed then
+  job_event(Q, "changed", id, c, h, {run_at = at})
 else
   job_event(Q, "changed", id, c, h)
 end

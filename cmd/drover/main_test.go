@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -483,5 +484,51 @@ func TestExitStatus(t *testing.T) {
 	}
 	if _, msg := exitStatus(errors.New("disk full")); msg != "drover: disk full" {
 		t.Errorf("message %q, want the error named as drover's", msg)
+	}
+}
+
+// TestEventsFollow follows a queue through the endpoint while the test
+// process publishes to it, and stops on an interrupt with status 0.
+func TestEventsFollow(t *testing.T) {
+	_, _, _, url := servedFile(t, "f.sock")
+	lines := strings.Split(strings.TrimSpace(drover(t, nil, "--admin", url, "--json", "events", "mail").stdout), "\n")
+	last := jsonOf[event](t, result{stdout: lines[len(lines)-1]})
+	after := last.ID
+
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--admin", url, "--json", "events", "mail", "--follow", "--after", strconv.FormatUint(after, 10))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The cursor is fixed by --after: the event may be published before
+	// drover reads, and it is printed all the same.
+	c, err := admin.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Publish(ctx, "mail", &backend.PublishRequest{Name: "deployed", Data: []byte(`{"v":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the followed events: %v; stderr: %s", err, stderr.String())
+	}
+	var ev event
+	if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.ID != after+1 || ev.Type != "published" || ev.Name != "deployed" {
+		t.Fatalf("followed event %q (%v); want the published one, ID %d", line, err, after+1)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("drover events --follow after an interrupt: %v; stderr: %s", err, stderr.String())
 	}
 }

@@ -89,11 +89,16 @@ type LogsResult struct {
 	Total int
 }
 
-// QueueLister is the optional capability to name every queue of a store:
-// each queue that has a job, an event, a job scheduler or a pause. Tools
-// (the CLI, metrics) use it to find the queues nobody named to them. It
-// may read more than one key or bucket per queue; it is not for a hot
-// path.
+// QueueLister is the optional capability to name every queue of a store.
+// Tools (the CLI, metrics) use it to find the queues nobody named to them.
+// It may read more than one key or bucket per queue, or (on Redis) scan
+// the key space; it is not for a hot path.
 type QueueLister interface {
+	// Queues returns the names of the queues that have ever had a job, an
+	// event, a job scheduler or a pause (every change appends an event),
+	// sorted, and an empty slice when there is none. A queue stays
+	// listed when its jobs are gone, even after Obliterate: the store
+	// keeps its ID counters so that no ID is reused. Reads, and calls
+	// refused before they changed anything, list no queue.
 	Queues(ctx context.Context) ([]string, error)
 }

@@ -43,6 +43,7 @@ var areas = []area{
 	{name: "Retention", run: testRetention},
 	{name: "Admin", run: testAdmin},
 	{name: "Query", run: testQuery},
+	{name: "Queues", run: testQueues},
 	{name: "Progress", run: testProgress},
 	{name: "Invalid", run: testInvalid},
 	{name: "BadInput", sized: testBadInput},

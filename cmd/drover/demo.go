@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/droverhq/drover/backend/bolt"
 	"github.com/droverhq/drover/queue"
@@ -25,19 +26,28 @@ type demoConfig struct {
 	concurrency int
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newDemoCmd(o *options) *cobra.Command {
 	var cfg demoConfig
-	fs.StringVar(&cfg.dir, "dir", "", "directory for the bbolt file (default: a new temp dir, removed afterwards)")
-	fs.IntVar(&cfg.single, "single", 50, "jobs to add one by one")
-	fs.IntVar(&cfg.bulk, "bulk", 2000, "jobs to add in one bulk")
-	fs.IntVar(&cfg.workers, "workers", 2, "workers to run")
-	fs.IntVar(&cfg.concurrency, "concurrency", 16, "jobs each worker runs at once")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Add jobs to a queue in a temporary bbolt file and run workers on them",
+		Long: `Add jobs to a queue "demo" in a bbolt file (in a new temporary directory,
+removed afterwards, unless --dir is given): emails one by one, thumbnails
+in one bulk, delayed reports, urgent alerts and jobs doomed to fail. Then
+run workers on them, print the counts as they go, and a summary. The store
+flags do not apply.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return demo(cmd.Context(), cfg, o.stdout)
+		},
 	}
-	return demo(ctx, cfg, stdout)
+	f := cmd.Flags()
+	f.StringVar(&cfg.dir, "dir", "", "directory for the bbolt file (default: a new temp dir, removed afterwards)")
+	f.IntVar(&cfg.single, "single", 50, "jobs to add one by one")
+	f.IntVar(&cfg.bulk, "bulk", 2000, "jobs to add in one bulk")
+	f.IntVar(&cfg.workers, "workers", 2, "workers to run")
+	f.IntVar(&cfg.concurrency, "concurrency", 16, "jobs each worker runs at once")
+	return cmd
 }
 
 type emailJob struct {

@@ -1,0 +1,85 @@
+package redis
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/backend/redis/internal/layout"
+)
+
+var _ backend.QueueLister = (*Backend)(nil)
+
+// Queues returns the name of every queue under the store's prefix,
+// sorted. Every queue that ever had an event has a meta hash,
+// "{prefix:queue}:meta" (its counters outlive Obliterate), so Queues
+// SCANs for those keys: on Cluster, on every master. The scan walks the
+// whole key space of each server, a page at a time; it is for tools, not
+// for a hot path.
+func (b *Backend) Queues(ctx context.Context) ([]string, error) {
+	if b.closed.Load() {
+		return nil, backend.ErrClosed
+	}
+	head := "{" + b.opts.Prefix + ":"
+	tail := "}:" + layout.KeySuffixes[layout.KeyMeta]
+	match := escapeGlob(head) + "*" + escapeGlob(tail)
+	var (
+		mu    sync.Mutex
+		found = map[string]bool{}
+	)
+	scan := func(ctx context.Context, c goredis.Cmdable) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.ScanType(ctx, cursor, match, 1000, "hash").Result()
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for _, k := range keys {
+				// A queue name has no brace, so the name ends at the
+				// first "}".
+				name, ok := strings.CutPrefix(k, head)
+				if name, ok2 := strings.CutSuffix(name, tail); ok && ok2 && backend.ValidateQueueName(name) == nil {
+					found[name] = true
+				}
+			}
+			mu.Unlock()
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	var err error
+	if cc, ok := b.client.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, b.client)
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	names := make([]string, 0, len(found))
+	for n := range found {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// escapeGlob escapes the characters that SCAN's MATCH pattern reads as
+// wildcards.
+func escapeGlob(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}

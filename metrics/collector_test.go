@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/droverhq/drover/backend"
@@ -307,4 +308,43 @@ func TestCollectorUsesItsNamespace(t *testing.T) {
 	if _, ok := got[`jobs_jobs_added_total{queue="a"}`]; !ok {
 		t.Errorf("no jobs_jobs_added_total in %v", fmt.Sprint(got))
 	}
+}
+
+func TestMetricsFollowPrometheusNamingConventions(t *testing.T) {
+	env := drovertest.New(t, nil)
+	c := newCollector(t, env.Store, &metrics.CollectorOptions{Queues: []string{"a"}})
+	c.TrackCursor("a", "s", func() uint64 { return 0 })
+	m := metrics.NewHandlerMetrics(&metrics.HandlerOptions{Clock: env.Clock})
+	add(t, env.Queue("a"), "x", nil)
+	env.RunReady(env.Worker("a", m.Middleware(flakyHandler), nil))
+	for _, col := range []prometheus.Collector{c, m} {
+		problems, err := testutil.CollectAndLint(col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+func TestCollectorMissesNothingOfAQueueItFindsWithATrimmedLog(t *testing.T) {
+	eachStore(t, backend.EventRetention{Count: 4}, func(t *testing.T, env *drovertest.Env) {
+		store := &listing{Full: env.Store}
+		c := newCollector(t, store, &metrics.CollectorOptions{Clock: env.Clock})
+		for range 5 {
+			add(t, env.Queue("b"), "x", nil) // an added and a waiting event each
+		}
+		store.names = []string{"b"}
+		env.Clock.Advance(time.Minute)
+		// The log kept the newest 4 events, 2 adds: those trimmed before
+		// the queue was found may predate the collector, and are not
+		// missed.
+		check(t, scrape(t, c), map[string]float64{
+			`drover_jobs_added_total{queue="b"}`:    2,
+			`drover_events_missed_total{queue="b"}`: 0,
+			`drover_event_log_events{queue="b"}`:    4,
+			`drover_event_log_last_id{queue="b"}`:   10,
+		})
+	})
 }

@@ -43,6 +43,11 @@ type snoozeError struct{ d time.Duration }
 
 func (e *snoozeError) Error() string { return fmt.Sprintf("drover: snoozed for %s", e.d) }
 
+// SnoozeDelay reports whether err, a handler's error, asks for a snooze
+// (it is or wraps an error made by Snooze), and for how long. Middleware
+// uses it to tell a snooze from a failed attempt.
+func SnoozeDelay(err error) (time.Duration, bool) { return snoozeOf(err) }
+
 // snoozeOf returns the delay of a handler error made by Snooze.
 func snoozeOf(err error) (time.Duration, bool) {
 	var s *snoozeError

@@ -158,6 +158,20 @@ func TestSnoozeRunsTheJobAgainLaterWithoutUsingAnAttempt(t *testing.T) {
 	})
 }
 
+func TestSnoozeDelayTellsASnoozeFromOtherErrors(t *testing.T) {
+	if d, ok := queue.SnoozeDelay(fmt.Errorf("later: %w", queue.Snooze(time.Minute))); !ok || d != time.Minute {
+		t.Errorf("a wrapped snooze: %v, %v; want 1m, true", d, ok)
+	}
+	if d, ok := queue.SnoozeDelay(queue.Snooze(-time.Second)); !ok || d != 0 {
+		t.Errorf("a negative snooze: %v, %v; want 0, true", d, ok)
+	}
+	for _, err := range []error{nil, errors.New("boom"), queue.Unrecoverable(errors.New("bad"))} {
+		if _, ok := queue.SnoozeDelay(err); ok {
+			t.Errorf("SnoozeDelay(%v) reports a snooze", err)
+		}
+	}
+}
+
 func TestQueueDefaultsApplyWhereAnAddLeavesThemZero(t *testing.T) {
 	controlStores(t, func(t *testing.T, clock *fakeclock.Clock, store backend.Full, _ *queue.Queue) {
 		ctx := context.Background()

@@ -53,7 +53,7 @@ func TestRedisCancelReachesAHandlerInAnotherProcess(t *testing.T) {
 
 // TestRetryOfAHundredThousandFailedJobs fails 100,000 jobs and retries
 // them all with RetryJobs, on each store, and reports the rate.
-func TestRetryOfAHundredThousandFailedJobs(t *testing.T) {
+func TestRetryAndPromoteOfAHundredThousandJobs(t *testing.T) {
 	const n = 100_000
 	_, _, redisStore := startRedis(t)
 	for name, store := range map[string]backend.Full{
@@ -101,6 +101,30 @@ func TestRetryOfAHundredThousandFailedJobs(t *testing.T) {
 				t.Fatalf("counts after retry %+v, %v", c, err)
 			}
 			t.Logf("%s: retried %d failed jobs in %v: %s jobs/s", name, n, took, fmt.Sprintf("%.0f", n/took.Seconds()))
+
+			// And a promotion of as many delayed jobs.
+			later, err := queue.New(store, "promote", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range bulk {
+				bulk[i].Options = &queue.AddOptions{Delay: time.Hour}
+			}
+			for range n / len(bulk) {
+				if _, err := later.AddBulk(ctx, bulk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start = time.Now()
+			promoted, err := later.PromoteJobs(ctx, 0)
+			took = time.Since(start)
+			if err != nil || promoted != n {
+				t.Fatalf("PromoteJobs = %d, %v; want %d", promoted, err, n)
+			}
+			if c, err := later.Counts(ctx); err != nil || c.Waiting != n || c.Delayed != 0 {
+				t.Fatalf("counts after promote %+v, %v", c, err)
+			}
+			t.Logf("%s: promoted %d delayed jobs in %v: %s jobs/s", name, n, took, fmt.Sprintf("%.0f", n/took.Seconds()))
 		})
 	}
 }

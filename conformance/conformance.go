@@ -44,6 +44,7 @@ var areas = []area{
 	{name: "Admin", run: testAdmin},
 	{name: "Query", run: testQuery},
 	{name: "Progress", run: testProgress},
+	{name: "Meta", sized: testMeta},
 	{name: "Invalid", run: testInvalid},
 	{name: "BadInput", sized: testBadInput},
 	{name: "Events", sized: testEvents},

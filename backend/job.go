@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"maps"
 	"time"
 )
 
@@ -136,7 +137,14 @@ type NewJob struct {
 	KeepFailed    Retention
 	// FailurePolicy applies when this job is a flow child that fails.
 	FailurePolicy FailurePolicy
-	Children      []NewJob
+	// Meta is the job's metadata: string pairs kept with the job and
+	// never changed, for context that travels from the code that added
+	// it to every attempt (trace context, a request ID). At most
+	// MaxMetaEntries entries of MaxMetaSize bytes of keys and values in
+	// all; keys are not empty and have no control characters. A
+	// scheduler's template gives its Meta to every iteration.
+	Meta     map[string]string
+	Children []NewJob
 }
 
 // Job is a job as the store keeps it.
@@ -185,6 +193,10 @@ type Job struct {
 
 	// SchedulerID is set on iteration jobs made by a job scheduler.
 	SchedulerID string
+
+	// Meta is the metadata the job was added with (NewJob.Meta); nil
+	// when it has none.
+	Meta map[string]string
 
 	// CancelRequested is set on an active job that Cancel marked: its
 	// worker is to stop it. CancelReason is the reason given.
@@ -240,6 +252,7 @@ func (nj *NewJob) Record(queue, id string, now time.Time) Job {
 		Timeout:       nj.Timeout,
 		KeepCompleted: nj.KeepCompleted,
 		KeepFailed:    nj.KeepFailed,
+		Meta:          CloneMeta(nj.Meta),
 		CreatedAt:     now,
 	}
 	if d := nj.DelayAt(now); d > 0 {
@@ -247,6 +260,14 @@ func (nj *NewJob) Record(queue, id string, now time.Time) Job {
 		j.State = StateDelayed
 	}
 	return j
+}
+
+// CloneMeta returns a copy of m, or nil when m is empty.
+func CloneMeta(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
 }
 
 // DelayAt returns how long after now a new job first runs: its Delay, or

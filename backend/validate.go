@@ -23,6 +23,12 @@ const (
 	// DefaultMaxPayload is the default limit on job data, results and
 	// progress: 1 MiB.
 	DefaultMaxPayload = 1 << 20
+	// MaxMetaEntries bounds the number of entries of a job's Meta.
+	MaxMetaEntries = 64
+	// MaxMetaSize bounds the bytes of a job's Meta, keys and values
+	// together: room for a W3C trace context and baggage at their
+	// largest (8 KiB).
+	MaxMetaSize = 16 << 10
 )
 
 // ValidateQueueName reports whether name can name a queue: not empty, at
@@ -160,6 +166,9 @@ func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
 	if err := validateID(j.ID); err != nil {
 		return err
 	}
+	if err := ValidateMeta(j.Meta); err != nil {
+		return err
+	}
 	switch j.Backoff.Type {
 	case BackoffNone, BackoffFixed, BackoffExponential:
 	default:
@@ -178,6 +187,32 @@ func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
 		if r.r.Count < 0 || r.r.Age < 0 {
 			return bad(r.field, "retention count or age is negative")
 		}
+	}
+	return nil
+}
+
+// ValidateMeta checks a job's metadata: at most MaxMetaEntries entries
+// and MaxMetaSize bytes of keys and values (ErrTooLarge past either),
+// keys not empty, with no control characters, and at most MaxNameLen
+// bytes.
+func ValidateMeta(m map[string]string) *ValidationError {
+	if len(m) > MaxMetaEntries {
+		return &ValidationError{Field: "Meta", Reason: fmt.Sprintf("%d entries is over the limit of %d", len(m), MaxMetaEntries), Err: ErrTooLarge}
+	}
+	n := 0
+	for k, v := range m {
+		switch {
+		case k == "":
+			return &ValidationError{Field: "Meta", Reason: "a key is empty"}
+		case len(k) > MaxNameLen:
+			return &ValidationError{Field: "Meta", Reason: fmt.Sprintf("a key is longer than %d bytes", MaxNameLen)}
+		case strings.IndexFunc(k, unicode.IsControl) >= 0:
+			return &ValidationError{Field: "Meta", Reason: fmt.Sprintf("key %q contains a control character", k)}
+		}
+		n += len(k) + len(v)
+	}
+	if n > MaxMetaSize {
+		return &ValidationError{Field: "Meta", Reason: fmt.Sprintf("%d bytes is over the limit of %d", n, MaxMetaSize), Err: ErrTooLarge}
 	}
 	return nil
 }

@@ -29,3 +29,37 @@ func FuzzQueueName(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateMeta(t *testing.T) {
+	many := make(map[string]string)
+	for i := range MaxMetaEntries + 1 {
+		many[strings.Repeat("k", i+1)] = ""
+	}
+	for _, c := range []struct {
+		name   string
+		meta   map[string]string
+		bad    bool
+		tooBig bool
+	}{
+		{name: "none", meta: nil},
+		{name: "a trace context", meta: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
+		{name: "an empty value", meta: map[string]string{"k": ""}},
+		{name: "the largest size", meta: map[string]string{"k": strings.Repeat("v", MaxMetaSize-1)}},
+		{name: "an empty key", meta: map[string]string{"": "v"}, bad: true},
+		{name: "a key with a newline", meta: map[string]string{"a\nb": "v"}, bad: true},
+		{name: "a key too long", meta: map[string]string{strings.Repeat("k", MaxNameLen+1): "v"}, bad: true},
+		{name: "too many entries", meta: many, bad: true, tooBig: true},
+		{name: "one byte too many", meta: map[string]string{"k": strings.Repeat("v", MaxMetaSize)}, bad: true, tooBig: true},
+	} {
+		err := ValidateJobFields(&NewJob{Name: "n", Meta: c.meta}, 0)
+		if !c.bad {
+			if err != nil {
+				t.Errorf("%s: %v, want nil", c.name, err)
+			}
+			continue
+		}
+		if err == nil || err.Field != "Meta" || !errors.Is(err, ErrInvalid) || errors.Is(err, ErrTooLarge) != c.tooBig {
+			t.Errorf("%s: %v, want a *ValidationError on Meta (ErrTooLarge: %v)", c.name, err, c.tooBig)
+		}
+	}
+}

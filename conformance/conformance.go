@@ -45,6 +45,7 @@ var areas = []area{
 	{name: "Query", run: testQuery},
 	{name: "Queues", run: testQueues},
 	{name: "Progress", run: testProgress},
+	{name: "Meta", sized: testMeta},
 	{name: "Invalid", run: testInvalid},
 	{name: "BadInput", sized: testBadInput},
 	{name: "Events", sized: testEvents},

@@ -68,21 +68,17 @@ func (q *Queue) AddFlows(ctx context.Context, flows []Flow) ([]*FlowNode, error)
 	if err := q.check(); err != nil {
 		return nil, err
 	}
-	req := &backend.AddRequest{Jobs: make([]backend.NewJob, len(flows))}
+	call := &AddCall{Queue: q.name, Op: AddOpFlow, Jobs: make([]backend.NewJob, len(flows))}
 	for i := range flows {
-		req.Jobs[i] = flows[i].newJob(q.defaults)
+		call.Jobs[i] = flows[i].newJob(q.defaults)
 	}
-	res, err := q.b.Add(ctx, q.name, req)
-	if err != nil {
+	if err := q.runAdd(ctx, call, q.storeAdd); err != nil {
 		return nil, fmt.Errorf("drover: add flow to %s: %w", q.name, err)
-	}
-	if len(res.Jobs) != len(req.Jobs) {
-		return nil, fmt.Errorf("drover: add flow to %s: store reported %d jobs for %d", q.name, len(res.Jobs), len(req.Jobs))
 	}
 	now := q.clock.Now()
 	out := make([]*FlowNode, len(flows))
-	for i, a := range res.Jobs {
-		n, err := q.flowNode(ctx, q.b, q.name, nil, &req.Jobs[i], a, now)
+	for i, a := range call.Added {
+		n, err := q.flowNode(ctx, q.b, q.name, nil, &call.Jobs[i], a, now)
 		if err != nil {
 			return nil, err
 		}

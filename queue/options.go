@@ -20,6 +20,12 @@ type Options struct {
 	Defaults *AddOptions
 	// Logger receives the queue's logs. Defaults to slog.Default().
 	Logger *slog.Logger
+	// AddMiddleware wraps every add made through the queue (Add,
+	// AddBulk, AddFlow, AddFlows, AddTx, AddBulkTx and their typed and
+	// JSON forms), the first outermost, before the jobs reach the store:
+	// to trace adds or put metadata on the jobs (package tracing has
+	// one). Defaults to none. Job schedulers' upserts are not adds.
+	AddMiddleware []AddMiddleware
 }
 
 func (o *Options) withDefaults() Options {
@@ -63,6 +69,14 @@ type AddOptions struct {
 	KeepCompleted Retention
 	// KeepFailed says how many failed jobs to keep. Defaults to all.
 	KeepFailed Retention
+	// Meta is the job's metadata: string pairs kept with the job, never
+	// changed, and seen by every attempt as Job.Meta — for context that
+	// travels from the code that adds a job to its handler, such as trace
+	// context (see AddMiddleware). At most backend.MaxMetaEntries
+	// entries and backend.MaxMetaSize bytes; keys are not empty and have
+	// no control characters. In a job scheduler's template it is given
+	// to every iteration. The map is copied. Defaults to none.
+	Meta map[string]string
 }
 
 // Retention says which finished jobs are kept; see backend.Retention.
@@ -119,5 +133,6 @@ func (o *AddOptions) newJob(name string, data []byte) backend.NewJob {
 		Timeout:       opts.Timeout,
 		KeepCompleted: opts.KeepCompleted,
 		KeepFailed:    opts.KeepFailed,
+		Meta:          backend.CloneMeta(opts.Meta),
 	}
 }

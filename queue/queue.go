@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ type Queue struct {
 	log   *slog.Logger
 	// defaults are Options.Defaults, copied.
 	defaults *AddOptions
+	addMW    []AddMiddleware
 	closed   atomic.Bool
 }
 
@@ -33,7 +35,7 @@ func New(b backend.Backend, name string, opts *Options) (*Queue, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	q := &Queue{b: b, name: name, clock: o.Clock, log: o.Logger.With("queue", name)}
+	q := &Queue{b: b, name: name, clock: o.Clock, log: o.Logger.With("queue", name), addMW: slices.Clone(o.AddMiddleware)}
 	if o.Defaults != nil {
 		d := *o.Defaults
 		q.defaults = &d
@@ -64,7 +66,7 @@ func (q *Queue) check() error {
 // Add adds one job and returns it. If opts.ID names a job that exists, that
 // job is returned and nothing is added.
 func (q *Queue) Add(ctx context.Context, name string, data []byte, opts *AddOptions) (*Job, error) {
-	jobs, err := q.AddBulk(ctx, []BulkJob{{Name: name, Data: data, Options: opts}})
+	jobs, err := q.addBulk(ctx, AddOpAdd, []BulkJob{{Name: name, Data: data, Options: opts}})
 	if err != nil {
 		return nil, err
 	}
@@ -92,27 +94,43 @@ type BulkJob struct {
 // Duplicate set. A bad entry fails the whole call with a *ValidationError
 // whose Index names it.
 func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]*Job, error) {
+	return q.addBulk(ctx, AddOpBulk, jobs)
+}
+
+func (q *Queue) addBulk(ctx context.Context, op AddOp, jobs []BulkJob) ([]*Job, error) {
 	if err := q.check(); err != nil {
 		return nil, err
 	}
-	req := &backend.AddRequest{Jobs: make([]backend.NewJob, len(jobs))}
+	call := &AddCall{Queue: q.name, Op: op, Jobs: make([]backend.NewJob, len(jobs))}
 	for i, bj := range jobs {
-		req.Jobs[i] = bj.Options.with(q.defaults).newJob(bj.Name, bj.Data)
+		call.Jobs[i] = bj.Options.with(q.defaults).newJob(bj.Name, bj.Data)
 	}
-	res, err := q.b.Add(ctx, q.name, req)
-	if err != nil {
+	if err := q.runAdd(ctx, call, q.storeAdd); err != nil {
 		return nil, fmt.Errorf("drover: add to %s: %w", q.name, err)
 	}
 	now := q.clock.Now()
 	out := make([]*Job, len(jobs))
-	for i, a := range res.Jobs {
-		n, err := q.flowNode(ctx, q.b, q.name, nil, &req.Jobs[i], a, now)
+	for i, a := range call.Added {
+		n, err := q.flowNode(ctx, q.b, q.name, nil, &call.Jobs[i], a, now)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = n.Job
 	}
 	return out, nil
+}
+
+// storeAdd is the AddFunc that adds to the queue's store.
+func (q *Queue) storeAdd(ctx context.Context, call *AddCall) error {
+	res, err := q.b.Add(ctx, q.name, &backend.AddRequest{Jobs: call.Jobs})
+	if err != nil {
+		return err
+	}
+	if len(res.Jobs) != len(call.Jobs) {
+		return fmt.Errorf("store reported %d jobs for %d", len(res.Jobs), len(call.Jobs))
+	}
+	call.Added = res.Jobs
+	return nil
 }
 
 // Job returns the job with the given ID, or an error wrapping ErrNotFound.

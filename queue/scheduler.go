@@ -341,7 +341,7 @@ func (q *Queue) jobScheduler(rec *backend.Scheduler) (*JobScheduler, error) {
 		Repeat: r,
 		Template: JobTemplate{Name: t.Name, Data: t.Data, Options: &AddOptions{
 			Priority: t.Priority, Attempts: t.Attempts, Backoff: t.Backoff, Timeout: t.Timeout,
-			KeepCompleted: t.KeepCompleted, KeepFailed: t.KeepFailed,
+			KeepCompleted: t.KeepCompleted, KeepFailed: t.KeepFailed, Meta: backend.CloneMeta(t.Meta),
 		}},
 		Next:       rec.Next,
 		Upcoming:   slices.Clone(rec.Upcoming),

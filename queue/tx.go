@@ -24,7 +24,7 @@ type jobReader interface {
 // it was, so the application may still commit its own writes; after any
 // other error the application must roll its transaction back.
 func (q *Queue) AddTx(ctx context.Context, tx backend.Tx, name string, data []byte, opts *AddOptions) (*TxJob, error) {
-	jobs, err := q.AddBulkTx(ctx, tx, []BulkJob{{Name: name, Data: data, Options: opts}})
+	jobs, err := q.addBulkTx(ctx, tx, AddOpAdd, []BulkJob{{Name: name, Data: data, Options: opts}})
 	if err != nil {
 		return nil, err
 	}
@@ -34,24 +34,41 @@ func (q *Queue) AddTx(ctx context.Context, tx backend.Tx, name string, data []by
 // AddBulkTx adds jobs as part of tx, all or none, with the rules of
 // AddBulk and AddTx.
 func (q *Queue) AddBulkTx(ctx context.Context, tx backend.Tx, jobs []BulkJob) ([]*TxJob, error) {
+	return q.addBulkTx(ctx, tx, AddOpBulk, jobs)
+}
+
+func (q *Queue) addBulkTx(ctx context.Context, tx backend.Tx, op AddOp, jobs []BulkJob) ([]*TxJob, error) {
 	if err := q.check(); err != nil {
 		return nil, err
 	}
 	if tx == nil || tx.Backend() != q.b {
 		return nil, fmt.Errorf("drover: add to %s: %w", q.name, backend.Invalid("Tx", "the transaction is not of the queue's store"))
 	}
-	req := &backend.AddRequest{Jobs: make([]backend.NewJob, len(jobs))}
+	call := &AddCall{Queue: q.name, Op: op, Tx: true, Jobs: make([]backend.NewJob, len(jobs))}
 	for i, bj := range jobs {
-		req.Jobs[i] = bj.Options.with(q.defaults).newJob(bj.Name, bj.Data)
+		call.Jobs[i] = bj.Options.with(q.defaults).newJob(bj.Name, bj.Data)
 	}
-	add, err := tx.Add(ctx, q.name, req)
+	var add backend.TxAdd
+	err := q.runAdd(ctx, call, func(ctx context.Context, call *AddCall) error {
+		var err error
+		if add, err = tx.Add(ctx, q.name, &backend.AddRequest{Jobs: call.Jobs}); err != nil {
+			return err
+		}
+		if res, err := add.Result(); err == nil {
+			call.Added = res.Jobs
+		}
+		return nil
+	})
+	if err == nil && add == nil {
+		err = fmt.Errorf("add middleware did not add the jobs")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("drover: add to %s in a transaction: %w", q.name, err)
 	}
 	now := q.clock.Now()
 	out := make([]*TxJob, len(jobs))
 	for i := range out {
-		out[i] = &TxJob{q: q, add: add, nj: &req.Jobs[i], i: i, at: now}
+		out[i] = &TxJob{q: q, add: add, nj: &call.Jobs[i], i: i, at: now}
 	}
 	// Where the result is known at once, the jobs are built now, while
 	// the transaction is open to read back duplicates in; elsewhere Job

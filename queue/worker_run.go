@@ -182,22 +182,20 @@ func (r *run) onTimer(now time.Time) {
 // failure builds the settlement of a failed attempt: a retry with backoff
 // while attempts remain, else a failure for good.
 func (w *Worker) failure(r *run, err error, stack []string) backend.Settlement {
-	if c := r.cancelled.Load(); c != nil {
-		// Cancelled: failed, not retried, whatever the handler said.
+	c := r.cancelled.Load()
+	switch failureOutcome(r.job, err, c != nil) {
+	case OutcomeCancelled:
+		// Failed, not retried, whatever the handler said.
 		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeFail, Reason: backend.CancelFailure(c.Reason), Stacktrace: stack}
-	}
-	if d, ok := snoozeOf(err); ok {
+	case OutcomeSnoozed:
+		d, _ := snoozeOf(err)
 		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeSnooze, RetryDelay: d}
+	case OutcomeFailed:
+		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeFail, Reason: err.Error(), Stacktrace: stack}
 	}
-	s := backend.Settlement{Lease: r.lease, Reason: err.Error(), Stacktrace: stack}
 	attempt := r.job.AttemptsMade + 1
-	if errors.Is(err, ErrUnrecoverable) || attempt >= max(r.job.Attempts, 1) {
-		s.Outcome = backend.OutcomeFail
-		return s
-	}
-	s.Outcome = backend.OutcomeRetry
-	s.RetryDelay = w.retryDelay(attempt, err, r.job)
-	return s
+	return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeRetry, Reason: err.Error(), Stacktrace: stack,
+		RetryDelay: w.retryDelay(attempt, err, r.job)}
 }
 
 func (w *Worker) retryDelay(attempt int, err error, job *Job) (d time.Duration) {

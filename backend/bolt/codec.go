@@ -3,7 +3,9 @@ package bolt
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/droverhq/drover/backend"
@@ -17,9 +19,10 @@ import (
 // codecVersion is the format of every record, and so of the store: a file
 // whose records have another version is refused at Open (checkFormat).
 // Version 2 moved a flow parent's children out of its job record into the
-// deps bucket. Before any release it gained two trailing parts, each
-// written only when it is not empty, so that records written without them
-// read as before: a job's cancel mark, and a published event's data.
+// deps bucket. It gained trailing parts since, each written only when it
+// (or a part after it) is not empty, so that records written without them
+// read as before: a job's cancel mark, then its metadata; a published
+// event's data; a scheduler template's metadata.
 const codecVersion = 2
 
 // errCorrupt reports a record that does not decode: bytes that drover did
@@ -238,11 +241,41 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 		e.str(j.Parent.ID)
 	}
 	e.str(string(j.FailurePolicy))
-	if j.CancelRequested || j.CancelReason != "" {
+	if j.CancelRequested || j.CancelReason != "" || len(j.Meta) > 0 {
 		e.bool(j.CancelRequested)
 		e.str(j.CancelReason)
 	}
+	if len(j.Meta) > 0 {
+		appendMeta(&e, j.Meta)
+	}
 	return e.b
+}
+
+// appendMeta encodes job metadata: its count, then each key and value,
+// in key order.
+func appendMeta(e *enc, m map[string]string) {
+	e.u(uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		e.str(k)
+		e.str(m[k])
+	}
+}
+
+// readMeta decodes job metadata; none reads as nil.
+func readMeta(d *dec) map[string]string {
+	n := d.length()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.str()
+		m[k] = d.str()
+	}
+	if d.err != nil {
+		return nil
+	}
+	return m
 }
 
 func readState(d *dec) backend.JobState {
@@ -301,6 +334,9 @@ func decodeJob(v []byte) (*backend.Job, error) {
 	if d.more() {
 		j.CancelRequested = d.bool()
 		j.CancelReason = d.str()
+	}
+	if d.more() {
+		j.Meta = readMeta(&d)
 	}
 	if err := d.end(); err != nil {
 		return nil, err
@@ -455,6 +491,9 @@ func appendScheduler(buf []byte, s *backend.Scheduler) []byte {
 	}
 	e.bool(s.Final)
 	e.time(s.UpdatedAt)
+	if len(s.Template.Meta) > 0 {
+		appendMeta(&e, s.Template.Meta)
+	}
 	return e.b
 }
 
@@ -476,6 +515,9 @@ func decodeScheduler(v []byte) (*backend.Scheduler, error) {
 	}
 	s.Final = d.bool()
 	s.UpdatedAt = d.time()
+	if d.more() {
+		s.Template.Meta = readMeta(&d)
+	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ func sampleJob() *backend.Job {
 		LeaseExpiresAt: at.Add(time.Minute), Worker: "w", SchedulerID: "s",
 		Parent: &backend.JobRef{Queue: "p", ID: "9"}, FailurePolicy: backend.PolicyIgnore,
 		CancelRequested: true, CancelReason: "user asked",
+		Meta: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "k": ""},
 	}
 }
 
@@ -54,6 +55,7 @@ func TestJobRoundTrip(t *testing.T) {
 // reads as before.
 func TestTrailingPartsAreOptional(t *testing.T) {
 	j := sampleJob()
+	j.Meta = nil
 	marked := appendJob(nil, j)
 	j.CancelRequested, j.CancelReason = false, ""
 	plain := appendJob(nil, j)
@@ -62,6 +64,15 @@ func TestTrailingPartsAreOptional(t *testing.T) {
 	}
 	if got, err := decodeJob(plain); err != nil || !reflect.DeepEqual(got, j) {
 		t.Fatalf("unmarked job: %+v, %v", got, err)
+	}
+	// Metadata follows the cancel mark, which is written (empty) before it.
+	j.Meta = map[string]string{"a": "b"}
+	withMeta := appendJob(nil, j)
+	if len(withMeta)-len(plain) != 2+1+2+2 {
+		t.Fatalf("the metadata takes %d bytes", len(withMeta)-len(plain))
+	}
+	if got, err := decodeJob(withMeta); err != nil || !reflect.DeepEqual(got, j) {
+		t.Fatalf("job with metadata: %+v, %v", got, err)
 	}
 	ev := backend.Event{Type: backend.EventPublished, Time: time.Unix(5, 0).UTC(), Name: "n", Data: []byte("d")}
 	withData := appendEvent(nil, &ev)
@@ -144,12 +155,15 @@ func TestSchedulerRoundTrip(t *testing.T) {
 		Template:   backend.NewJob{Name: "tick", Data: []byte("d"), Priority: 1, Attempts: 2, Timeout: time.Second},
 		Iterations: 3, Next: at, Upcoming: []time.Time{at.Add(time.Minute)}, Final: true, UpdatedAt: at,
 	}
-	got, err := decodeScheduler(appendScheduler(nil, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, s) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+	for _, meta := range []map[string]string{nil, {"tenant": "7"}} {
+		s.Template.Meta = meta
+		got, err := decodeScheduler(appendScheduler(nil, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, s) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,7 +177,40 @@ func jobOpts(j *backend.NewJob, schedulerID string) string {
 	f[layout.JobKeepFailed] = encodeRetention(j.KeepFailed)
 	f[layout.JobPolicy] = string(j.FailurePolicy)
 	f[layout.JobScheduler] = schedulerID
+	f[layout.JobMeta] = encodeMeta(j.Meta)
 	return encode(f[layout.JobPriority:]...)
+}
+
+// encodeMeta encodes job metadata as a list of keys and values, in key
+// order; none is "".
+func encodeMeta(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	l := make([]string, 0, 2*len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		l = append(l, k, m[k])
+	}
+	return encodeList(l)
+}
+
+// decodeMeta decodes the metadata field of a job record.
+func decodeMeta(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	l, err := decode(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(l)%2 != 0 {
+		return nil, fmt.Errorf("drover: corrupt record: metadata of %d items", len(l))
+	}
+	m := make(map[string]string, len(l)/2)
+	for i := 0; i < len(l); i += 2 {
+		m[l[i]] = l[i+1]
+	}
+	return m, nil
 }
 
 var stateOfCode = func() map[string]backend.JobState {
@@ -244,6 +279,11 @@ func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
 		CancelRequested: h[layout.HotCancel] == "1",
 		CancelReason:    h[layout.HotCancelReason],
 	}
+	meta, err := decodeMeta(f[layout.JobMeta])
+	if err != nil {
+		return nil, err
+	}
+	j.Meta = meta
 	if j.Seq == 0 {
 		// A store-assigned ID is the job's number.
 		j.Seq = uint64(atoi(id))
@@ -376,6 +416,7 @@ func decodeScheduler(rec string) (*backend.Scheduler, error) {
 			KeepCompleted: tj.KeepCompleted,
 			KeepFailed:    tj.KeepFailed,
 			FailurePolicy: tj.FailurePolicy,
+			Meta:          tj.Meta,
 		},
 	}
 	up, err := decode(f[layout.SchedUpcoming])

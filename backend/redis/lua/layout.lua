@@ -47,7 +47,8 @@ local J_KEEP_COMPLETED = 12
 local J_KEEP_FAILED = 13
 local J_POLICY = 14
 local J_SCHEDULER = 15
-local J_N = 15
+local J_META = 16
+local J_N = 16
 
 -- Fields of a job's hot record.
 local H_STATE = 1

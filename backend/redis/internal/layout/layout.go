@@ -72,6 +72,7 @@ const (
 	JobKeepFailed // lists of remove ("1" or ""), count, age ms
 	JobPolicy
 	JobScheduler
+	JobMeta // list of key, value, … in key order; last, so a job without metadata costs nothing
 	NumJobFields
 )
 
@@ -79,7 +80,7 @@ var jobFieldNames = [NumJobFields]string{
 	JobName: "name", JobData: "data", JobCreated: "created", JobSeq: "seq", JobParentQueue: "parent_queue",
 	JobParentID: "parent_id", JobChildren: "children", JobPriority: "priority", JobAttempts: "attempts",
 	JobBackoff: "backoff", JobTimeout: "timeout", JobKeepCompleted: "keep_completed", JobKeepFailed: "keep_failed",
-	JobPolicy: "policy", JobScheduler: "scheduler",
+	JobPolicy: "policy", JobScheduler: "scheduler", JobMeta: "meta",
 }
 
 // Fields of a job's hot record (the h hash): what changes as the job

@@ -507,6 +507,21 @@ func testControl(t *testing.T, f Factory, cfg Config) {
 		}
 	})
 
+	t.Run("change of the priority of a waiting job that was delayed once keeps it waiting", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		id := b.addOne(backend.NewJob{Name: "once delayed", Delay: time.Hour})
+		if _, err := b.store.Cancel(b.ctx, b.q, &backend.CancelRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.store.Retry(b.ctx, b.q, &backend.RetryRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		prio := 3
+		b.change(backend.ChangeRequest{ID: id, Priority: &prio})
+		b.wantState(b.q, id, backend.StateWaiting)
+	})
+
 	t.Run("change of a job that is not waiting or delayed gets a wrong-state error and changes nothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

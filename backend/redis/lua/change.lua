@@ -25,7 +25,11 @@ if st ~= ST_WAITING and st ~= ST_DELAYED then
   return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " waiting,delayed")
 end
 local c = dec(s)
-local oldprio, oldat = num(c[J_PRIORITY]), num(h[H_RUN_AT])
+local oldprio, oldat = num(c[J_PRIORITY]), 0
+if st == ST_DELAYED then
+  -- (a waiting job's hot record may keep the run time it had before)
+  oldat = num(h[H_RUN_AT])
+end
 local prionum, at = oldprio, oldat
 if prio ~= "" then
   prionum = tonumber(prio)

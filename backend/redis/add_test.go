@@ -98,7 +98,7 @@ func TestConcurrentAddsShareCalls(t *testing.T) {
 	ids := make([]string, adds)
 	errs := make([]error, adds)
 	var wg sync.WaitGroup
-	for i := range adds {
+	start := func(i int) {
 		wg.Go(func() {
 			res, err := b.Add(ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{Name: "n", Data: fmt.Appendf(nil, "%d", i)}}})
 			errs[i] = err
@@ -107,26 +107,42 @@ func TestConcurrentAddsShareCalls(t *testing.T) {
 			}
 		})
 	}
-	// Every Add is either in a held call or waiting for the next one.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		calls, inFlight := hook.state()
+	waiting := func() int {
 		v, _ := b.adders.Load("q")
-		waiting := 0
+		n := 0
 		if aq, ok := v.(*addQueue); ok {
 			aq.mu.Lock()
 			for _, c := range aq.pending {
-				waiting += len(c.nodes)
+				n += len(c.nodes)
 			}
 			aq.mu.Unlock()
 		}
-		if calls == maxAddCalls && inFlight == maxAddCalls && waiting == adds-maxAddCalls {
-			break
+		return n
+	}
+	await := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				calls, inFlight := hook.state()
+				t.Fatalf("waiting for %s: calls %d, in flight %d, Adds waiting %d", what, calls, inFlight, waiting())
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("calls %d, in flight %d, Adds waiting %d", calls, inFlight, waiting)
-		}
-		time.Sleep(time.Millisecond)
+	}
+	// The first Adds, one at a time, each in a call of its own that the
+	// gate holds; then the rest, which wait for the next calls.
+	for i := range maxAddCalls {
+		start(i)
+		await(fmt.Sprintf("call %d held", i+1), func() bool {
+			calls, inFlight := hook.state()
+			return calls == i+1 && inFlight == i+1
+		})
+	}
+	for i := maxAddCalls; i < adds; i++ {
+		start(i)
+	}
+	await("every other Add waiting", func() bool { return waiting() == adds-maxAddCalls })
+	if calls, inFlight := hook.state(); calls != maxAddCalls || inFlight != maxAddCalls {
+		t.Fatalf("calls %d, in flight %d while held; want %d", calls, inFlight, maxAddCalls)
 	}
 	close(hook.gate)
 	wg.Wait()

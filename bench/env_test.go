@@ -300,7 +300,7 @@ func startWorkers(tb testing.TB, e *env, q *queue.Queue, n, concurrency int, h q
 }
 
 // startWorkersOn is startWorkers on store st.
-func startWorkersOn(tb testing.TB, st backend.Backend, q *queue.Queue, n, concurrency int, h queue.Handler) (stop func()) {
+func startWorkersOn(tb testing.TB, st backend.Backend, q *queue.Queue, n, concurrency int, h queue.Handler, mw ...queue.Middleware) (stop func()) {
 	tb.Helper()
 	ws := make([]*queue.Worker, n)
 	for i := range ws {
@@ -308,6 +308,7 @@ func startWorkersOn(tb testing.TB, st backend.Backend, q *queue.Queue, n, concur
 			Concurrency: concurrency,
 			Logger:      quiet,
 			Name:        fmt.Sprintf("bench-%d", i),
+			Middleware:  mw,
 		})
 		if err != nil {
 			tb.Fatal(err)

@@ -286,6 +286,67 @@ func newPromoteCmd(o *options) *cobra.Command {
 	}.command(o)
 }
 
+// bulkAction is a command that acts on up to --limit jobs of a queue and
+// says how many.
+func bulkAction(o *options, use, short, long, done string, act func(ctx context.Context, q *queue.Queue, limit int) (int, error), flags func(*cobra.Command)) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   use + " <queue>",
+		Short: short,
+		Long:  long,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 0 {
+				return &usageError{err: fmt.Errorf("--limit %d is negative", limit)}
+			}
+			return o.withQueue(args[0], func(_ store, q *queue.Queue) error {
+				n, err := act(cmd.Context(), q, limit)
+				if err != nil {
+					return err
+				}
+				if o.json {
+					return printJSON(o.stdout, map[string]any{"queue": args[0], "done": done, "jobs": n})
+				}
+				_, err = fmt.Fprintf(o.stdout, "%s %d jobs of %s\n", done, n, args[0])
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "the most jobs to act on (0: all)")
+	if flags != nil {
+		flags(cmd)
+	}
+	return cmd
+}
+
+func newRetryJobsCmd(o *options) *cobra.Command {
+	var state string
+	return bulkAction(o, "retry-jobs", "Move the failed (or completed) jobs of a queue back to waiting",
+		`Move up to --limit jobs of --state (failed, the default, or completed) back
+to waiting, those that finished first first, with their attempts reset. It
+works in steps of a thousand jobs, each atomic.`,
+		"retried",
+		func(ctx context.Context, q *queue.Queue, limit int) (int, error) {
+			st, err := parseState(state, backend.StateFailed, backend.StateCompleted)
+			if err != nil {
+				return 0, err
+			}
+			return q.RetryJobs(ctx, st, limit)
+		},
+		func(cmd *cobra.Command) {
+			cmd.Flags().StringVar(&state, "state", "failed", "failed or completed")
+		})
+}
+
+func newPromoteJobsCmd(o *options) *cobra.Command {
+	return bulkAction(o, "promote-jobs", "Run the delayed jobs of a queue now",
+		`Move up to --limit delayed jobs of a queue (0: all) to waiting now, those
+due first first. It works in steps of a thousand jobs, each atomic.`,
+		"promoted",
+		func(ctx context.Context, q *queue.Queue, limit int) (int, error) { return q.PromoteJobs(ctx, limit) },
+		nil)
+}
+
 func newRemoveCmd(o *options) *cobra.Command {
 	return jobAction{
 		use: "remove", done: "removed",

@@ -413,6 +413,19 @@ func testCommands(t *testing.T, flags []string, f fixture) {
 	}
 	run("stats", "mail", "--watch", "--interval", "10ms", "--count", "2").want(t, exitOK, []string{"QUEUE", "mail"})
 	run("stats", "--watch", "--interval", "0s").want(t, exitUsage, nil, "--interval")
+
+	// In bulk: the completed jobs back to waiting, one at a time, then
+	// every delayed job now (the one left: the scheduler's next run).
+	run("retry-jobs", "mail", "--state", "completed", "--limit", "1").want(t, exitOK, []string{"retried 1 jobs of mail"})
+	if r := jsonOf[map[string]any](t, run("--json", "retry-jobs", "mail", "--state", "completed")); r["jobs"] != 1.0 {
+		t.Errorf("retry-jobs --json = %v; want the other completed job", r)
+	}
+	run("retry-jobs", "mail", "--state", "waiting").want(t, exitUsage, nil, "--state")
+	run("promote-jobs", "mail", "--limit", "-1").want(t, exitUsage, nil, "--limit")
+	run("promote-jobs", "mail").want(t, exitOK, []string{"promoted 1 jobs of mail"})
+	if c := jsonOf[[]counts](t, run("--json", "stats", "mail")); len(c) != 1 || c[0].Delayed != 0 || c[0].Completed != 0 {
+		t.Errorf("stats after the bulk calls = %+v", c)
+	}
 }
 
 func TestDemoThenInspectItsFile(t *testing.T) {

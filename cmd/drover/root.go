@@ -71,6 +71,8 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *options) {
 		newJobCmd(o),
 		newRetryCmd(o),
 		newPromoteCmd(o),
+		newRetryJobsCmd(o),
+		newPromoteJobsCmd(o),
 		newRemoveCmd(o),
 		newCancelCmd(o),
 		newCleanCmd(o),

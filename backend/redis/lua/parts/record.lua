@@ -19,8 +19,10 @@ local function getjob(Q, id)
 end
 
 -- plain_name returns the name of a job whose record has no field after
--- J_SEQ (no flow link, option, or scheduler: the layout puts those last),
--- or nil for any other job. It reads the record without splitting it.
+-- J_SEQ but, maybe, its metadata (no flow link, option, or scheduler: the
+-- layout puts those last, and metadata, which no transition reads, after
+-- them), or nil for any other job. It reads the record without splitting
+-- it.
 local function plain_name(s)
   local i, len, name = 1, #s, nil
   for f = 1, J_SEQ do
@@ -33,6 +35,20 @@ local function plain_name(s)
       name = string.sub(s, c + 1, c + l)
     end
     i = c + l + 1
+  end
+  -- The empty fields before the metadata, then the metadata.
+  for _ = J_SEQ + 1, J_META - 1 do
+    if i > len then
+      return name
+    end
+    if string.sub(s, i, i + 1) ~= "0:" then
+      return nil
+    end
+    i = i + 2
+  end
+  if i <= len then
+    local c = string.find(s, ":", i, true)
+    i = c + tonumber(string.sub(s, i, c - 1)) + 1
   end
   if i > len then
     return name

@@ -16,6 +16,7 @@ import (
 	"github.com/droverhq/drover/admin"
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/backend/bolt"
+	"github.com/droverhq/drover/internal/shortdir"
 )
 
 // openStore opens a fresh bbolt store with one waiting job (ID "1") in
@@ -31,18 +32,6 @@ func openStore(t *testing.T) *bolt.Backend {
 		t.Fatal(err)
 	}
 	return store
-}
-
-// shortDir returns a new directory with a short path, for Unix sockets,
-// whose paths are limited to about a hundred bytes.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "dv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 func TestErrorsKeepTheirClassThroughTheClient(t *testing.T) {
@@ -164,7 +153,7 @@ func TestTheHandlerRefusesWhatItShould(t *testing.T) {
 
 func TestListenUnix(t *testing.T) {
 	store := openStore(t)
-	path := admin.SocketPath(filepath.Join(shortDir(t), "jobs.db"))
+	path := admin.SocketPath(filepath.Join(shortdir.New(t), "jobs.db"))
 	ctx, cancel := context.WithCancel(t.Context())
 	srv, err := admin.ListenUnix(ctx, path, admin.Handler(store, nil))
 	if err != nil {
@@ -202,7 +191,7 @@ func TestListenUnix(t *testing.T) {
 }
 
 func TestListenUnixReplacesAStaleSocket(t *testing.T) {
-	path := filepath.Join(shortDir(t), "s.sock")
+	path := filepath.Join(shortdir.New(t), "s.sock")
 	// A socket that nobody serves any more, as a killed process leaves it.
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -234,7 +223,7 @@ func TestDial(t *testing.T) {
 			t.Errorf("Dial(%q) = %v; want ErrInvalid", bad, err)
 		}
 	}
-	c, err := admin.Dial("unix://" + filepath.Join(shortDir(t), "none.sock"))
+	c, err := admin.Dial("unix://" + filepath.Join(shortdir.New(t), "none.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}

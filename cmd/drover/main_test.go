@@ -22,6 +22,7 @@ import (
 	"github.com/droverhq/drover/backend/bolt"
 	"github.com/droverhq/drover/backend/redis"
 	"github.com/droverhq/drover/internal/redistest"
+	"github.com/droverhq/drover/internal/shortdir"
 	"github.com/droverhq/drover/queue"
 )
 
@@ -192,17 +193,6 @@ func boltFile(t *testing.T) (string, fixture) {
 	return path, f
 }
 
-// shortDir returns a new directory with a short path, for Unix sockets.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "dv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 func TestOnABoltFile(t *testing.T) {
 	path, f := boltFile(t)
 	testCommands(t, []string{"--bolt", path}, f)
@@ -214,7 +204,7 @@ func TestOnABoltFile(t *testing.T) {
 // process holds the file open until the test ends.
 func servedFile(t *testing.T, sockName string) (path string, f fixture, h http.Handler, url string) {
 	t.Helper()
-	path = filepath.Join(shortDir(t), "jobs.db")
+	path = filepath.Join(shortdir.New(t), "jobs.db")
 	store, err := bolt.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +253,7 @@ func TestThroughTheEndpoint(t *testing.T) {
 	})
 
 	t.Run("an endpoint that is gone", func(t *testing.T) {
-		drover(t, nil, "--admin", "unix://"+filepath.Join(shortDir(t), "gone.sock"), "queues").want(t, exitUnavailable, nil, "unavailable")
+		drover(t, nil, "--admin", "unix://"+filepath.Join(shortdir.New(t), "gone.sock"), "queues").want(t, exitUnavailable, nil, "unavailable")
 	})
 }
 

@@ -18,14 +18,11 @@ if kept then
 end
 local Q = keyset(1, ARGV[5])
 local id, reason = ARGV[6], ARGV[7]
-local c, h = getjob(Q, id)
-if not c then
-  return redis.error_reply(ERR_NOTFOUND .. " job " .. id .. " in " .. Q.name)
+local c, h, err = job_in(Q, id, "waiting,delayed,waiting-children,active", ST_WAITING, ST_DELAYED, ST_WAITING_CHILDREN, ST_ACTIVE)
+if err then
+  return err
 end
 local st = state_of(h)
-if st == ST_COMPLETED or st == ST_FAILED then
-  return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " waiting,delayed,waiting-children,active")
-end
 if st == ST_ACTIVE then
   if h[H_CANCEL] == "1" then
     -- Marked already: nothing changes, and nothing is kept.

@@ -18,13 +18,9 @@ end
 local id, limit = ARGV[6], tonumber(ARGV[7])
 local ids
 if id ~= "" then
-  local c, h = getjob(Q, id)
-  if not c then
-    return redis.error_reply(ERR_NOTFOUND .. " job " .. id .. " in " .. Q.name)
-  end
-  local st = state_of(h)
-  if st ~= ST_DELAYED then
-    return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " delayed")
+  local _, _, err = job_in(Q, id, "delayed", ST_DELAYED)
+  if err then
+    return err
   end
   ids = {id}
 else

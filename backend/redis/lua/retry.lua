@@ -20,13 +20,9 @@ end
 local id, state, limit = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local ids
 if id ~= "" then
-  local c, h = getjob(Q, id)
-  if not c then
-    return redis.error_reply(ERR_NOTFOUND .. " job " .. id .. " in " .. Q.name)
-  end
-  local st = state_of(h)
-  if st ~= ST_FAILED and st ~= ST_COMPLETED then
-    return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " completed,failed")
+  local _, _, err = job_in(Q, id, "completed,failed", ST_COMPLETED, ST_FAILED)
+  if err then
+    return err
   end
   ids = {id}
 else

@@ -65,6 +65,24 @@ local function state_of(h)
   return s
 end
 
+-- job_in returns job id's records, as getjob does, when the job is in one
+-- of the states given (state codes; want names them for the error). Else
+-- it returns nil, nil and the error reply for the script to return:
+-- ERR_NOTFOUND or ERR_WRONGSTATE.
+local function job_in(Q, id, want, ...)
+  local c, h = getjob(Q, id)
+  if not c then
+    return nil, nil, redis.error_reply(ERR_NOTFOUND .. " job " .. id .. " in " .. Q.name)
+  end
+  local st = state_of(h)
+  for _, ok in ipairs({...}) do
+    if st == ok then
+      return c, h
+    end
+  end
+  return nil, nil, redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " " .. want)
+end
+
 -- puthot writes job id's hot record; one that says no more than
 -- "waiting" is none.
 local function puthot(Q, id, h)

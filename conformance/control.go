@@ -511,12 +511,8 @@ func testControl(t *testing.T, f Factory, cfg Config) {
 		t.Parallel()
 		b := setup(t, f)
 		id := b.addOne(backend.NewJob{Name: "once delayed", Delay: time.Hour})
-		if _, err := b.store.Cancel(b.ctx, b.q, &backend.CancelRequest{ID: id}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.store.Retry(b.ctx, b.q, &backend.RetryRequest{ID: id}); err != nil {
-			t.Fatal(err)
-		}
+		b.cancel(b.q, id, "")
+		b.retry(backend.RetryRequest{ID: id})
 		prio := 3
 		b.change(backend.ChangeRequest{ID: id, Priority: &prio})
 		b.wantState(b.q, id, backend.StateWaiting)

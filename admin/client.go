@@ -284,3 +284,13 @@ func (c *Client) Publish(ctx context.Context, queue string, req *backend.Publish
 func (c *Client) Queues(ctx context.Context) ([]string, error) {
 	return send[[]string](ctx, c, mQueues, call{})
 }
+
+// DedupHolder reports who holds a deduplication key.
+func (c *Client) DedupHolder(ctx context.Context, queue, key string) (backend.DedupHolder, error) {
+	return send[backend.DedupHolder](ctx, c, mDedupHolder, call{Queue: queue, ID: key})
+}
+
+// ReleaseDedup lets go of a deduplication key.
+func (c *Client) ReleaseDedup(ctx context.Context, queue, key string) (bool, error) {
+	return send[bool](ctx, c, mReleaseDedup, call{Queue: queue, ID: key})
+}

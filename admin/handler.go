@@ -183,6 +183,8 @@ const (
 	mCancel          = "cancel"
 	mPublish         = "publish"
 	mQueues          = "queues"
+	mDedupHolder     = "dedup_holder"
+	mReleaseDedup    = "release_dedup"
 )
 
 var ops = map[string]op{
@@ -222,6 +224,9 @@ var ops = map[string]op{
 	mChange:      withRequest(noResult(backend.Full.Change)),
 	mCancel:      withRequest(backend.Full.Cancel),
 	mPublish:     withRequest(backend.Full.Publish),
+	// The key travels as the ID.
+	mDedupHolder:  withID(backend.Full.DedupHolder),
+	mReleaseDedup: withID(backend.Full.ReleaseDedup),
 	mQueues: func(ctx context.Context, h *handler, _ *call) (any, error) {
 		l, ok := h.store.(backend.QueueLister)
 		if !ok {

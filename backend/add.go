@@ -14,8 +14,12 @@ type AddResult struct {
 type Added struct {
 	Queue string
 	ID    string
-	// Duplicate is set when a job with the caller-chosen ID existed already:
-	// nothing was written for it, and ID names the existing job.
+	// Duplicate is set when a job with the caller-chosen ID existed
+	// already, or a job held the deduplication key: no job was made, and
+	// ID names the existing job.
 	Duplicate bool
-	Children  []Added
+	// Dedup says what the add did instead of making a job, when a job held
+	// its deduplication key; Duplicate is set then too.
+	Dedup    DedupOutcome
+	Children []Added
 }

@@ -41,4 +41,5 @@ type Full interface {
 	SchedulerStore
 	EventLog
 	JobController
+	Deduplicator
 }

@@ -35,6 +35,7 @@ const (
 	EventCancelled         EventType = "cancelled"
 	EventSnoozed           EventType = "snoozed"
 	EventPublished         EventType = "published"
+	EventDeduplicated      EventType = "deduplicated"
 )
 
 // Event is one entry of a queue's event log.
@@ -42,7 +43,10 @@ const (
 // Which events a change appends:
 //   - Add: added, then waiting, prioritized (waiting with priority > 0),
 //     delayed or waiting-children for each new job; duplicated for a
-//     caller-chosen ID that existed.
+//     caller-chosen ID that existed; deduplicated for an add whose
+//     deduplication key held (JobID the holder, Key the key, Reason the
+//     DedupOutcome), followed by changed when it replaced the holder's
+//     data (debounce).
 //   - Lease: delayed jobs that became due: waiting; recovered leases:
 //     stalled, then waiting (or failed); each leased job: active.
 //   - Settle: completed, failed, retrying (then waiting or delayed), or
@@ -79,6 +83,8 @@ type Event struct {
 	Count int
 	// Data is the payload of a published event.
 	Data []byte
+	// Key is the deduplication key of a deduplicated event.
+	Key string
 }
 
 // EventsRequest reads the event log.

@@ -143,7 +143,10 @@ type NewJob struct {
 	// MaxMetaEntries entries of MaxMetaSize bytes of keys and values in
 	// all; keys are not empty and have no control characters. A
 	// scheduler's template gives its Meta to every iteration.
-	Meta     map[string]string
+	Meta map[string]string
+	// Dedup makes no new job while another job holds Dedup.Key; see
+	// Dedup. Only a top-level job without children can have one.
+	Dedup    Dedup
 	Children []NewJob
 }
 
@@ -197,6 +200,10 @@ type Job struct {
 	// Meta is the metadata the job was added with (NewJob.Meta); nil
 	// when it has none.
 	Meta map[string]string
+
+	// DedupKey is the deduplication key the job was added with
+	// (NewJob.Dedup.Key), whether or not it still holds it.
+	DedupKey string
 
 	// CancelRequested is set on an active job that Cancel marked: its
 	// worker is to stop it. CancelReason is the reason given.
@@ -253,6 +260,7 @@ func (nj *NewJob) Record(queue, id string, now time.Time) Job {
 		KeepCompleted: nj.KeepCompleted,
 		KeepFailed:    nj.KeepFailed,
 		Meta:          CloneMeta(nj.Meta),
+		DedupKey:      nj.Dedup.Key,
 		CreatedAt:     now,
 	}
 	if d := nj.DelayAt(now); d > 0 {

@@ -118,6 +118,14 @@ func validateTree(queue string, j *NewJob, maxPayload, depth int, seen map[JobRe
 	if err := ValidateJobFields(j, maxPayload); err != nil {
 		return err
 	}
+	if j.Dedup != (Dedup{}) {
+		switch {
+		case depth > 1:
+			return &ValidationError{Field: "Dedup", Reason: "a flow child cannot have a deduplication key", Err: ErrUnsupported}
+		case len(j.Children) > 0:
+			return &ValidationError{Field: "Dedup", Reason: "a flow parent cannot have a deduplication key", Err: ErrUnsupported}
+		}
+	}
 	if j.ID != "" {
 		ref := JobRef{Queue: queue, ID: j.ID}
 		if seen[ref] {
@@ -167,6 +175,9 @@ func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
 		return err
 	}
 	if err := ValidateMeta(j.Meta); err != nil {
+		return err
+	}
+	if err := j.Dedup.validate(); err != nil {
 		return err
 	}
 	switch j.Backoff.Type {
@@ -329,6 +340,9 @@ func ValidateSchedulerID(id string) error {
 // fields a template ignores (ID, Queue, Delay, RunAt, LIFO, Children) are
 // not checked.
 func ValidateTemplate(t *NewJob, maxPayload int) error {
+	if t.Dedup != (Dedup{}) {
+		return &ValidationError{Index: -1, Field: "Template.Dedup", Reason: "a scheduler's iterations cannot have a deduplication key", Err: ErrUnsupported}
+	}
 	tpl := *t
 	tpl.ID, tpl.Queue, tpl.Delay, tpl.RunAt, tpl.LIFO, tpl.Children = "", "", 0, time.Time{}, false, nil
 	if err := ValidateJobFields(&tpl, maxPayload); err != nil {

@@ -104,6 +104,15 @@ func badCalls() []badCall {
 		addCall("a flow too deep", inv, deep),
 		addCall("a bad child", inv, backend.NewJob{Name: "p", Children: []backend.NewJob{{Name: "c", Priority: -1}}}),
 		addCall("a child in a badly named queue", inv, backend.NewJob{Name: "p", Children: []backend.NewJob{{Name: "c", Queue: "a b"}}}),
+		addCall("a deduplication mode without a key", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Mode: backend.DedupDebounce}}),
+		addCall("a deduplication key over the limit", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: strings.Repeat("k", backend.MaxDedupKeyLen+1)}}),
+		addCall("a control character in the deduplication key", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "a\nb"}}),
+		addCall("an unknown deduplication mode", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "k", Mode: "often"}}),
+		addCall("a negative deduplication TTL", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "k", TTL: -time.Second}}),
+		addCall("a throttle without a TTL", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "k", Mode: backend.DedupThrottle}}),
+		addCall("KeepLastIfActive outside debounce", inv, backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "k", KeepLastIfActive: true}}),
+		addCall("a deduplication key on a flow parent", backend.ErrUnsupported, backend.NewJob{Name: "p", Dedup: backend.Dedup{Key: "k"}, Children: []backend.NewJob{{Name: "c"}}}),
+		addCall("a deduplication key on a flow child", backend.ErrUnsupported, backend.NewJob{Name: "p", Children: []backend.NewJob{{Name: "c", Dedup: backend.Dedup{Key: "k"}}}}),
 		addCall("a child whose ID exists outside the flow", backend.ErrConflict, backend.NewJob{Name: "p", Children: []backend.NewJob{{Name: "c", Queue: "other", ID: "nightly-child"}}}),
 		{"Add to a badly named queue", inv, func(b *testBundle, _ *badFixture) error {
 			for _, q := range []string{"", "a{b}", "tab\tq", long, "nul\x00"} {
@@ -180,6 +189,7 @@ func badCalls() []badCall {
 		badCall{"CompareAndUpsert with a control character in the ID", inv, sched(func(s *backend.Scheduler) { s.ID = "a\nb" })},
 		badCall{"CompareAndUpsert with a repeat rule over the limit", tooLarge, sched(func(s *backend.Scheduler) { s.Repeat = []byte(big) })},
 		badCall{"CompareAndUpsert with a template without a name", inv, sched(func(s *backend.Scheduler) { s.Template.Name = "" })},
+		badCall{"CompareAndUpsert with a template with a deduplication key", backend.ErrUnsupported, sched(func(s *backend.Scheduler) { s.Template.Dedup = backend.Dedup{Key: "k"} })},
 		badCall{"CompareAndUpsert with run times not ascending", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{epoch} })},
 		badCall{"CompareAndUpsert with a run time twice", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{s.Next} })},
 		badCall{"CompareAndUpsert with a zero run time", inv, sched(func(s *backend.Scheduler) { s.Upcoming = []time.Time{{}} })},

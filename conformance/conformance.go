@@ -54,6 +54,7 @@ var areas = []area{
 	{name: "Scheduler", sized: testScheduler},
 	{name: "Control", sized: testControl},
 	{name: "Tx", sized: testTx},
+	{name: "Dedup", run: testDedup},
 	{name: "Property", run: testProperty},
 	{name: "Worker", run: testWorker},
 	{name: "FlowWorker", run: testFlowWorker},

@@ -62,8 +62,23 @@ func (t *txn) add(queue string, req *backend.AddRequest, res *backend.AddResult)
 			}
 			continue
 		}
+		if nj.Dedup.Key != "" {
+			a, deduped, err := t.dedupAdd(q, nj)
+			if err != nil {
+				return err
+			}
+			if deduped {
+				res.Jobs[i] = a
+				continue
+			}
+		}
 		if res.Jobs[i], err = t.insert(q, nj, nil); err != nil {
 			return err
+		}
+		if nj.Dedup.Key != "" {
+			if err := q.takeKey(res.Jobs[i].ID, &nj.Dedup); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

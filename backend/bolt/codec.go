@@ -21,8 +21,9 @@ import (
 // Version 2 moved a flow parent's children out of its job record into the
 // deps bucket. It gained trailing parts since, each written only when it
 // (or a part after it) is not empty, so that records written without them
-// read as before: a job's cancel mark, then its metadata; a published
-// event's data; a scheduler template's metadata.
+// read as before: a job's cancel mark, then its metadata, then its
+// deduplication key; a published event's data, then a deduplicated
+// event's key; a scheduler template's metadata.
 const codecVersion = 2
 
 // errCorrupt reports a record that does not decode: bytes that drover did
@@ -241,12 +242,15 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 		e.str(j.Parent.ID)
 	}
 	e.str(string(j.FailurePolicy))
-	if j.CancelRequested || j.CancelReason != "" || len(j.Meta) > 0 {
+	if j.CancelRequested || j.CancelReason != "" || len(j.Meta) > 0 || j.DedupKey != "" {
 		e.bool(j.CancelRequested)
 		e.str(j.CancelReason)
 	}
-	if len(j.Meta) > 0 {
+	if len(j.Meta) > 0 || j.DedupKey != "" {
 		appendMeta(&e, j.Meta)
+	}
+	if j.DedupKey != "" {
+		e.str(j.DedupKey)
 	}
 	return e.b
 }
@@ -338,6 +342,9 @@ func decodeJob(v []byte) (*backend.Job, error) {
 	if d.more() {
 		j.Meta = readMeta(&d)
 	}
+	if d.more() {
+		j.DedupKey = d.str()
+	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}
@@ -415,8 +422,11 @@ func appendEvent(buf []byte, ev *backend.Event) []byte {
 	e.time(ev.RunAt)
 	e.str(ev.SchedulerID)
 	e.n(ev.Count)
-	if len(ev.Data) > 0 {
+	if len(ev.Data) > 0 || ev.Key != "" {
 		e.bytes(ev.Data)
+	}
+	if ev.Key != "" {
+		e.str(ev.Key)
 	}
 	return e.b
 }
@@ -450,6 +460,9 @@ func decodeEvent(v []byte) (backend.Event, error) {
 	ev.Count = d.n()
 	if d.more() {
 		ev.Data = d.bytes()
+	}
+	if d.more() {
+		ev.Key = d.str()
 	}
 	return ev, d.end()
 }

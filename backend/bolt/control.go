@@ -162,48 +162,54 @@ func (b *Backend) Change(ctx context.Context, queue string, req *backend.ChangeR
 		if j.State != backend.StateWaiting && j.State != backend.StateDelayed {
 			return wrongState(q, j, backend.StateWaiting, backend.StateDelayed)
 		}
-		state, prio, runAt := j.State, j.Priority, j.RunAt
-		if req.Priority != nil {
-			prio = *req.Priority
-		}
-		if req.RunAt != nil {
-			runAt = *req.RunAt
-		}
-		if state == backend.StateDelayed || req.RunAt != nil {
-			// A delayed job whose run time has come is due: a change
-			// makes it waiting, as a lease would.
-			state = backend.StateWaiting
-			if runAt.After(t.now) {
-				state = backend.StateDelayed
-			}
-		}
-		if req.Data != nil {
-			j.Data = *req.Data
-		}
-		wasWaiting := j.State == backend.StateWaiting
-		if state == j.State && prio == j.Priority && (state == backend.StateWaiting || runAt.Equal(j.RunAt)) {
-			j.RunAt = runAt
-			if err := q.putJob(j); err != nil {
-				return err
-			}
-		} else {
-			err := q.move(j, func() {
-				j.State, j.Priority, j.RunAt = state, prio, runAt
-				q.readyAt(j, false)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		ev := backend.Event{Type: backend.EventChanged}
-		switch {
-		case state == backend.StateDelayed:
-			ev.RunAt = j.RunAt
-		case !wasWaiting:
-			t.addWake(q.name, 1)
-		}
-		return q.jobEvent(ev, j)
+		return t.change(q, j, req)
 	})
+}
+
+// change applies req to j, a waiting or delayed job, with its changed
+// event.
+func (t *txn) change(q *qtx, j *backend.Job, req *backend.ChangeRequest) error {
+	state, prio, runAt := j.State, j.Priority, j.RunAt
+	if req.Priority != nil {
+		prio = *req.Priority
+	}
+	if req.RunAt != nil {
+		runAt = *req.RunAt
+	}
+	if state == backend.StateDelayed || req.RunAt != nil {
+		// A delayed job whose run time has come is due: a change
+		// makes it waiting, as a lease would.
+		state = backend.StateWaiting
+		if runAt.After(t.now) {
+			state = backend.StateDelayed
+		}
+	}
+	if req.Data != nil {
+		j.Data = *req.Data
+	}
+	wasWaiting := j.State == backend.StateWaiting
+	if state == j.State && prio == j.Priority && (state == backend.StateWaiting || runAt.Equal(j.RunAt)) {
+		j.RunAt = runAt
+		if err := q.putJob(j); err != nil {
+			return err
+		}
+	} else {
+		err := q.move(j, func() {
+			j.State, j.Priority, j.RunAt = state, prio, runAt
+			q.readyAt(j, false)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	ev := backend.Event{Type: backend.EventChanged}
+	switch {
+	case state == backend.StateDelayed:
+		ev.RunAt = j.RunAt
+	case !wasWaiting:
+		t.addWake(q.name, 1)
+	}
+	return q.jobEvent(ev, j)
 }
 
 // Cancel fails a job that has not started at once, as cancelled, or marks

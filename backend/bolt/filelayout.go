@@ -7,7 +7,9 @@ import (
 
 // layoutCheck checks, bucket by bucket as checkFile walks a file, the
 // layout that drover reads without checking: every top-level key named
-// as a queue bucket ("q:…") is one, with all its sub-buckets (other
+// as a queue bucket ("q:…") is one, with all its sub-buckets (and the
+// deduplication keys' bucket, which older queues lack, is a bucket when
+// present; other
 // top-level keys are the application's, see OpenDB), the keys drover decodes as
 // numbers (index and event keys) have their length, and each queue's
 // meta record has its size. Job records, events and schedulers are
@@ -34,7 +36,7 @@ func (l *layoutCheck) rule(path [][]byte) keyRule {
 		q := string(path[0])
 		return func(k, _ []byte, bucket bool) error {
 			i := slices.IndexFunc(queueBuckets, func(n []byte) bool { return bytes.Equal(n, k) })
-			if i >= 0 && !bucket {
+			if (i >= 0 || bytes.Equal(k, bucketDedup)) && !bucket {
 				return damage("queue bucket %q: %q is not a bucket", q, k)
 			}
 			if i >= 0 {
@@ -65,7 +67,7 @@ func (l *layoutCheck) queue(k, _ []byte, bucket bool) error {
 // bucket q: none is a bucket, and index keys, event keys and the meta
 // record have their sizes.
 func subBucketRule(q, sub []byte) keyRule {
-	if !slices.ContainsFunc(queueBuckets, func(n []byte) bool { return bytes.Equal(n, sub) }) {
+	if !bytes.Equal(sub, bucketDedup) && !slices.ContainsFunc(queueBuckets, func(n []byte) bool { return bytes.Equal(n, sub) }) {
 		return nil
 	}
 	want := 0

@@ -552,6 +552,11 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 	if err := q.dropDeps(jk); err != nil {
 		return err
 	}
+	if j.DedupKey != "" && !j.State.Final() {
+		if err := q.t.dedupFinished(q, j, true); err != nil {
+			return err
+		}
+	}
 	return q.jobEvent(backend.Event{Type: backend.EventRemoved}, j)
 }
 

@@ -185,6 +185,11 @@ func (t *txn) finishWith(q *qtx, j *backend.Job, state backend.JobState, result 
 			return err
 		}
 	}
+	if j.DedupKey != "" {
+		if err := t.dedupFinished(q, j, false); err != nil {
+			return err
+		}
+	}
 	r := j.KeepCompleted
 	if state == backend.StateFailed {
 		r = j.KeepFailed

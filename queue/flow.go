@@ -113,11 +113,15 @@ func (q *Queue) flowNode(ctx context.Context, rd jobReader, queue string, parent
 	n := &FlowNode{}
 	if a.Duplicate {
 		rec, err := rd.Job(ctx, queue, a.ID)
-		if err != nil {
+		switch {
+		case a.Dedup != "" && errors.Is(err, ErrNotFound):
+			// A throttled key outlives its job: the job is gone.
+			rec = &backend.Job{Queue: queue, ID: a.ID}
+		case err != nil:
 			return nil, fmt.Errorf("drover: add to %s: read existing job %s: %w", queue, a.ID, err)
 		}
 		n.Job = newJob(owner, rec)
-		n.Job.Duplicate = true
+		n.Job.Duplicate, n.Job.Dedup = true, a.Dedup
 		return n, nil
 	}
 	r := nj.Record(queue, a.ID, now)

@@ -13,8 +13,13 @@ import (
 type Job struct {
 	backend.Job
 	// Duplicate is set on a job returned by Add when a job with the same
-	// caller-chosen ID existed already.
+	// caller-chosen ID existed already, or held the deduplication key: it
+	// is that job, and no job was made.
 	Duplicate bool
+	// Dedup says what the add did when the job held its deduplication
+	// key: ignored, replaced its data (debounce), or deferred until it
+	// finishes (debounce, KeepLastIfActive).
+	Dedup DedupOutcome
 
 	q   *Queue
 	run *run // the attempt that runs the job, in a worker; else nil

@@ -77,6 +77,11 @@ type AddOptions struct {
 	// no control characters. In a job scheduler's template it is given
 	// to every iteration. The map is copied. Defaults to none.
 	Meta map[string]string
+	// Dedup makes no new job while another job holds Dedup.Key: Add
+	// returns that job instead, with Duplicate set and Dedup saying what
+	// the add did to it. Only a top-level job without children can have
+	// a key, and a scheduler's template cannot. Defaults to none.
+	Dedup Dedup
 }
 
 // Retention says which finished jobs are kept; see backend.Retention.
@@ -134,5 +139,6 @@ func (o *AddOptions) newJob(name string, data []byte) backend.NewJob {
 		KeepCompleted: opts.KeepCompleted,
 		KeepFailed:    opts.KeepFailed,
 		Meta:          backend.CloneMeta(opts.Meta),
+		Dedup:         opts.Dedup,
 	}
 }

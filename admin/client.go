@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/droverhq/drover/backend"
 )
@@ -293,4 +294,21 @@ func (c *Client) DedupHolder(ctx context.Context, queue, key string) (backend.De
 // ReleaseDedup lets go of a deduplication key.
 func (c *Client) ReleaseDedup(ctx context.Context, queue, key string) (bool, error) {
 	return send[bool](ctx, c, mReleaseDedup, call{Queue: queue, ID: key})
+}
+
+// SetLimits replaces a queue's limits.
+func (c *Client) SetLimits(ctx context.Context, queue string, l backend.Limits) error {
+	_, err := send[struct{}](ctx, c, mSetLimits, withReq(queue, l))
+	return err
+}
+
+// Limits reports a queue's limits.
+func (c *Client) Limits(ctx context.Context, queue string) (backend.QueueLimits, error) {
+	return send[backend.QueueLimits](ctx, c, mLimits, call{Queue: queue})
+}
+
+// Hold keeps a queue's jobs from starting for d.
+func (c *Client) Hold(ctx context.Context, queue string, d time.Duration) error {
+	_, err := send[struct{}](ctx, c, mHold, withReq(queue, d))
+	return err
 }

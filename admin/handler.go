@@ -185,6 +185,9 @@ const (
 	mQueues          = "queues"
 	mDedupHolder     = "dedup_holder"
 	mReleaseDedup    = "release_dedup"
+	mSetLimits       = "set_limits"
+	mLimits          = "limits"
+	mHold            = "hold"
 )
 
 var ops = map[string]op{
@@ -227,6 +230,21 @@ var ops = map[string]op{
 	// The key travels as the ID.
 	mDedupHolder:  withID(backend.Full.DedupHolder),
 	mReleaseDedup: withID(backend.Full.ReleaseDedup),
+	mSetLimits: func(ctx context.Context, h *handler, c *call) (any, error) {
+		l, err := request[backend.Limits](c)
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, h.store.SetLimits(ctx, c.Queue, valueOf(l))
+	},
+	mLimits: withQueue(backend.Full.Limits),
+	mHold: func(ctx context.Context, h *handler, c *call) (any, error) {
+		d, err := request[time.Duration](c)
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, h.store.Hold(ctx, c.Queue, valueOf(d))
+	},
 	mQueues: func(ctx context.Context, h *handler, _ *call) (any, error) {
 		l, ok := h.store.(backend.QueueLister)
 		if !ok {
@@ -234,4 +252,13 @@ var ops = map[string]op{
 		}
 		return l.Queues(ctx)
 	},
+}
+
+// valueOf returns *p, or the zero value for nil.
+func valueOf[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
 }

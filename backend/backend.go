@@ -42,4 +42,5 @@ type Full interface {
 	EventLog
 	JobController
 	Deduplicator
+	Limiter
 }

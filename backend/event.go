@@ -36,6 +36,8 @@ const (
 	EventSnoozed           EventType = "snoozed"
 	EventPublished         EventType = "published"
 	EventDeduplicated      EventType = "deduplicated"
+	EventLimitsChanged     EventType = "limits-changed"
+	EventRateLimited       EventType = "rate-limited"
 )
 
 // Event is one entry of a queue's event log.
@@ -63,6 +65,9 @@ const (
 //     then ends appends the event of its end (failed, as cancelled, or
 //     completed).
 //   - Settle of a snooze: snoozed (RunAt set when the job is delayed).
+//   - Limiter: limits-changed (Data the new Limits, see LimitsOf),
+//     rate-limited (RunAt the end of the hold; JobID set when a
+//     settlement's HoldQueue made it).
 type Event struct {
 	// ID orders the event within its queue; the first event has ID 1 and
 	// every later one a greater ID.

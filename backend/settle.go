@@ -48,6 +48,11 @@ type Settlement struct {
 	Reason     string
 	Stacktrace []string
 	RetryDelay time.Duration
+	// HoldQueue, with OutcomeRelease, holds the whole queue for this long
+	// from now, as Limiter.Hold does, in the same step: a handler that
+	// learns it is rate limited gives its job back unrun (the attempt does
+	// not count) and keeps every worker from starting another too soon.
+	HoldQueue time.Duration
 }
 
 // A job that Cancel marked is not retried, released or snoozed: such a

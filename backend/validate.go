@@ -308,6 +308,10 @@ func (s *Settlement) Validate(maxPayload int) error {
 		return Invalid("Outcome", fmt.Sprintf("unknown outcome %d", s.Outcome))
 	case s.RetryDelay < 0 || s.RetryDelay > MaxDelay:
 		return Invalid("RetryDelay", fmt.Sprintf("retry delay %v is negative or longer than 100 years", s.RetryDelay))
+	case s.HoldQueue < 0 || s.HoldQueue > MaxDelay:
+		return Invalid("HoldQueue", fmt.Sprintf("hold %v is negative or longer than 100 years", s.HoldQueue))
+	case s.HoldQueue > 0 && s.Outcome != OutcomeRelease:
+		return Invalid("HoldQueue", "a hold of the queue goes with a release")
 	}
 	if err := ValidatePayload("Result", len(s.Result), maxPayload); err != nil {
 		return err

@@ -55,6 +55,7 @@ var areas = []area{
 	{name: "Control", sized: testControl},
 	{name: "Tx", sized: testTx},
 	{name: "Dedup", run: testDedup},
+	{name: "Limits", run: testLimits},
 	{name: "Property", run: testProperty},
 	{name: "Worker", run: testWorker},
 	{name: "FlowWorker", run: testFlowWorker},

@@ -10,14 +10,18 @@ import (
 
 // --- deduplication helpers ---
 
-func (b *testBundle) deduper() backend.Deduplicator {
+// capability returns the store as the optional interface T, and fails
+// the case when it is not one.
+func capability[T any](b *testBundle) T {
 	b.t.Helper()
-	d, ok := b.store.(backend.Deduplicator)
+	c, ok := b.store.(T)
 	if !ok {
-		b.t.Fatalf("store %T is not a backend.Deduplicator", b.store)
+		b.t.Fatalf("store %T lacks the capability %T", b.store, (*T)(nil))
 	}
-	return d
+	return c
 }
+
+func (b *testBundle) deduper() backend.Deduplicator { return capability[backend.Deduplicator](b) }
 
 // holder returns who holds key in the default queue, or "" when no job
 // does.

@@ -90,6 +90,9 @@ func (t *txn) handOffQueue(q *qtx) error {
 		if q.m.counts[stWaiting] == 0 {
 			return nil
 		}
+		if n, _, err := q.allowance(w.req.Max, t.now); n == 0 || err != nil {
+			return err // the queue's limits let no job start now
+		}
 		if !t.b.claim(w) {
 			continue // it left or was woken since nextIdle
 		}

@@ -93,6 +93,9 @@ type qtx struct {
 
 	m         meta
 	metaDirty bool
+	// lim caches the queue's limits for the transaction (see limits).
+	lim       *limitsRec
+	limLoaded bool
 	// Events appended by the transaction, written by flush.
 	evBuf   []byte
 	evCount int

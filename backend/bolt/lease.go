@@ -144,6 +144,17 @@ func (t *txn) lease(queue string, req *backend.LeaseRequest, res *backend.LeaseR
 	if tm, ok := q.firstIndexTime(stActive); ok && (next.IsZero() || tm.Before(*next)) {
 		*next = tm
 	}
+	if len(res.Jobs) == 0 && q.m.counts[stWaiting] > 0 && !q.m.paused {
+		// Jobs wait that the limits keep back: look again when they
+		// allow a start.
+		_, tm, err := q.allowance(req.Max, t.now)
+		if err != nil {
+			return err
+		}
+		if !tm.IsZero() && (next.IsZero() || tm.Before(*next)) {
+			*next = tm
+		}
+	}
 	return nil
 }
 
@@ -156,7 +167,11 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 		return jobs, nil
 	}
 	took := len(jobs)
-	for len(jobs) < req.Max {
+	allow, _, err := q.allowance(req.Max-took, t.now)
+	if err != nil {
+		return jobs, err
+	}
+	for len(jobs) < took+allow {
 		k, v := q.first(stWaiting)
 		if k == nil {
 			break
@@ -172,6 +187,9 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 			return jobs, err
 		}
 		jobs = append(jobs, j)
+	}
+	if err := q.started(len(jobs)-took, t.now); err != nil {
+		return jobs, err
 	}
 	if len(jobs) > took && q.m.counts[stWaiting] == 0 {
 		return jobs, q.event(backend.Event{Type: backend.EventDrained})

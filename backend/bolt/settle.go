@@ -45,6 +45,9 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 			if err := t.settle(q, j, s); err != nil {
 				return err
 			}
+			if err := q.slotFreed(); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -89,6 +92,11 @@ func (t *txn) settle(q *qtx, j *backend.Job, s *backend.Settlement) error {
 			q.readyAt(j, true)
 		}); err != nil {
 			return err
+		}
+		if s.HoldQueue > 0 {
+			if err := q.hold(t.now.Add(s.HoldQueue), j); err != nil {
+				return err
+			}
 		}
 		return q.announce(j)
 	case backend.OutcomeSnooze:

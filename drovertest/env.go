@@ -169,7 +169,8 @@ func (e *Env) stop(w *queue.Worker) {
 // RunNext runs the next job of w's queues with w.RunNext, and returns it
 // as its attempt left it. When no job is ready it first moves the clock on
 // to the time the earliest delayed job falls due (a delay, a retry's
-// backoff, a scheduler's next run). It returns nil when no job is waiting
+// backoff, a scheduler's next run, the end of a hold or the next start a
+// rate limit allows). It returns nil when no job is waiting
 // or delayed. Any other failure fails the test.
 func (e *Env) RunNext(w *queue.Worker) *queue.Job {
 	e.t.Helper()
@@ -251,6 +252,17 @@ func (e *Env) nextDue(w *queue.Worker) (time.Time, bool) {
 		}
 		if len(jobs) > 0 && (next.IsZero() || jobs[0].RunAt.Before(next)) {
 			next = jobs[0].RunAt
+		}
+		// Waiting jobs that the queue's limits keep back (a hold, the
+		// rate limit) are due when the limits next allow a start.
+		lim, err := e.Queue(name).Limits(e.t.Context())
+		if err != nil {
+			e.t.Fatalf("drovertest: limits of %s: %v", name, err)
+		}
+		for _, at := range []time.Time{lim.HeldUntil, lim.NextStart} {
+			if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+				next = at
+			}
 		}
 	}
 	return next, !next.IsZero()

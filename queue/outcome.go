@@ -21,6 +21,10 @@ const (
 	// OutcomeSnoozed: the handler returned Snooze(d); the job is delayed
 	// without using up the attempt.
 	OutcomeSnoozed Outcome = "snoozed"
+	// OutcomeRateLimited: the handler returned RateLimited(d); the job
+	// waits again without using up the attempt, and the queue is held
+	// for d.
+	OutcomeRateLimited Outcome = "rate-limited"
 	// OutcomeCancelled: the job was cancelled while it ran and its
 	// handler failed; the job failed, not retried.
 	OutcomeCancelled Outcome = "cancelled"
@@ -70,6 +74,9 @@ func failureOutcome(job *Job, err error, cancelled bool) Outcome {
 	}
 	if _, ok := snoozeOf(err); ok {
 		return OutcomeSnoozed
+	}
+	if _, ok := RateLimitedFor(err); ok {
+		return OutcomeRateLimited
 	}
 	if errors.Is(err, ErrUnrecoverable) || job.AttemptsMade+1 >= max(job.Attempts, 1) {
 		return OutcomeFailed

@@ -190,6 +190,9 @@ func (w *Worker) failure(r *run, err error, stack []string) backend.Settlement {
 	case OutcomeSnoozed:
 		d, _ := snoozeOf(err)
 		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeSnooze, RetryDelay: d}
+	case OutcomeRateLimited:
+		d, _ := RateLimitedFor(err)
+		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeRelease, HoldQueue: capDelay(d)}
 	case OutcomeFailed:
 		return backend.Settlement{Lease: r.lease, Outcome: backend.OutcomeFail, Reason: err.Error(), Stacktrace: stack}
 	}

@@ -58,7 +58,7 @@ func Middleware(opts ...Option) queue.Middleware {
 func end(span trace.Span, o queue.Outcome, err error) {
 	span.SetAttributes(JobOutcome.String(string(o)))
 	switch o {
-	case queue.OutcomeCompleted, queue.OutcomeSnoozed, queue.OutcomeReleased:
+	case queue.OutcomeCompleted, queue.OutcomeSnoozed, queue.OutcomeReleased, queue.OutcomeRateLimited:
 	default:
 		if err != nil {
 			span.RecordError(err)

@@ -61,6 +61,7 @@ var areas = []area{
 	{name: "FlowWorker", run: testFlowWorker},
 	{name: "Typed", run: testTyped},
 	{name: "PropertyFlow", sized: testPropertyFlow},
+	{name: "PropertyLimits", run: testPropertyLimits},
 	{name: "EventsWorkload", sized: testEventsWorkload},
 	{name: "DispatchWorker", sized: testDispatchWorker},
 }

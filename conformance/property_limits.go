@@ -1,0 +1,210 @@
+package conformance
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/droverhq/drover/backend"
+)
+
+// flowControlMachine drives a queue with deduplication keys, a concurrency
+// limit and a rate limit through random adds, leases from many goroutines
+// at once, settlements, holds and clock moves, and checks what the limits
+// promise from the store's own records: the event log's order of starts
+// and ends, and the keys of the unfinished jobs.
+type flowControlMachine struct {
+	store  backend.Full
+	clock  interface{ Advance(time.Duration) }
+	limits backend.Limits
+	// active are the jobs leased and not settled yet.
+	active []*backend.Job
+	keys   []string
+	// released marks the keys released by hand: that is the one way to
+	// make a second job while the first is unfinished, by design.
+	released map[string]bool
+}
+
+func (m *flowControlMachine) add(t *rapid.T) {
+	n := rapid.IntRange(1, 4).Draw(t, "jobs")
+	jobs := make([]backend.NewJob, n)
+	for i := range jobs {
+		jobs[i] = backend.NewJob{Name: "j", Data: []byte(fmt.Sprint(i)), Attempts: 2}
+		if k := rapid.IntRange(-1, len(m.keys)-1).Draw(t, "key"); k >= 0 {
+			mode := rapid.SampledFrom([]backend.DedupMode{backend.DedupUntilFinished, backend.DedupDebounce}).Draw(t, "mode")
+			jobs[i].Dedup = backend.Dedup{Key: m.keys[k], Mode: mode, KeepLastIfActive: mode == backend.DedupDebounce && rapid.Bool().Draw(t, "keep last")}
+			if rapid.Bool().Draw(t, "delayed") {
+				jobs[i].Delay = time.Duration(rapid.IntRange(1, 3).Draw(t, "delay")) * 100 * time.Millisecond
+			}
+		}
+	}
+	res, err := m.store.Add(t.Context(), propQueue, &backend.AddRequest{Jobs: jobs})
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	for i, a := range res.Jobs {
+		if a.Dedup != "" && (!a.Duplicate || jobs[i].Dedup.Key == "") {
+			t.Fatalf("Added %+v for job %+v", a, jobs[i])
+		}
+	}
+}
+
+// lease leases from several goroutines at once, as workers of several
+// processes would.
+func (m *flowControlMachine) lease(t *rapid.T) {
+	callers := rapid.IntRange(1, 4).Draw(t, "callers")
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		got []*backend.Job
+	)
+	errs := make([]error, callers)
+	for c := range callers {
+		maxJobs := rapid.IntRange(1, 3).Draw(t, fmt.Sprint("max ", c))
+		wg.Go(func() {
+			res, err := m.store.Lease(t.Context(), propQueue, &backend.LeaseRequest{Worker: fmt.Sprint("w", c), Max: maxJobs, TTL: time.Hour})
+			errs[c] = err
+			mu.Lock()
+			got = append(got, res.Jobs...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("Lease: %v", err)
+		}
+	}
+	m.active = append(m.active, got...)
+}
+
+func (m *flowControlMachine) settle(t *rapid.T) {
+	if len(m.active) == 0 {
+		t.Skip("nothing active")
+	}
+	i := rapid.IntRange(0, len(m.active)-1).Draw(t, "job")
+	j := m.active[i]
+	m.active = slices.Delete(m.active, i, i+1)
+	s := backend.Settlement{Lease: j.Lease}
+	switch rapid.IntRange(0, 3).Draw(t, "outcome") {
+	case 0:
+		s.Outcome = backend.OutcomeComplete
+	case 1:
+		s.Outcome = backend.OutcomeRetry
+	case 2:
+		s.Outcome = backend.OutcomeFail
+	default:
+		s.Outcome = backend.OutcomeRelease
+		if rapid.Bool().Draw(t, "hold") {
+			s.HoldQueue = time.Duration(rapid.IntRange(1, 5).Draw(t, "hold for")) * 100 * time.Millisecond
+		}
+	}
+	res, err := m.store.Settle(t.Context(), propQueue, &backend.SettleRequest{Settlements: []backend.Settlement{s}})
+	if err != nil || res.Errs[0] != nil {
+		t.Fatalf("Settle %s of %s: %v %v", s.Outcome, j.ID, err, res.Errs)
+	}
+}
+
+func (m *flowControlMachine) release(t *rapid.T) {
+	key := rapid.SampledFrom(m.keys).Draw(t, "key")
+	m.released[key] = true
+	if _, err := m.store.ReleaseDedup(t.Context(), propQueue, key); err != nil {
+		t.Fatalf("ReleaseDedup: %v", err)
+	}
+}
+
+func (m *flowControlMachine) advance(t *rapid.T) {
+	m.clock.Advance(time.Duration(rapid.IntRange(1, 8).Draw(t, "ticks")) * 50 * time.Millisecond)
+}
+
+// check replays the starts and ends of the event log against the limits,
+// and counts the unfinished jobs of each key.
+func (m *flowControlMachine) check(t *rapid.T) {
+	ctx := t.Context()
+	var evs []backend.Event
+	for after := uint64(0); ; {
+		res, err := m.store.Events(ctx, propQueue, &backend.EventsRequest{After: after, Max: 1000})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		if len(res.Events) == 0 {
+			break
+		}
+		evs = append(evs, res.Events...)
+		after = res.Events[len(res.Events)-1].ID
+	}
+	active := map[string]bool{}
+	var starts []time.Time
+	for _, e := range evs {
+		switch e.Type {
+		case backend.EventActive:
+			active[e.JobID] = true
+			if len(active) > m.limits.Concurrency {
+				t.Fatalf("event %d: %d jobs active at once, limit %d", e.ID, len(active), m.limits.Concurrency)
+			}
+			starts = append(starts, e.Time)
+		case backend.EventCompleted, backend.EventFailed, backend.EventRetrying, backend.EventWaiting, backend.EventRemoved:
+			// A release or a retry leaves active with waiting or
+			// retrying; a waiting event of a job not active is
+			// harmless here.
+			delete(active, e.JobID)
+		}
+	}
+	for i := m.limits.Rate; i < len(starts); i++ {
+		if d := starts[i].Sub(starts[i-m.limits.Rate]); d < m.limits.RatePer {
+			t.Fatalf("%d starts within %v, limit %d per %v", m.limits.Rate+1, d, m.limits.Rate, m.limits.RatePer)
+		}
+	}
+	holders := map[string][]string{}
+	for _, s := range []backend.JobState{backend.StateWaiting, backend.StateDelayed, backend.StateActive} {
+		jobs, err := allJobs(ctx, m.store, propQueue, s)
+		if err != nil {
+			t.Fatalf("Jobs(%s): %v", s, err)
+		}
+		for _, j := range jobs {
+			if j.DedupKey != "" {
+				holders[j.DedupKey] = append(holders[j.DedupKey], j.ID)
+			}
+		}
+	}
+	for key, ids := range holders {
+		if len(ids) > 1 && !m.released[key] {
+			t.Fatalf("key %s has %d unfinished jobs: %v", key, len(ids), ids)
+		}
+	}
+	for _, e := range invariantErrors(ctx, m.store, propQueue) {
+		t.Fatalf("invariant: %v", e)
+	}
+}
+
+func testPropertyLimits(t *testing.T, f Factory) {
+	t.Run("random adds, leases and settlements under limits and keys keep every limit", func(t *testing.T) {
+		t.Parallel()
+		heavy(t)
+		run := 0
+		rapid.Check(t, func(rt *rapid.T) {
+			store, clock := propertyStore(t, rt, f, &run)
+			m := &flowControlMachine{store: store, clock: clock, keys: []string{"a", "b", "c"}, released: map[string]bool{}}
+			m.limits = backend.Limits{
+				Concurrency: rapid.IntRange(1, 4).Draw(rt, "concurrency"),
+				Rate:        rapid.IntRange(1, 5).Draw(rt, "rate"),
+				RatePer:     time.Duration(rapid.IntRange(1, 6).Draw(rt, "per")) * 100 * time.Millisecond,
+			}
+			if err := store.SetLimits(rt.Context(), propQueue, m.limits); err != nil {
+				rt.Fatalf("SetLimits: %v", err)
+			}
+			rt.Repeat(map[string]func(*rapid.T){
+				"add":     m.add,
+				"lease":   m.lease,
+				"settle":  m.settle,
+				"advance": m.advance,
+				"release": m.release,
+				"": m.check,
+			})
+		})
+	})
+}

@@ -106,6 +106,7 @@ type Deduplicator interface {
 // ValidateDedupKey checks a deduplication key by itself.
 func ValidateDedupKey(key string) error {
 	if err := validateDedupKey(key); err != nil {
+		err.Index = -1
 		return err
 	}
 	return nil

@@ -168,7 +168,7 @@ func fill(t *testing.T, store backend.Full) fixture {
 	f.parent, f.childDone, f.childWaiting = node.Job.ID, node.Children[0].Job.ID, node.Children[1].Job.ID
 	settle(backend.Settlement{Lease: lease().Lease, Outcome: backend.OutcomeComplete, Result: []byte(`"a done"`)})
 	f.waiting = add("welcome", `{"to":"grace"}`, nil)
-	f.delayed = add("remind", `{}`, &queue.AddOptions{Delay: time.Hour})
+	f.delayed = add("remind", `{}`, &queue.AddOptions{Delay: time.Hour, Dedup: queue.Dedup{Key: "remind-ada"}})
 	if _, err := q.UpsertJobScheduler(ctx, "hourly", queue.Repeat{Every: time.Hour}, queue.JobTemplate{Name: "tick"}); err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +358,32 @@ func testCommands(t *testing.T, flags []string, f fixture) {
 	}
 	run("clean", "mail", "--state", "completed", "--grace", "1000h").want(t, exitOK, []string{"removed 0 completed jobs"})
 	run("clean", "mail", "--state", "active").want(t, exitUsage, nil, "--state")
+
+	// Limits, on a queue of their own.
+	run("limits", "other").want(t, exitOK, []string{"concurrency", "none"})
+	run("limits", "other", "--concurrency", "2", "--rate", "10", "--per", "1s").want(t, exitOK, []string{"concurrency", "2", "10 per 1s"})
+	if l := jsonOf[map[string]any](t, run("--json", "limits", "other", "--hold", "1h")); l["concurrency"] != 2.0 || l["rate"] != 10.0 || l["held_until"] == nil {
+		t.Errorf("limits --json after a hold = %v", l)
+	}
+	run("limits", "other", "--rate", "10").want(t, exitUsage, nil, "period")
+	run("limits", "other", "--clear", "--rate", "1").want(t, exitUsage, nil, "--clear")
+	run("limits", "other", "--hold", "-1s").want(t, exitUsage, nil, "hold")
+	if l := jsonOf[map[string]any](t, run("--json", "limits", "other", "--clear")); l["concurrency"] != 0.0 || l["rate"] != 0.0 {
+		t.Errorf("limits --clear = %v", l)
+	}
+
+	// Deduplication keys: who holds one, and letting go of it.
+	run("dedup", "mail", "remind-ada").want(t, exitOK, []string{"job", f.delayed, "until finished"})
+	if h := jsonOf[map[string]any](t, run("--json", "dedup", "mail", "remind-ada")); h["job"] != f.delayed || h["deferred"] != false {
+		t.Errorf("dedup --json = %v", h)
+	}
+	run("dedup", "mail", "nobody").want(t, exitNotFound, nil, "no job holds")
+	run("dedup", "mail", "bad\tkey").want(t, exitUsage, nil, "control character")
+	run("dedup", "mail", "remind-ada", "--release").want(t, exitOK, []string{"released"})
+	if r := jsonOf[map[string]any](t, run("--json", "dedup", "mail", "remind-ada", "--release")); r["released"] != false {
+		t.Errorf("a second release --json = %v", r)
+	}
+	run("dedup", "mail", "remind-ada").want(t, exitNotFound, nil, "no job holds")
 
 	// Schedulers.
 	run("schedulers", "list", "mail").want(t, exitOK, []string{"hourly", "every 1h0m0s", "tick"})

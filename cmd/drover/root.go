@@ -81,6 +81,8 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *options) {
 		newPauseCmd(o, false),
 		newSchedulersCmd(o),
 		newEventsCmd(o),
+		newLimitsCmd(o),
+		newDedupCmd(o),
 	)
 	// Whatever fails before a command runs (an unknown command, a bad
 	// flag, a wrong number of arguments) is a usage error.

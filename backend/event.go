@@ -10,34 +10,37 @@ type EventType string
 
 // Event types.
 const (
-	EventAdded             EventType = "added"
-	EventWaiting           EventType = "waiting"
-	EventDelayed           EventType = "delayed"
-	EventPrioritized       EventType = "prioritized"
-	EventActive            EventType = "active"
-	EventProgress          EventType = "progress"
-	EventCompleted         EventType = "completed"
-	EventFailed            EventType = "failed"
-	EventRetrying          EventType = "retrying"
-	EventStalled           EventType = "stalled"
-	EventRemoved           EventType = "removed"
-	EventDuplicated        EventType = "duplicated"
-	EventWaitingChildren   EventType = "waiting-children"
-	EventPaused            EventType = "paused"
-	EventResumed           EventType = "resumed"
-	EventDrained           EventType = "drained"
-	EventCleaned           EventType = "cleaned"
-	EventSchedulerUpserted EventType = "scheduler-upserted"
-	EventSchedulerRemoved  EventType = "scheduler-removed"
-	EventRetried           EventType = "retried"
-	EventPromoted          EventType = "promoted"
-	EventChanged           EventType = "changed"
-	EventCancelled         EventType = "cancelled"
-	EventSnoozed           EventType = "snoozed"
-	EventPublished         EventType = "published"
-	EventDeduplicated      EventType = "deduplicated"
-	EventLimitsChanged     EventType = "limits-changed"
-	EventRateLimited       EventType = "rate-limited"
+	EventAdded              EventType = "added"
+	EventWaiting            EventType = "waiting"
+	EventDelayed            EventType = "delayed"
+	EventPrioritized        EventType = "prioritized"
+	EventActive             EventType = "active"
+	EventProgress           EventType = "progress"
+	EventCompleted          EventType = "completed"
+	EventFailed             EventType = "failed"
+	EventRetrying           EventType = "retrying"
+	EventStalled            EventType = "stalled"
+	EventRemoved            EventType = "removed"
+	EventDuplicated         EventType = "duplicated"
+	EventWaitingChildren    EventType = "waiting-children"
+	EventPaused             EventType = "paused"
+	EventResumed            EventType = "resumed"
+	EventDrained            EventType = "drained"
+	EventCleaned            EventType = "cleaned"
+	EventSchedulerUpserted  EventType = "scheduler-upserted"
+	EventSchedulerRemoved   EventType = "scheduler-removed"
+	EventRetried            EventType = "retried"
+	EventPromoted           EventType = "promoted"
+	EventChanged            EventType = "changed"
+	EventCancelled          EventType = "cancelled"
+	EventSnoozed            EventType = "snoozed"
+	EventPublished          EventType = "published"
+	EventDeduplicated       EventType = "deduplicated"
+	EventLimitsChanged      EventType = "limits-changed"
+	EventRateLimited        EventType = "rate-limited"
+	EventGroupLimitsChanged EventType = "group-limits-changed"
+	EventGroupPaused        EventType = "group-paused"
+	EventGroupResumed       EventType = "group-resumed"
 )
 
 // Event is one entry of a queue's event log.
@@ -68,6 +71,8 @@ const (
 //   - Limiter: limits-changed (Data the new Limits, see LimitsOf),
 //     rate-limited (RunAt the end of the hold; JobID set when a
 //     settlement's HoldQueue made it).
+//   - GroupStore: group-limits-changed (Data the Limits of each group),
+//     group-paused and group-resumed (Group the group).
 type Event struct {
 	// ID orders the event within its queue; the first event has ID 1 and
 	// every later one a greater ID.
@@ -90,6 +95,8 @@ type Event struct {
 	Data []byte
 	// Key is the deduplication key of a deduplicated event.
 	Key string
+	// Group is the group of a group-paused or group-resumed event.
+	Group string
 }
 
 // EventsRequest reads the event log.

@@ -146,7 +146,10 @@ type NewJob struct {
 	Meta map[string]string
 	// Dedup makes no new job while another job holds Dedup.Key; see
 	// Dedup. Only a top-level job without children can have one.
-	Dedup    Dedup
+	Dedup Dedup
+	// Group puts the job in a group of its queue, served in turn with the
+	// other groups; see GroupStore. Empty means no group.
+	Group    string
 	Children []NewJob
 }
 
@@ -204,6 +207,8 @@ type Job struct {
 	// DedupKey is the deduplication key the job was added with
 	// (NewJob.Dedup.Key), whether or not it still holds it.
 	DedupKey string
+	// Group is the job's group (NewJob.Group), or "".
+	Group string
 
 	// CancelRequested is set on an active job that Cancel marked: its
 	// worker is to stop it. CancelReason is the reason given.
@@ -261,6 +266,7 @@ func (nj *NewJob) Record(queue, id string, now time.Time) Job {
 		KeepFailed:    nj.KeepFailed,
 		Meta:          CloneMeta(nj.Meta),
 		DedupKey:      nj.Dedup.Key,
+		Group:         nj.Group,
 		CreatedAt:     now,
 	}
 	if d := nj.DelayAt(now); d > 0 {

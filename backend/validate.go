@@ -180,6 +180,9 @@ func ValidateJobFields(j *NewJob, maxPayload int) *ValidationError {
 	if err := j.Dedup.validate(); err != nil {
 		return err
 	}
+	if err := validateGroup(j.Group); err != nil {
+		return err
+	}
 	switch j.Backoff.Type {
 	case BackoffNone, BackoffFixed, BackoffExponential:
 	default:
@@ -344,6 +347,9 @@ func ValidateSchedulerID(id string) error {
 // fields a template ignores (ID, Queue, Delay, RunAt, LIFO, Children) are
 // not checked.
 func ValidateTemplate(t *NewJob, maxPayload int) error {
+	if t.Group != "" {
+		return &ValidationError{Index: -1, Field: "Template.Group", Reason: "a scheduler's iterations cannot have a group", Err: ErrUnsupported}
+	}
 	if t.Dedup != (Dedup{}) {
 		return &ValidationError{Index: -1, Field: "Template.Dedup", Reason: "a scheduler's iterations cannot have a deduplication key", Err: ErrUnsupported}
 	}

@@ -56,6 +56,7 @@ var areas = []area{
 	{name: "Tx", sized: testTx},
 	{name: "Dedup", run: testDedup},
 	{name: "Limits", run: testLimits},
+	{name: "Groups", run: testGroups},
 	{name: "Property", run: testProperty},
 	{name: "Worker", run: testWorker},
 	{name: "FlowWorker", run: testFlowWorker},

@@ -22,8 +22,8 @@ import (
 // deps bucket. It gained trailing parts since, each written only when it
 // (or a part after it) is not empty, so that records written without them
 // read as before: a job's cancel mark, then its metadata, then its
-// deduplication key; a published event's data, then a deduplicated
-// event's key; a scheduler template's metadata.
+// deduplication key, then its group; a published event's data, then a deduplicated
+// event's key, then a group event's group; a scheduler template's metadata.
 const codecVersion = 2
 
 // errCorrupt reports a record that does not decode: bytes that drover did
@@ -242,15 +242,21 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 		e.str(j.Parent.ID)
 	}
 	e.str(string(j.FailurePolicy))
-	if j.CancelRequested || j.CancelReason != "" || len(j.Meta) > 0 || j.DedupKey != "" {
+	// Each trailing part is written when it or a later one is set.
+	later := j.Group != ""
+	later = later || j.DedupKey != ""
+	if later || len(j.Meta) > 0 || j.CancelRequested || j.CancelReason != "" {
 		e.bool(j.CancelRequested)
 		e.str(j.CancelReason)
 	}
-	if len(j.Meta) > 0 || j.DedupKey != "" {
+	if later || len(j.Meta) > 0 {
 		appendMeta(&e, j.Meta)
 	}
-	if j.DedupKey != "" {
+	if later {
 		e.str(j.DedupKey)
+	}
+	if j.Group != "" {
+		e.str(j.Group)
 	}
 	return e.b
 }
@@ -345,6 +351,9 @@ func decodeJob(v []byte) (*backend.Job, error) {
 	if d.more() {
 		j.DedupKey = d.str()
 	}
+	if d.more() {
+		j.Group = d.str()
+	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}
@@ -422,11 +431,14 @@ func appendEvent(buf []byte, ev *backend.Event) []byte {
 	e.time(ev.RunAt)
 	e.str(ev.SchedulerID)
 	e.n(ev.Count)
-	if len(ev.Data) > 0 || ev.Key != "" {
+	if len(ev.Data) > 0 || ev.Key != "" || ev.Group != "" {
 		e.bytes(ev.Data)
 	}
-	if ev.Key != "" {
+	if ev.Key != "" || ev.Group != "" {
 		e.str(ev.Key)
+	}
+	if ev.Group != "" {
+		e.str(ev.Group)
 	}
 	return e.b
 }
@@ -463,6 +475,9 @@ func decodeEvent(v []byte) (backend.Event, error) {
 	}
 	if d.more() {
 		ev.Key = d.str()
+	}
+	if d.more() {
+		ev.Group = d.str()
 	}
 	return ev, d.end()
 }

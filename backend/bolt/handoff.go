@@ -93,6 +93,9 @@ func (t *txn) handOffQueue(q *qtx) error {
 		if n, _, err := q.allowance(w.req.Max, t.now); n == 0 || err != nil {
 			return err // the queue's limits let no job start now
 		}
+		if ok, err := q.groupReady(); !ok || err != nil {
+			return err // no group may start a job now
+		}
 		if !t.b.claim(w) {
 			continue // it left or was woken since nextIdle
 		}

@@ -96,6 +96,9 @@ type qtx struct {
 	// lim caches the queue's limits for the transaction (see limits).
 	lim       *limitsRec
 	limLoaded bool
+	// gs is the queue's grouped mode for the transaction (see groups).
+	gs       *groupsState
+	gsLoaded bool
 	// Events appended by the transaction, written by flush.
 	evBuf   []byte
 	evCount int
@@ -504,6 +507,11 @@ func (q *qtx) index(j *backend.Job) error {
 	case stActive:
 		q.t.noteDue(q.name, j.LeaseExpiresAt)
 	}
+	if s == stWaiting || s == stActive {
+		if err := q.groupIndexed(j, s, 1); err != nil {
+			return err
+		}
+	}
 	return q.put(q.idx[s], indexKey(j, q.t.alloc(16)[:0]), q.idValue(j.ID))
 }
 
@@ -512,6 +520,11 @@ func (q *qtx) unindex(j *backend.Job) error {
 	s := stateNum(j.State)
 	q.m.counts[s]--
 	q.dirty()
+	if s == stWaiting || s == stActive {
+		if err := q.groupIndexed(j, s, -1); err != nil {
+			return err
+		}
+	}
 	var kb [16]byte
 	return q.delAt(q.idxCursor(s), indexKey(j, kb[:0]))
 }

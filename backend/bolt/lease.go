@@ -154,6 +154,11 @@ func (t *txn) lease(queue string, req *backend.LeaseRequest, res *backend.LeaseR
 		if !tm.IsZero() && (next.IsZero() || tm.Before(*next)) {
 			*next = tm
 		}
+		if q.gs != nil {
+			if tm := q.nextWake(); !tm.IsZero() && (next.IsZero() || tm.Before(*next)) {
+				*next = tm
+			}
+		}
 	}
 	return nil
 }
@@ -171,17 +176,44 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 	if err != nil {
 		return jobs, err
 	}
-	for len(jobs) < took+allow {
-		k, v := q.first(stWaiting)
-		if k == nil {
-			break
-		}
-		j, err := q.indexed(stWaiting, v)
-		if err != nil {
+	gs, err := q.groups(false)
+	if err != nil {
+		return jobs, err
+	}
+	if gs != nil {
+		if err := q.wakeGroups(); err != nil {
 			return jobs, err
+		}
+	}
+	for len(jobs) < took+allow {
+		var (
+			j     *backend.Job
+			group string
+		)
+		if gs != nil {
+			// Grouped: the next group's next job, round robin.
+			if j, group, err = q.nextGrouped(); j == nil || err != nil {
+				if err != nil {
+					return jobs, err
+				}
+				break
+			}
+		} else {
+			k, v := q.first(stWaiting)
+			if k == nil {
+				break
+			}
+			if j, err = q.indexed(stWaiting, v); err != nil {
+				return jobs, err
+			}
 		}
 		if err := t.activate(q, j, req); err != nil {
 			return jobs, err
+		}
+		if gs != nil {
+			if err := q.groupStarted(group); err != nil {
+				return jobs, err
+			}
 		}
 		if err := q.fillChildren(j); err != nil {
 			return jobs, err

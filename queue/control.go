@@ -58,14 +58,7 @@ func snoozeOf(err error) (time.Duration, bool) {
 }
 
 func (q *Queue) controller() (backend.JobController, error) {
-	if err := q.check(); err != nil {
-		return nil, err
-	}
-	c, ok := q.b.(backend.JobController)
-	if !ok {
-		return nil, fmt.Errorf("drover: job control: %w", ErrUnsupported)
-	}
-	return c, nil
+	return capability[backend.JobController](q, "job control")
 }
 
 // Retry moves a failed or completed job back to waiting, with its attempts

@@ -43,14 +43,7 @@ const (
 type DedupHolder = backend.DedupHolder
 
 func (q *Queue) deduplicator() (backend.Deduplicator, error) {
-	if err := q.check(); err != nil {
-		return nil, err
-	}
-	d, ok := q.b.(backend.Deduplicator)
-	if !ok {
-		return nil, fmt.Errorf("drover: deduplication: %w", ErrUnsupported)
-	}
-	return d, nil
+	return capability[backend.Deduplicator](q, "deduplication")
 }
 
 // DedupHolder reports which job holds key, or an error wrapping

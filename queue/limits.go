@@ -18,14 +18,7 @@ type Limits = backend.Limits
 type QueueLimits = backend.QueueLimits
 
 func (q *Queue) limiter() (backend.Limiter, error) {
-	if err := q.check(); err != nil {
-		return nil, err
-	}
-	l, ok := q.b.(backend.Limiter)
-	if !ok {
-		return nil, fmt.Errorf("drover: queue limits: %w", ErrUnsupported)
-	}
-	return l, nil
+	return capability[backend.Limiter](q, "queue limits")
 }
 
 // SetLimits replaces the queue's limits, for every worker at once: the

@@ -82,6 +82,11 @@ type AddOptions struct {
 	// the add did to it. Only a top-level job without children can have
 	// a key, and a scheduler's template cannot. Defaults to none.
 	Dedup Dedup
+	// Group puts the job in a group of the queue (a tenant, a customer,
+	// an account): groups are served in turn, so that a group with a
+	// million jobs waiting cannot starve one with ten, and can be limited
+	// (SetGroupLimits) and paused each on its own. Defaults to none.
+	Group string
 }
 
 // Retention says which finished jobs are kept; see backend.Retention.
@@ -140,5 +145,6 @@ func (o *AddOptions) newJob(name string, data []byte) backend.NewJob {
 		KeepFailed:    opts.KeepFailed,
 		Meta:          backend.CloneMeta(opts.Meta),
 		Dedup:         opts.Dedup,
+		Group:         opts.Group,
 	}
 }

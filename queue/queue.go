@@ -201,15 +201,22 @@ const (
 	StateFailed          = backend.StateFailed
 )
 
-func (q *Queue) admin() (backend.Admin, error) {
+// capability returns the queue's store as the optional interface T, or
+// an error wrapping ErrUnsupported that names what needs it.
+func capability[T any](q *Queue, what string) (T, error) {
+	var c T
 	if err := q.check(); err != nil {
-		return nil, err
+		return c, err
 	}
-	a, ok := q.b.(backend.Admin)
+	c, ok := q.b.(T)
 	if !ok {
-		return nil, fmt.Errorf("drover: queue administration: %w", ErrUnsupported)
+		return c, fmt.Errorf("drover: %s: %w", what, ErrUnsupported)
 	}
-	return a, nil
+	return c, nil
+}
+
+func (q *Queue) admin() (backend.Admin, error) {
+	return capability[backend.Admin](q, "queue administration")
 }
 
 // Pause stops workers from taking jobs of the queue; adds go on.

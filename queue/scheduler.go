@@ -49,14 +49,7 @@ type JobScheduler struct {
 }
 
 func (q *Queue) schedulers() (backend.SchedulerStore, error) {
-	if err := q.check(); err != nil {
-		return nil, err
-	}
-	s, ok := q.b.(backend.SchedulerStore)
-	if !ok {
-		return nil, fmt.Errorf("drover: job schedulers: %w", ErrUnsupported)
-	}
-	return s, nil
+	return capability[backend.SchedulerStore](q, "job schedulers")
 }
 
 func (t JobTemplate) newJob(defaults *AddOptions) (backend.NewJob, error) {

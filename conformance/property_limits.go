@@ -13,7 +13,7 @@ import (
 )
 
 // flowControlMachine drives a queue with deduplication keys, a concurrency
-// limit and a rate limit through random adds, leases from many goroutines
+// limit, a rate limit and (on a store that serves them) limited groups through random adds, leases from many goroutines
 // at once, settlements, holds and clock moves, and checks what the limits
 // promise from the store's own records: the event log's order of starts
 // and ends, and the keys of the unfinished jobs.
@@ -27,6 +27,11 @@ type flowControlMachine struct {
 	// released marks the keys released by hand: that is the one way to
 	// make a second job while the first is unfinished, by design.
 	released map[string]bool
+	// groups are the groups jobs are added to, when the store serves
+	// them, each limited to groupLimit active jobs.
+	groups     []string
+	groupLimit int
+	groupOf    map[string]string
 }
 
 func (m *flowControlMachine) add(t *rapid.T) {
@@ -34,6 +39,9 @@ func (m *flowControlMachine) add(t *rapid.T) {
 	jobs := make([]backend.NewJob, n)
 	for i := range jobs {
 		jobs[i] = backend.NewJob{Name: "j", Data: []byte(fmt.Sprint(i)), Attempts: 2}
+		if len(m.groups) > 0 {
+			jobs[i].Group = rapid.SampledFrom(m.groups).Draw(t, "group")
+		}
 		if k := rapid.IntRange(-1, len(m.keys)-1).Draw(t, "key"); k >= 0 {
 			mode := rapid.SampledFrom([]backend.DedupMode{backend.DedupUntilFinished, backend.DedupDebounce}).Draw(t, "mode")
 			jobs[i].Dedup = backend.Dedup{Key: m.keys[k], Mode: mode, KeepLastIfActive: mode == backend.DedupDebounce && rapid.Bool().Draw(t, "keep last")}
@@ -138,6 +146,19 @@ func (m *flowControlMachine) check(t *rapid.T) {
 		after = res.Events[len(res.Events)-1].ID
 	}
 	active := map[string]bool{}
+	perGroup := map[string]int{}
+	group := func(id string) string {
+		g, ok := m.groupOf[id]
+		if !ok {
+			j, err := m.store.Job(ctx, propQueue, id)
+			if err != nil {
+				t.Fatalf("Job(%s): %v", id, err)
+			}
+			g = j.Group
+			m.groupOf[id] = g
+		}
+		return g
+	}
 	var starts []time.Time
 	for _, e := range evs {
 		switch e.Type {
@@ -146,12 +167,23 @@ func (m *flowControlMachine) check(t *rapid.T) {
 			if len(active) > m.limits.Concurrency {
 				t.Fatalf("event %d: %d jobs active at once, limit %d", e.ID, len(active), m.limits.Concurrency)
 			}
+			if g := group(e.JobID); g != "" {
+				perGroup[g]++
+				if perGroup[g] > m.groupLimit {
+					t.Fatalf("event %d: %d jobs of group %s active at once, limit %d", e.ID, perGroup[g], g, m.groupLimit)
+				}
+			}
 			starts = append(starts, e.Time)
 		case backend.EventCompleted, backend.EventFailed, backend.EventRetrying, backend.EventWaiting, backend.EventRemoved:
 			// A release or a retry leaves active with waiting or
 			// retrying; a waiting event of a job not active is
 			// harmless here.
-			delete(active, e.JobID)
+			if active[e.JobID] {
+				delete(active, e.JobID)
+				if g := group(e.JobID); g != "" {
+					perGroup[g]--
+				}
+			}
 		}
 	}
 	for i := m.limits.Rate; i < len(starts); i++ {
@@ -196,6 +228,14 @@ func testPropertyLimits(t *testing.T, f Factory) {
 			}
 			if err := store.SetLimits(rt.Context(), propQueue, m.limits); err != nil {
 				rt.Fatalf("SetLimits: %v", err)
+			}
+			m.groupOf = map[string]string{}
+			if gs, ok := store.(backend.GroupStore); ok {
+				m.groups = []string{"", "x", "y"}
+				m.groupLimit = rapid.IntRange(1, 2).Draw(rt, "group concurrency")
+				if err := gs.SetGroupLimits(rt.Context(), propQueue, backend.Limits{Concurrency: m.groupLimit}); err != nil {
+					rt.Fatalf("SetGroupLimits: %v", err)
+				}
 			}
 			rt.Repeat(map[string]func(*rapid.T){
 				"add":     m.add,

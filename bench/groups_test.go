@@ -11,10 +11,11 @@ import (
 	"github.com/droverhq/drover/queue"
 )
 
-// BenchmarkGroups runs no-op jobs spread over 1,000 groups, each group's
-// jobs added together, one group after another (the order that starves
-// the last groups without round robin), with a group concurrency of 1,
-// by one worker of concurrency 50. One op is one job; run it with
+// BenchmarkGroups runs no-op jobs spread over 1,000 groups with a group
+// concurrency of 1, by one worker of concurrency 50. The jobs are added
+// group after group (each group's jobs together: the order that starves
+// the last groups without round robin), or interleaved (the first job of
+// every group, then the second, …). One op is one job; run it with
 // -benchtime 100000x for 100 jobs a group. Compare jobs/s with
 // BenchmarkProcess's workers=1x50. It reports how far apart the groups
 // finished: the spread between the first and the last group to finish,
@@ -22,53 +23,64 @@ import (
 func BenchmarkGroups(b *testing.B) {
 	const groups = 1000
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
-		b.Run(fmt.Sprintf("groups=%d/concurrency=1", groups), func(b *testing.B) {
-			e := open(b, nil)
-			q := e.queue(b, "grouped")
-			ctx := context.Background()
-			if err := q.SetGroupLimits(ctx, queue.Limits{Concurrency: 1}); err != nil {
-				b.Skip("store does not serve groups:", err)
-			}
-			per := max(b.N/groups, 1)
-			jobs := make([]queue.BulkJob, 0, per)
-			for g := range groups {
-				jobs = jobs[:0]
-				for i := range per {
-					jobs = append(jobs, queue.BulkJob{Name: "noop", Data: payload(i), Options: &queue.AddOptions{Group: fmt.Sprint("g", g)}})
+		for _, order := range []string{"grouped", "interleaved"} {
+			b.Run(fmt.Sprintf("groups=%d/concurrency=1/added=%s", groups, order), func(b *testing.B) {
+				e := open(b, nil)
+				q := e.queue(b, "grouped")
+				ctx := context.Background()
+				if err := q.SetGroupLimits(ctx, queue.Limits{Concurrency: 1}); err != nil {
+					b.Skip("store does not serve groups:", err)
 				}
-				if _, err := q.AddBulk(ctx, jobs); err != nil {
-					b.Fatal(err)
+				per := max(b.N/groups, 1)
+				jobs := make([]queue.BulkJob, 0, groups)
+				for outer := range max(groups, per) {
+					jobs = jobs[:0]
+					if order == "grouped" && outer < groups {
+						for i := range per {
+							jobs = append(jobs, queue.BulkJob{Name: "noop", Data: payload(i), Options: &queue.AddOptions{Group: fmt.Sprint("g", outer)}})
+						}
+					} else if order == "interleaved" && outer < per {
+						for g := range groups {
+							jobs = append(jobs, queue.BulkJob{Name: "noop", Data: payload(outer), Options: &queue.AddOptions{Group: fmt.Sprint("g", g)}})
+						}
+					}
+					if len(jobs) == 0 {
+						continue
+					}
+					if _, err := q.AddBulk(ctx, jobs); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			total := per * groups
-			var (
-				mu   sync.Mutex
-				last = make(map[string]time.Time, groups)
-			)
-			c := newCounter(total)
-			h := func(ctx context.Context, j *queue.Job) ([]byte, error) {
-				mu.Lock()
-				last[j.Group] = time.Now()
-				mu.Unlock()
-				return c.handle(ctx, j)
-			}
-			cs := &countingStore{Backend: e.store}
-			b.ResetTimer()
-			start := time.Now()
-			stop := startWorkersOn(b, cs, q, 1, 50, h)
-			c.wait(b, 10*time.Minute)
-			b.StopTimer()
-			elapsed := time.Since(start)
-			stop()
-			reportRate(b, total, "jobs/s")
-			cs.report(b)
-			ends := make([]time.Duration, 0, len(last))
-			for _, t := range last {
-				ends = append(ends, t.Sub(start))
-			}
-			slices.Sort(ends)
-			b.ReportMetric((ends[len(ends)-1]-ends[0]).Seconds()/elapsed.Seconds(), "finish-spread/run")
-			b.ReportMetric(ends[0].Seconds()/elapsed.Seconds(), "first-group-done/run")
-		})
+				total := per * groups
+				var (
+					mu   sync.Mutex
+					last = make(map[string]time.Time, groups)
+				)
+				c := newCounter(total)
+				h := func(ctx context.Context, j *queue.Job) ([]byte, error) {
+					mu.Lock()
+					last[j.Group] = time.Now()
+					mu.Unlock()
+					return c.handle(ctx, j)
+				}
+				cs := &countingStore{Backend: e.store}
+				b.ResetTimer()
+				start := time.Now()
+				stop := startWorkersOn(b, cs, q, 1, 50, h)
+				c.wait(b, 10*time.Minute)
+				b.StopTimer()
+				elapsed := time.Since(start)
+				stop()
+				reportRate(b, total, "jobs/s")
+				cs.report(b)
+				ends := make([]time.Duration, 0, len(last))
+				for _, t := range last {
+					ends = append(ends, t.Sub(start))
+				}
+				slices.Sort(ends)
+				b.ReportMetric((ends[len(ends)-1]-ends[0]).Seconds()/elapsed.Seconds(), "finish-spread/run")
+				b.ReportMetric(ends[0].Seconds()/elapsed.Seconds(), "first-group-done/run")
+			})
+		}
 	})
 }

@@ -312,3 +312,20 @@ func (c *Client) Hold(ctx context.Context, queue string, d time.Duration) error 
 	_, err := send[struct{}](ctx, c, mHold, withReq(queue, d))
 	return err
 }
+
+// SetGroupLimits sets the limits of each group of a queue.
+func (c *Client) SetGroupLimits(ctx context.Context, queue string, l backend.Limits) error {
+	_, err := send[struct{}](ctx, c, mSetGroupLimits, withReq(queue, l))
+	return err
+}
+
+// PauseGroup stops or resumes leases of a group's jobs.
+func (c *Client) PauseGroup(ctx context.Context, queue, group string, paused bool) error {
+	_, err := send[struct{}](ctx, c, mPauseGroup, call{Queue: queue, ID: group, Paused: paused})
+	return err
+}
+
+// Groups lists a queue's groups.
+func (c *Client) Groups(ctx context.Context, queue string, req *backend.GroupsRequest) (backend.GroupsResult, error) {
+	return send[backend.GroupsResult](ctx, c, mGroups, withReq(queue, req))
+}

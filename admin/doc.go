@@ -30,7 +30,9 @@
 // Only administration is served: reading jobs, counts, logs, schedulers
 // and events, retrying, promoting, changing, cancelling and removing
 // jobs, pausing, draining, cleaning and obliterating queues, removing
-// schedulers, publishing events and listing queues. What workers and
+// schedulers, publishing events and listing queues, reading and releasing
+// deduplication keys, setting limits and holds, and limiting, pausing
+// and listing groups. What workers and
 // producers do (Add, Lease, Renew, Settle, CompareAndUpsert,
 // UpdateProgress, AddLog) fails on the client with ErrUnsupported: run
 // workers with the store itself.

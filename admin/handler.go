@@ -188,6 +188,9 @@ const (
 	mSetLimits       = "set_limits"
 	mLimits          = "limits"
 	mHold            = "hold"
+	mSetGroupLimits  = "set_group_limits"
+	mPauseGroup      = "pause_group"
+	mGroups          = "groups"
 )
 
 var ops = map[string]op{
@@ -245,6 +248,36 @@ var ops = map[string]op{
 		}
 		return struct{}{}, h.store.Hold(ctx, c.Queue, valueOf(d))
 	},
+	mSetGroupLimits: func(ctx context.Context, h *handler, c *call) (any, error) {
+		g, err := groupStore(h)
+		if err != nil {
+			return nil, err
+		}
+		l, err := request[backend.Limits](c)
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, g.SetGroupLimits(ctx, c.Queue, valueOf(l))
+	},
+	// The group travels as the ID.
+	mPauseGroup: func(ctx context.Context, h *handler, c *call) (any, error) {
+		g, err := groupStore(h)
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, g.PauseGroup(ctx, c.Queue, c.ID, c.Paused)
+	},
+	mGroups: func(ctx context.Context, h *handler, c *call) (any, error) {
+		g, err := groupStore(h)
+		if err != nil {
+			return nil, err
+		}
+		r, err := request[backend.GroupsRequest](c)
+		if err != nil {
+			return nil, err
+		}
+		return g.Groups(ctx, c.Queue, r)
+	},
 	mQueues: func(ctx context.Context, h *handler, _ *call) (any, error) {
 		l, ok := h.store.(backend.QueueLister)
 		if !ok {
@@ -261,4 +294,13 @@ func valueOf[T any](p *T) T {
 		v = *p
 	}
 	return v
+}
+
+// groupStore returns the handler's store as a GroupStore.
+func groupStore(h *handler) (backend.GroupStore, error) {
+	g, ok := h.store.(backend.GroupStore)
+	if !ok {
+		return nil, fmt.Errorf("%w: the store does not serve groups", backend.ErrUnsupported)
+	}
+	return g, nil
 }

@@ -140,3 +140,79 @@ with it makes a new job. A key no job holds exits with status 3.`,
 	cmd.Flags().BoolVar(&release, "release", false, "let go of the key")
 	return cmd
 }
+
+func newGroupsCmd(o *options) *cobra.Command {
+	var (
+		concurrency, rate, limit int
+		per                      time.Duration
+		clear                    bool
+		pause, resume, after     string
+	)
+	cmd := &cobra.Command{
+		Use:   "groups <queue>",
+		Short: "List a queue's groups with their counts; limit, pause or resume them",
+		Long: `List the groups of a queue that have waiting or active jobs, or are paused,
+in name order (--after NAME for the next page), with the limits each group
+has. With --concurrency, --rate and --per, or --clear, set the limits of
+each group first; with --pause or --resume NAME, pause or resume a group.`,
+		Example: `  drover --bolt jobs.db groups exports
+  drover --bolt jobs.db groups exports --concurrency 1
+  drover --bolt jobs.db groups exports --pause acme`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			set := f.Changed("concurrency") || f.Changed("rate") || f.Changed("per")
+			if set && clear {
+				return usagef("--clear goes without --concurrency, --rate and --per")
+			}
+			return o.withQueue(args[0], func(_ store, q *queue.Queue) error {
+				ctx := cmd.Context()
+				if set || clear {
+					if err := q.SetGroupLimits(ctx, queue.Limits{Concurrency: concurrency, Rate: rate, RatePer: per}); err != nil {
+						return err
+					}
+				}
+				if pause != "" {
+					if err := q.PauseGroup(ctx, pause); err != nil {
+						return err
+					}
+				}
+				if resume != "" {
+					if err := q.ResumeGroup(ctx, resume); err != nil {
+						return err
+					}
+				}
+				res, err := q.Groups(ctx, after, limit)
+				if err != nil {
+					return err
+				}
+				if o.json {
+					if res.Groups == nil {
+						res.Groups = []backend.GroupInfo{} // [] for scripts, not null
+					}
+					return printJSON(o.stdout, map[string]any{"queue": args[0], "groups": res.Groups,
+						"concurrency": res.Limits.Concurrency, "rate": res.Limits.Rate, "rate_per": res.Limits.RatePer.String()})
+				}
+				rows := make([][]string, len(res.Groups))
+				for i, g := range res.Groups {
+					paused := ""
+					if g.Paused {
+						paused = "yes"
+					}
+					rows[i] = []string{g.Name, itoa(g.Waiting), itoa(g.Active), paused}
+				}
+				return printTable(o.stdout, []string{"GROUP", "WAITING", "ACTIVE", "PAUSED"}, rows)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&concurrency, "concurrency", 0, "the most jobs of each group active at once (0: no limit)")
+	f.IntVar(&rate, "rate", 0, "the most jobs of each group started per --per (0: no limit)")
+	f.DurationVar(&per, "per", 0, "the period of --rate")
+	f.BoolVar(&clear, "clear", false, "lift the limits of the groups")
+	f.StringVar(&pause, "pause", "", "pause the group `NAME`")
+	f.StringVar(&resume, "resume", "", "resume the group `NAME`")
+	f.StringVar(&after, "after", "", "list the groups after `NAME`")
+	f.IntVarP(&limit, "limit", "n", 100, "list at most this many groups")
+	return cmd
+}

@@ -372,6 +372,19 @@ func testCommands(t *testing.T, flags []string, f fixture) {
 		t.Errorf("limits --clear = %v", l)
 	}
 
+	// Groups: on a queue of their own, where the store serves them.
+	if g := run("groups", "other"); g.code == exitOK {
+		run("groups", "other", "--concurrency", "1", "--pause", "acme").want(t, exitOK, []string{"GROUP", "acme", "yes"})
+		gs := jsonOf[map[string]any](t, run("--json", "groups", "other", "--resume", "acme"))
+		if groups, ok := gs["groups"].([]any); gs["concurrency"] != 1.0 || !ok || len(groups) != 0 {
+			t.Errorf("groups --json after a resume = %v", gs)
+		}
+		run("groups", "other", "--pause", "a\tb").want(t, exitUsage, nil, "control character")
+		run("groups", "other", "--clear").want(t, exitOK, []string{"GROUP"})
+	} else {
+		g.want(t, exitError, nil, "unsupported")
+	}
+
 	// Deduplication keys: who holds one, and letting go of it.
 	run("dedup", "mail", "remind-ada").want(t, exitOK, []string{"job", f.delayed, "until finished"})
 	if h := jsonOf[map[string]any](t, run("--json", "dedup", "mail", "remind-ada")); h["job"] != f.delayed || h["deferred"] != false {

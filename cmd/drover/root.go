@@ -83,6 +83,7 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *options) {
 		newEventsCmd(o),
 		newLimitsCmd(o),
 		newDedupCmd(o),
+		newGroupsCmd(o),
 	)
 	// Whatever fails before a command runs (an unknown command, a bad
 	// flag, a wrong number of arguments) is a usage error.

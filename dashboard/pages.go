@@ -207,14 +207,17 @@ type flowRef struct {
 }
 
 type jobView struct {
-	Job                      *backend.Job
-	Data, Result, Progress   string
-	Logs                     []string
-	LogTotal, LogOffset      int
-	LogPrev, LogNext         int
-	Parent                   *flowRef
-	Children                 []flowRef
-	MoreChildren             int
+	Job                    *backend.Job
+	Data, Result, Progress string
+	Logs                   []string
+	LogTotal, LogOffset    int
+	LogPrev, LogNext       int
+	Parent                 *flowRef
+	Children               []flowRef
+	MoreChildren           int
+	// Stream is the URL of the queue's events from the page's read on:
+	// an event of this job reloads the page.
+	Stream                   string
 	CanRetry, CanPromote     bool
 	CanCancel, CanRemove     bool
 	Created, Processed, Done string
@@ -225,6 +228,12 @@ func (jobView) tab() string { return "jobs" }
 func (h *handler) jobPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name, err := queueName(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	// The cursor first: a change after it reloads the page.
+	after, err := h.store.LastEventID(ctx, name)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -244,6 +253,7 @@ func (h *handler) jobPage(w http.ResponseWriter, r *http.Request) {
 	v := jobView{
 		Job: j, Data: payloadText(j.Data), Result: payloadText(j.Result), Progress: payloadText(j.Progress),
 		Logs: logs.Lines, LogTotal: logs.Total, LogOffset: logOffset, LogPrev: -1, LogNext: -1,
+		Stream:   streamURL(url.Values{"queue": {name}, "events": {"1"}, "job": {j.ID}, "after": {strconv.FormatUint(after, 10)}}),
 		CanRetry: j.State.Final(), CanPromote: j.State == backend.StateDelayed,
 		CanCancel: !j.State.Final() && !j.CancelRequested, CanRemove: j.State != backend.StateActive,
 	}

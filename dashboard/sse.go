@@ -56,7 +56,8 @@ type streamed struct {
 
 // stream serves server-sent events: "counts" of each queue whenever its
 // events say they changed, "rate" as its throughput moves, and, with
-// events=1, each "job" event itself. The query names the queues (queue=,
+// events=1, each "job" event itself (only those of one job with job=ID).
+// The query names the queues (queue=,
 // repeated; all of them when none is), and for one queue after= (or the
 // Last-Event-ID header of a reconnecting browser) resumes its events
 // after that ID. The counts come from the event log, never from polling:
@@ -78,6 +79,8 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	withEvents := q.Get("events") == "1"
+	// A job's page follows that job only, and needs no counts.
+	onlyJob := q.Get("job")
 	from := queue.FromNow()
 	if after := cmp.Or(r.Header.Get("Last-Event-ID"), q.Get("after")); after != "" && len(names) == 1 {
 		id, err := strconv.ParseUint(after, 10, 64)
@@ -204,14 +207,17 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 				_ = rc.Flush()
 				return
 			}
+			if onlyJob != "" && it.ev.JobID != onlyJob {
+				continue
+			}
 			if finished(&it.ev) {
 				rates[it.queue].add(it.ev.Time)
 			}
-			dirty[it.queue] = true
-			if !armed {
+			if !armed && onlyJob == "" {
 				flushCounts.Reset(countsDelay)
 				armed = true
 			}
+			dirty[it.queue] = true
 			if withEvents {
 				var id uint64
 				if len(names) == 1 {

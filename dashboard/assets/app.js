@@ -53,8 +53,20 @@
     });
   });
 
+  // A job's page shows the job as it is: a change of it reloads the page,
+  // once the burst of events that one change makes has come.
+  var job = view.getAttribute('data-job');
+  var reload = 0;
+
   source.addEventListener('job', function (e) {
     var ev = JSON.parse(e.data);
+    if (job !== null) {
+      if (ev.job === job && ev.type !== 'progress') {
+        window.clearTimeout(reload);
+        reload = window.setTimeout(function () { window.location.reload(); }, 250);
+      }
+      return;
+    }
     var body = view.tBodies && view.tBodies[0];
     if (!body) {
       return;

@@ -44,7 +44,7 @@ func browser(t *testing.T) context.Context {
 	}
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(path),
-		chromedp.WindowSize(1200, 640),
+		chromedp.WindowSize(1100, 520),
 		// Containers and CI often run as root, where Chromium's sandbox
 		// cannot start; the pages are the test's own.
 		chromedp.NoSandbox,
@@ -80,9 +80,11 @@ func count(queue, state string) string {
 	return fmt.Sprintf(`a[data-queue=%q][data-state=%q]`, queue, state)
 }
 
-// waitText waits until the element sel holds text exactly.
+// waitText waits, as the page changes, until an element that matches sel
+// holds text exactly.
 func waitText(sel, text string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { const el = document.querySelector(%q); return el !== null && el.textContent.trim() === %q; })()`, sel, text), chromedp.WithPollingMutation())
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`Array.from(document.querySelectorAll(%q)).some(el => el.textContent.trim() === %q)`, sel, text),
+		chromedp.WithPollingMutation())
 }
 
 // TestBrowser opens the dashboard of a store with jobs in every state in
@@ -129,6 +131,25 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the live count of the jobs added: %v", err)
 	}
 
+	// The event page lists new events as they come.
+	mail, err := queue.New(store, "mail", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/queues/mail/events"), chromedp.WaitVisible("#live")); err != nil {
+		t.Fatalf("the event page: %v", err)
+	}
+	late, err := mail.Add(ctx, "<i>late</i>", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, waitText("#events tbody td:nth-child(5)", "<i>late</i>")); err != nil {
+		t.Fatalf("the new event on the event page: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, waitText(fmt.Sprintf(`#events tbody a[href="queues/mail/jobs/%s"]`, late.ID), late.ID)); err != nil {
+		t.Fatalf("the link to the new event's job: %v", err)
+	}
+
 	// A worker that completes every job: the failed charge succeeds
 	// once retried.
 	var wg sync.WaitGroup
@@ -159,7 +180,7 @@ func TestBrowser(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Click(`form[action$="/retry"] button`),
 		chromedp.WaitVisible(".flash"),
-		chromedp.WaitVisible(`h1 .state.s-completed`),
+		waitText("h1 .state", "completed"),
 		waitText("#result", `{
   "ok": true
 }`),

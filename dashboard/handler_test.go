@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -572,3 +573,32 @@ func TestStream(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestStreamEndsWithTheRequest checks that a stream, and every goroutine
+// that follows a queue for it, ends when its client goes away.
+func TestStreamEndsWithTheRequest(t *testing.T) {
+	store, _ := stock(t)
+	var live sync.WaitGroup
+	h := dashboard.Handler(store, &dashboard.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		live.Add(1)
+		defer live.Done()
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s := &site{t: t, srv: srv, client: noRedirects(srv.Client())}
+	ctx, cancel := context.WithCancel(t.Context())
+	st := openStream(t, ctx, s, "?events=1")
+	st.next("counts")
+	cancel()
+	ended := make(chan struct{})
+	go func() {
+		live.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream's handler still runs 10s after its client went away")
+	}
+}

@@ -53,17 +53,28 @@
     });
   });
 
-  // A job's page shows the job as it is: a change of it reloads the page,
-  // once the burst of events that one change makes has come.
+  // A job's page shows the job as it is: a change of it fetches the page
+  // again, once the burst of events that one change makes has come, and
+  // puts its content in place of the old (the server escaped it; a parsed
+  // document runs no script).
   var job = view.getAttribute('data-job');
-  var reload = 0;
+  var refresh = 0;
+  function refreshJob() {
+    fetch(window.location.href, { headers: { Accept: 'text/html' } })
+      .then(function (res) { return res.ok ? res.text() : Promise.reject(res.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, 'text/html').querySelector('main');
+        if (fresh) { document.querySelector('main').replaceWith(fresh); }
+      })
+      .catch(function () { window.location.reload(); });
+  }
 
   source.addEventListener('job', function (e) {
     var ev = JSON.parse(e.data);
     if (job !== null) {
-      if (ev.job === job && ev.type !== 'progress') {
-        window.clearTimeout(reload);
-        reload = window.setTimeout(function () { window.location.reload(); }, 250);
+      if (ev.job === job) {
+        window.clearTimeout(refresh);
+        refresh = window.setTimeout(refreshJob, 200);
       }
       return;
     }
@@ -85,13 +96,13 @@
     type.className = 'ev e-' + ev.type;
     type.textContent = ev.type;
     cell('').appendChild(type);
-    var job = cell('');
+    var jobCell = cell('');
     if (ev.job) {
       var a = document.createElement('a');
       a.href = 'queues/' + encodeURIComponent(ev.queue) + '/jobs/' + encodeURIComponent(ev.job);
       a.className = 'mono';
       a.textContent = ev.job;
-      job.appendChild(a);
+      jobCell.appendChild(a);
     }
     cell(ev.name || '');
     cell(ev.detail || '', 'detail');

@@ -33,8 +33,14 @@ var stockCounts = backend.Counts{Waiting: 2, Delayed: 2, Active: 1, WaitingChild
 // would take them, so that no worker needs to run.
 func stock(t *testing.T) (backend.Full, fixture) {
 	t.Helper()
-	ctx := t.Context()
 	store := drovertest.NewStore(t, nil)
+	return store, stockIn(t, store)
+}
+
+// stockIn puts the jobs of stock in store, which must be empty.
+func stockIn(t *testing.T, store backend.Full) fixture {
+	t.Helper()
+	ctx := t.Context()
 	q, err := queue.New(store, "mail", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -102,5 +108,5 @@ func stock(t *testing.T) (backend.Full, fixture) {
 	if c, err := store.Counts(ctx, "mail"); err != nil || c != stockCounts {
 		t.Fatalf("counts of the fixture %+v, %v; want %+v", c, err, stockCounts)
 	}
-	return store, f
+	return f
 }

@@ -28,8 +28,8 @@ type Options struct {
 	// Defaults to 25; at most 500.
 	PageSize int
 	// Queues names the queues the overview shows. Defaults to every queue
-	// of the store when it can list them (backend.QueueLister); a store
-	// that cannot shows only these.
+	// of the store, which must then list them (backend.QueueLister, as
+	// both of drover's stores do).
 	Queues []string
 	// ReadOnly turns every action off: no button is rendered, and a POST
 	// is refused with 403 Forbidden.
@@ -45,7 +45,10 @@ func (o *Options) withDefaults() Options {
 		out = *o
 	}
 	out.Logger = cmp.Or(out.Logger, slog.Default())
-	out.PageSize = min(cmp.Or(out.PageSize, 25), 500)
+	if out.PageSize <= 0 {
+		out.PageSize = 25
+	}
+	out.PageSize = min(out.PageSize, 500)
 	out.Title = cmp.Or(out.Title, "drover")
 	out.Queues = slices.Clone(out.Queues)
 	return out
@@ -130,16 +133,14 @@ func newToken() string {
 
 // queues returns the names of the queues the overview shows.
 func (h *handler) queues(ctx context.Context) ([]string, error) {
-	if l, ok := h.store.(backend.QueueLister); ok {
-		names, err := l.Queues(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(h.opts.Queues) == 0 {
-			return names, nil
-		}
+	if len(h.opts.Queues) > 0 {
+		return h.opts.Queues, nil
 	}
-	return h.opts.Queues, nil
+	l, ok := h.store.(backend.QueueLister)
+	if !ok {
+		return nil, fmt.Errorf("%w: the store cannot list its queues; name them in Options.Queues", backend.ErrUnsupported)
+	}
+	return l.Queues(ctx)
 }
 
 // queueName returns the {queue} of the path, checked.

@@ -496,6 +496,27 @@ func openStream(t *testing.T, ctx context.Context, s *site, query string) *sse {
 	return &sse{t: t, r: bufio.NewReader(res.Body)}
 }
 
+// counts returns the next counts of the stream.
+func (s *sse) counts() counts {
+	s.t.Helper()
+	_, data := s.next("counts")
+	var c counts
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// waitCount reads the stream until it tells n jobs in state of queue.
+func (s *sse) waitCount(queue, state string, n int) {
+	s.t.Helper()
+	for {
+		if c := s.counts(); c.Queue == queue && c.Counts[state] == n {
+			return
+		}
+	}
+}
+
 type counts struct {
 	Queue  string         `json:"queue"`
 	Counts map[string]int `json:"counts"`
@@ -513,11 +534,7 @@ func TestStream(t *testing.T) {
 	st := openStream(t, ctx, s, "")
 	seen := map[string]counts{}
 	for len(seen) < 2 {
-		_, data := st.next("counts")
-		var c counts
-		if err := json.Unmarshal([]byte(data), &c); err != nil {
-			t.Fatal(err)
-		}
+		c := st.counts()
 		seen[c.Queue] = c
 	}
 	if c := seen["mail"]; c.Counts["waiting"] != 2 || c.Counts["failed"] != 2 || c.Rate == "" || !seen["other"].Paused {
@@ -531,16 +548,7 @@ func TestStream(t *testing.T) {
 	if _, err := q.Add(ctx, "late", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, data := st.next("counts")
-		var c counts
-		if err := json.Unmarshal([]byte(data), &c); err != nil {
-			t.Fatal(err)
-		}
-		if c.Queue == "mail" && c.Counts["waiting"] == 3 {
-			break
-		}
-	}
+	st.waitCount("mail", "waiting", 3)
 
 	// One queue's events, from a cursor: none is missed.
 	last, err := store.LastEventID(ctx, "mail")

@@ -61,18 +61,22 @@ type streamed struct {
 // repeated; all of them when none is), and for one queue after= (or the
 // Last-Event-ID header of a reconnecting browser) resumes its events
 // after that ID. The counts come from the event log, never from polling:
-// every goroutine follows one queue's log and ends with the request.
+// every goroutine follows one queue's log and ends with the request. A
+// stream follows at most maxStreamQueues queues: without queue=, the
+// first of them.
 func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	q := r.URL.Query()
 	names := q["queue"]
 	if len(names) == 0 {
-		var err error
-		if names, err = h.queues(ctx); err != nil {
+		// The overview's: the first queues, as many as one stream follows.
+		all, err := h.queues(ctx)
+		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
+		names = all[:min(len(all), maxStreamQueues)]
 	}
 	if len(names) > maxStreamQueues {
 		h.fail(w, r, backend.Invalid("queue", fmt.Sprintf("a stream follows at most %d queues", maxStreamQueues)))

@@ -47,6 +47,7 @@ func (h *handler) action(fn actionFunc) http.HandlerFunc {
 		u, _ := url.Parse(next) // backPath made sure it parses
 		q := u.Query()
 		q.Set("done", done)
+		q.Set("sig", h.sign(done))
 		u.RawQuery = q.Encode()
 		h.redirect(w, r, u.String())
 	}

@@ -1,7 +1,10 @@
 package dashboard
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,4 +42,24 @@ func (h *handler) checkAction(r *http.Request) error {
 		return fmt.Errorf("%w: the form's token is missing or stale; reload the page and try again", errForbidden)
 	}
 	return nil
+}
+
+// sign returns the tag that shows msg, the outcome of an action that a
+// page reports, came from this handler: a link from elsewhere cannot put
+// words of its own in a page.
+func (h *handler) sign(msg string) string {
+	m := hmac.New(sha256.New, []byte(h.token))
+	m.Write([]byte(msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// flash returns the outcome of the action that led to r, if the handler
+// signed it.
+func (h *handler) flash(r *http.Request) string {
+	q := r.URL.Query()
+	msg := q.Get("done")
+	if msg == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(h.sign(msg))) {
+		return ""
+	}
+	return msg
 }

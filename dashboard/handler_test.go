@@ -130,6 +130,15 @@ func (s *site) act(path string, form url.Values) string {
 	return loc
 }
 
+func parse(t *testing.T, u string) *url.URL {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func contains(t *testing.T, what, body string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
@@ -246,7 +255,7 @@ func TestEscaping(t *testing.T) {
 		"the job":     s.page("/queues/mail/jobs/" + f.hostile),
 		"events":      s.page("/queues/mail/events"),
 		"search":      s.page("/queues/mail?state=failed&q=" + url.QueryEscape(`<script>`)),
-		"flash":       s.page("/queues/mail?done=" + url.QueryEscape(`<script>alert(1)</script>`)),
+		"flash":       s.page("/queues/mail?done=" + url.QueryEscape(`<script>alert(1)</script>`) + "&sig=x"),
 	}
 	for what, body := range pages {
 		for _, raw := range []string{"<script>alert", "<img src=x", "<b onmouseover", "<iframe", "</pre><script>"} {
@@ -304,7 +313,7 @@ func TestActions(t *testing.T) {
 	job := "/queues/mail/jobs/"
 
 	loc := s.act(job+f.failed+"/retry", url.Values{"back": {"queues/mail/jobs/" + f.failed}})
-	if state(f.failed) != backend.StateWaiting || loc != "../../../../queues/mail/jobs/"+f.failed+"?done=retried+job+"+f.failed {
+	if u := parse(t, loc); state(f.failed) != backend.StateWaiting || u.Path != "../../../../queues/mail/jobs/"+f.failed || u.Query().Get("done") != "retried job "+f.failed {
 		t.Errorf("after retry: %s, to %q", state(f.failed), loc)
 	}
 	s.act(job+f.delayed+"/promote", nil)
@@ -316,7 +325,7 @@ func TestActions(t *testing.T) {
 		t.Errorf("after cancel: %s", state(f.waiting))
 	}
 	loc = s.act(job+f.completed+"/remove", url.Values{"state": {"completed"}, "back": {"queues/mail/jobs/" + f.completed}})
-	if _, err := store.Job(ctx, "mail", f.completed); err == nil || !strings.HasSuffix(loc, "queues/mail?done=removed+job+"+f.completed+"&state=completed") {
+	if _, err := store.Job(ctx, "mail", f.completed); err == nil || parse(t, loc).Path != "../../../../queues/mail" || parse(t, loc).Query().Get("state") != "completed" {
 		t.Errorf("after remove: %v, to %q", err, loc)
 	}
 
@@ -362,6 +371,12 @@ func TestActions(t *testing.T) {
 	s.act("/queues/mail/schedulers/hourly/remove", nil)
 	if _, err := store.Scheduler(ctx, "mail", "hourly"); err == nil {
 		t.Error("the scheduler is still there")
+	}
+	// The page an action leads to says what it did; a link from
+	// elsewhere cannot make a page say something.
+	contains(t, "the page after an action", s.page(strings.TrimPrefix(loc, "../../../..")), `class="flash"`, "removed job "+f.completed)
+	if body := s.page("/queues/mail?done=Your+session+ended"); strings.Contains(body, "session") {
+		t.Error("a page shows the words of a link")
 	}
 	// A back that leaves the dashboard is not followed.
 	if loc := s.act("/queues/mail/pause", url.Values{"back": {"//evil.example/x"}}); strings.Contains(loc, "evil") {

@@ -65,7 +65,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		Token:    h.token,
 		ReadOnly: h.opts.ReadOnly,
 		Queue:    r.PathValue("queue"),
-		Flash:    r.URL.Query().Get("done"),
+		Flash:    h.flash(r),
 		Back:     backOf(r),
 		Now:      time.Now(),
 		Data:     data,
@@ -90,6 +90,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 func backOf(r *http.Request) string {
 	q := r.URL.Query()
 	q.Del("done")
+	q.Del("sig")
 	back := cmp.Or(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "./")
 	if len(q) > 0 {
 		back += "?" + q.Encode()

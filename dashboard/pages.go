@@ -26,6 +26,9 @@ type queueRow struct {
 	Counts backend.Counts
 	Cells  []stateTab
 	Rate   string
+	// rate holds the finish times behind Rate, for the stream to go on
+	// from.
+	rate *rate
 }
 
 type overviewView struct {
@@ -62,7 +65,7 @@ func (h *handler) queueRow(ctx context.Context, name string) (queueRow, error) {
 	if err != nil {
 		return queueRow{}, err
 	}
-	return queueRow{Name: name, Counts: c, Cells: cells(c), Rate: rt.perMinute(now())}, nil
+	return queueRow{Name: name, Counts: c, Cells: cells(c), Rate: rt.perMinute(now()), rate: rt}, nil
 }
 
 // cells returns the count of each state, in life order.

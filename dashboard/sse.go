@@ -56,14 +56,14 @@ type streamed struct {
 
 // stream serves server-sent events: "counts" of each queue whenever its
 // events say they changed, "rate" as its throughput moves, and, with
-// events=1, each "job" event itself (only those of one job with job=ID).
-// The query names the queues (queue=,
-// repeated; all of them when none is), and for one queue after= (or the
-// Last-Event-ID header of a reconnecting browser) resumes its events
-// after that ID. The counts come from the event log, never from polling:
-// every goroutine follows one queue's log and ends with the request. A
-// stream follows at most maxStreamQueues queues: without queue=, the
-// first of them.
+// events=1, each "job" event itself (with job=ID, only that job's events,
+// and no counts). The query names the queues (queue=, repeated; all of
+// them when none is), and for one queue after= (or the Last-Event-ID
+// header of a reconnecting browser) resumes its events after that ID.
+// The counts come from the event log, never from polling: every
+// goroutine follows one queue's log and ends with the request. A stream
+// follows at most maxStreamQueues queues: without queue=, the first of
+// them.
 func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -120,16 +120,16 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	shown := make(map[string]string, len(names))
 	var initial []countsMsg
 	for _, name := range names {
+		if onlyJob != "" {
+			rates[name] = &rate{}
+			continue
+		}
 		row, err := h.queueRow(ctx, name)
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		if rates[name], err = h.recentFinishes(ctx, name); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		shown[name] = row.Rate
+		rates[name], shown[name] = row.rate, row.Rate
 		initial = append(initial, countsMsgOf(name, row.Counts, row.Rate))
 	}
 
@@ -244,6 +244,9 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			clear(dirty)
 		case <-rateTick.C:
+			if onlyJob != "" {
+				continue
+			}
 			for _, name := range names {
 				if s := rates[name].perMinute(now()); s != shown[name] {
 					shown[name] = s

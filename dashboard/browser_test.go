@@ -90,7 +90,8 @@ func waitText(sel, text string) chromedp.Action[chromedp.Void] {
 // TestBrowser opens the dashboard of a store with jobs in every state in
 // Chromium: it checks the counts shown and that they follow jobs added
 // from outside the page, saves a screenshot of the overview, then opens
-// the failed job, presses Retry and sees a worker complete it.
+// the failed job, presses Retry and sees it run and complete in a worker,
+// on the job's page, which follows the job.
 func TestBrowser(t *testing.T) {
 	store, f := stock(t)
 	srv := httptest.NewServer(dashboard.Handler(store, &dashboard.Options{Logger: slog.New(slog.DiscardHandler)}))
@@ -151,12 +152,20 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// A worker that completes every job: the failed charge succeeds
-	// once retried.
+	// once retried, when the test lets it.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	w, err := queue.NewWorker(store, "mail", func(context.Context, *queue.Job) ([]byte, error) {
+	release := make(chan struct{})
+	w, err := queue.NewWorker(store, "mail", func(ctx context.Context, j *queue.Job) ([]byte, error) {
+		if j.ID == f.failed {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		return []byte(`{"ok":true}`), nil
 	}, &queue.WorkerOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -177,16 +186,24 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The job's page follows it: running, then completed.
 	err = chromedp.Do(ctx,
 		chromedp.Click(`form[action$="/retry"] button`),
 		chromedp.WaitVisible(".flash"),
+		waitText("h1 .state", "active"),
+	)
+	if err != nil {
+		t.Fatalf("retrying the failed job: %v", err)
+	}
+	close(release)
+	err = chromedp.Do(ctx,
 		waitText("h1 .state", "completed"),
 		waitText("#result", `{
   "ok": true
 }`),
 	)
 	if err != nil {
-		t.Fatalf("retrying the failed job: %v", err)
+		t.Fatalf("the retried job's completion: %v", err)
 	}
 	if reason != "card declined" {
 		t.Errorf("the failed job's error reads %q", reason)

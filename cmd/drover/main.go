@@ -1,7 +1,8 @@
 // Command drover operates drover's job queues from a terminal: it lists
 // queues and jobs, shows a job with its flow, retries, promotes, cancels
 // and removes jobs, cleans, drains, pauses and resumes queues, manages
-// job schedulers, tails event logs and watches counts live; and `drover
+// job schedulers, tails event logs and watches counts live; `drover
+// dashboard` serves the web dashboard of package dashboard; and `drover
 // demo` runs workers on a queue in a temporary bbolt file.
 //
 // The store is a bbolt file (--bolt PATH), a Redis server (--redis URL,

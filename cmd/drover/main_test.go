@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -529,6 +530,24 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
+// start starts the binary with args, for a test that talks to it while
+// it runs: it returns the command, to wait for, its stdout and what it
+// printed on stderr.
+func start(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out, stderr
+}
+
 // TestEventsFollow follows a queue through the endpoint while the test
 // process publishes to it, and stops on an interrupt with status 0.
 func TestEventsFollow(t *testing.T) {
@@ -539,16 +558,7 @@ func TestEventsFollow(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--admin", url, "--json", "events", "mail", "--follow", "--after", strconv.FormatUint(after, 10))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out, stderr := start(t, ctx, "--admin", url, "--json", "events", "mail", "--follow", "--after", strconv.FormatUint(after, 10))
 	// The cursor is fixed by --after: the event may be published before
 	// drover reads, and it is printed all the same.
 	c, err := admin.Dial(url)
@@ -573,4 +583,66 @@ func TestEventsFollow(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("drover events --follow after an interrupt: %v; stderr: %s", err, stderr.String())
 	}
+}
+
+// TestDashboard serves the dashboard of a bbolt file, reads its pages
+// while a page holds the event stream open, and stops on an interrupt
+// with status 0; read-only, it has no action.
+func TestDashboard(t *testing.T) {
+	path, f := boltFile(t)
+	for _, readOnly := range []bool{false, true} {
+		args := []string{"--bolt", path, "dashboard", "--listen", "127.0.0.1:0"}
+		if readOnly {
+			args = append(args, "--read-only")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		defer cancel()
+		cmd, out, stderr := start(t, ctx, args...)
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading where the dashboard is: %v; stderr: %s", err, stderr.String())
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 3 || fields[0] != "dashboard" || !strings.HasPrefix(fields[2], "http://127.0.0.1:") {
+			t.Fatalf("first line %q; want the dashboard's URL", line)
+		}
+		url := fields[2]
+		get := func(path string) string {
+			t.Helper()
+			res, err := http.Get(url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var b bytes.Buffer
+			if _, err := b.ReadFrom(res.Body); err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d, %v\n%s", path, res.StatusCode, err, b.String())
+			}
+			return b.String()
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"stream", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := http.DefaultClient.Do(req)
+		if err != nil || stream.StatusCode != http.StatusOK {
+			t.Fatalf("the event stream: %v, %v", stream, err)
+		}
+		defer stream.Body.Close()
+		if !strings.Contains(get(""), "mail") {
+			t.Error("the overview lacks queue mail")
+		}
+		page := get("queues/mail/jobs/" + f.failed)
+		if !strings.Contains(page, "card declined") || strings.Contains(page, `method="post"`) != !readOnly {
+			t.Errorf("the failed job's page (read-only %v):\n%s", readOnly, page)
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("drover dashboard after an interrupt: %v; stderr: %s", err, stderr.String())
+		}
+	}
+	drover(t, nil, "--bolt", path, "dashboard", "--listen", "nowhere").want(t, exitUsage, nil, "--listen")
+	drover(t, nil, "dashboard", "--help").want(t, exitOK, []string{"--listen", "--read-only", "127.0.0.1:8080", "no login"})
 }

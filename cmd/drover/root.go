@@ -21,7 +21,7 @@ type options struct {
 
 const rootLong = `drover operates drover's job queues: it lists queues and jobs, shows a
 job with its flow, acts on jobs and queues, manages job schedulers, tails
-event logs and watches counts.
+event logs, watches counts and serves a web dashboard.
 
 Choose the store with one of:
   --bolt PATH    a bbolt file; it must exist. If another process has it
@@ -84,6 +84,7 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *options) {
 		newLimitsCmd(o),
 		newDedupCmd(o),
 		newGroupsCmd(o),
+		newDashboardCmd(o),
 	)
 	// Whatever fails before a command runs (an unknown command, a bad
 	// flag, a wrong number of arguments) is a usage error.

@@ -2,7 +2,7 @@
 -- events: the Lua twins of the bbolt store's place, announce, finish,
 -- retain and removeTree.
 --
---- @requires base, record, order, events, wake, flows
+--- @requires base, record, dedup, order, events, wake, flows
 
 -- notify_parent tells a flow parent that its child ended; flows.lua sets
 -- it.
@@ -75,9 +75,142 @@ local function announce(Q, id, c, h, runat, front, typ)
   return 1
 end
 
+-- enter puts new job id, whose record is written, in its first state:
+-- delayed for delay ms, else waiting in the line of priority prio (at its
+-- front with lifo), with the event of that state. It returns the run time
+-- of a delayed job, else 0 (the caller then wakes a leaser).
+local function enter(Q, id, c, h, delay, prio, lifo)
+  if delay > 0 then
+    local runat = NOW + delay
+    announce(Q, id, c, h, runat, false)
+    return runat
+  end
+  push_ready(Q, id, prio, lifo)
+  if prio > 0 then
+    job_event(Q, "prioritized", id, c, h)
+  else
+    job_event(Q, "waiting", id, c, h)
+  end
+  return 0
+end
+
+-- change_job changes job id, waiting or delayed (state st), with a
+-- changed event: c is its whole job record (dec(s), its data included)
+-- and h its hot record; prio, at (ms: at or before NOW makes it waiting)
+-- and data are nil when unchanged. A job whose place changes (a new
+-- priority, delayed, or made waiting) goes to the back of its line.
+local function change_job(Q, id, c, h, st, prio, at, data)
+  local oldprio, oldat = num(c[J_PRIORITY]), 0
+  if st == ST_DELAYED then
+    -- (a waiting job's hot record may keep the run time it had before)
+    oldat = num(h[H_RUN_AT])
+  end
+  local prionum = prio or oldprio
+  at = at or oldat
+  if prio then
+    c[J_PRIORITY] = prio
+  end
+  if data then
+    c[J_DATA] = data
+  end
+  if prio or data then
+    redis.call("HSET", Q.j, id, enc(c, J_N))
+    TOUCHED[id] = true
+  end
+  local delayed = at > NOW
+  local moved = prionum ~= oldprio or delayed ~= (st == ST_DELAYED) or (delayed and at ~= oldat)
+  if moved then
+    if st == ST_WAITING then
+      unready(Q, id, oldprio)
+    else
+      redis.call("ZREM", Q.d, id)
+    end
+    if not delayed then
+      h[H_RUN_AT] = ""
+    end
+    if announce(Q, id, c, h, at, false, "changed") == 1 then
+      wake(Q, 1)
+    else
+      delay_notice(Q, id)
+    end
+  elseif delayed then
+    job_event(Q, "changed", id, c, h, {run_at = at})
+  else
+    job_event(Q, "changed", id, c, h)
+  end
+end
+
+-- dedup.let_go lets go of the deduplication key of job id, which
+-- finished (finished set) or is removed, if the job holds it: the key's
+-- entry goes, but a throttle's, which holds for its TTL whatever becomes
+-- of the job. An add the key kept to run after a finished job is added
+-- then, as a new job that holds the key in its turn; unless its
+-- caller-chosen ID has been taken meanwhile: it is dropped then, as an
+-- add of that ID would be.
+function dedup.let_go(Q, id, c, finished)
+  local key = c[J_DEDUP]
+  if key == nil or key == "" then
+    return
+  end
+  local e = dedup.entry(Q, key)
+  if not e or e[D.JOB] ~= id or e[D.MODE] == DEDUP.THROTTLE then
+    return
+  end
+  local kept, exp = e[D.NEXT], num(e[D.EXPIRES])
+  if not (finished and kept and kept ~= "" and (exp == 0 or exp > NOW)) then
+    dedup.del(Q, key)
+    return
+  end
+  local k = dec(kept)
+  local nd = dedup.node(k[1], k[2], k[3] or "")
+  local nid, seqs = nd.id, ""
+  if nid ~= "" and redis.call("HEXISTS", Q.j, nid) == 1 then
+    dedup.del(Q, key)
+    return
+  end
+  local seq = redis.call("HINCRBY", Q.meta, "seq", 1)
+  if nid == "" then
+    nid = istr(seq)
+  else
+    seqs = istr(seq)
+  end
+  local rec = newrec(nd.head, seqs, "", "", "", nd.opts)
+  redis.call("HSET", Q.j, nid, rec)
+  TOUCHED[nid] = true
+  local nc, nh = dec(rec, J_DATA), {}
+  job_event(Q, "added", nid, nc, nh)
+  if enter(Q, nid, nc, nh, nd.delay, nd.prio, nd.lifo) > 0 then
+    delay_notice(Q, nid)
+  else
+    wake(Q, 1)
+  end
+  dedup.take(Q, key, nid, nd)
+end
+
+-- dedup.apply applies the add nd (see dedup.claim) to job hid, which held
+-- its key, with a deduplicated event: it replaces the job's data and
+-- restarts its delay, keeps the add to run after the job, or changes
+-- nothing.
+function dedup.apply(Q, nd, hid)
+  local s = redis.call("HGET", Q.j, hid)
+  local c, h = {}, {}
+  if s then
+    c, h = dec(s), dec(redis.call("HGET", Q.h, hid) or "")
+  end
+  job_event(Q, "deduplicated", hid, c, h, {reason = nd.dedup, key = nd.key})
+  if nd.dedup == DEDUP.REPLACED then
+    change_job(Q, hid, c, h, state_of(h), nil, NOW + nd.delay, dec(nd.head)[2] or "")
+  elseif nd.dedup == DEDUP.DEFERRED then
+    local e = dedup.entry(Q, nd.key)
+    e[D.NEXT] = enclist({nd.pl, nd.head, nd.opts})
+    dedup.put(Q, nd.key, e)
+  end
+end
+
 -- remove_job deletes job id, out of its set already, with a removed
 -- event.
 local function remove_job(Q, id, c, h)
+  dedup.let_go(Q, id, c, false)
   deljob(Q, id, c, h)
   job_event(Q, "removed", id, c, h)
 end
@@ -124,7 +257,8 @@ end
 
 -- finish moves job id, out of its set already, to completed or failed
 -- with its event (or the event typ when given), tells its flow parent,
--- and applies the retention of that state.
+-- lets go of its deduplication key, and applies the retention of that
+-- state.
 local function finish(Q, id, c, h, state, result, reason, stack, typ)
   clear_lease(h)
   -- A cancel mark is for a running job only.
@@ -153,6 +287,7 @@ local function finish(Q, id, c, h, state, result, reason, stack, typ)
     end
     notify_parent(Q, c[J_PARENT_QUEUE], pid, ref(Q.name, id), st, result or "", reason or "", c[J_POLICY] or "")
   end
+  dedup.let_go(Q, id, c, true)
   retain(Q, set, id, c, h, keep)
 end
 

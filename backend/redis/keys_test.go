@@ -163,7 +163,7 @@ func (h *slotHook) inspect(args []any) {
 
 // repeatable names the scripts that take no reply key: they only read,
 // or run twice to the same effect.
-var repeatable = map[string]bool{"events": true, "jobs": true, "logs": true, "notify": true}
+var repeatable = map[string]bool{"events": true, "jobs": true, "logs": true, "notify": true, "dedup_holder": true}
 
 // TestScriptKeys runs the store's cases with every script checked: each
 // Redis command a script runs names only keys passed in KEYS, and the keys

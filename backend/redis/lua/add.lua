@@ -1,6 +1,6 @@
 -- add.lua: inserts jobs and flow trees, all or nothing.
 --
---- @include transitions, flows
+--- @include transitions, flows, change
 --
 -- KEYS: M queue key sets of NK keys each; set 1 is the queue of the call,
 --   the others are queues of flow children; then the reply key (in set 1's
@@ -120,6 +120,69 @@ if kept then
   return done(out)
 end
 
+-- claim decides what becomes of node i of an add, nd, whose job
+-- has a key, before anything is written. claims holds what the keys the
+-- add used so far (by key set and key) are held by: false when free,
+-- else the holder's ID (job) or node (node), and the hold's mode, keep
+-- and the holder's state. A free key is taken by the node (nd.takes),
+-- and holds for the nodes after it; a held one makes nd a duplicate of
+-- its holder (nd.held), with the outcome nd.dedup.
+local function claim(Qs, claims, nd, i)
+  local ck = nd.q .. "\n" .. nd.key
+  local cl = claims[ck]
+  if cl == nil then
+    local e, h = dedup.holder(Qs[nd.q], nd.key)
+    cl = false
+    if e then
+      cl = {job = e[D.JOB], mode = e[D.MODE], keep = e[D.KEEP] == "1", st = h and state_of(h)}
+    end
+  end
+  if cl then
+    nd.skip, nd.held, nd.dedup = true, cl, DEDUP.IGNORED
+    if cl.mode == DEDUP.DEBOUNCE then
+      if cl.st == ST_WAITING or cl.st == ST_DELAYED then
+        nd.dedup = DEDUP.REPLACED
+      elseif cl.st == ST_ACTIVE and cl.keep then
+        nd.dedup = DEDUP.DEFERRED
+      end
+    end
+  else
+    -- The node's job will be new: waiting or delayed.
+    cl = {node = i, mode = nd.mode, keep = nd.keep == "1", st = ST_WAITING}
+    nd.takes = true
+  end
+  claims[ck] = cl
+end
+
+-- deduplicate applies the add nd (see claim) to job hid, which held
+-- its key, with a deduplicated event: it replaces the job's data and
+-- restarts its delay, keeps the add to run after the job, or changes
+-- nothing.
+local function deduplicate(Q, nd, hid)
+  local s = redis.call("HGET", Q.j, hid)
+  local c, h = {}, {}
+  if s then
+    c, h = dec(s), dec(redis.call("HGET", Q.h, hid) or "")
+  end
+  job_event(Q, "deduplicated", hid, c, h, {reason = nd.dedup, key = nd.key})
+  if nd.dedup == DEDUP.REPLACED then
+    change_job(Q, hid, c, h, state_of(h), nil, NOW + nd.delay, dec(nd.head)[2] or "")
+  elseif nd.dedup == DEDUP.DEFERRED then
+    local e = dedup.entry(Q, nd.key)
+    e[D.NEXT] = enclist({nd.pl, nd.head, nd.opts})
+    dedup.put(Q, nd.key, e)
+  end
+end
+
+-- sweep deletes up to n entries whose TTL ran out: an add that uses
+-- k keys sweeps 2k + 8, more than it can make, so that they do not pile
+-- up.
+local function sweep(Q, n)
+  for _, key in ipairs(redis.call("ZRANGEBYSCORE", Q.ddx, "-inf", NOW, "LIMIT", 0, n)) do
+    dedup.del(Q, key)
+  end
+end
+
 -- Pass 1: duplicates, conflicts and deduplication keys, before anything
 -- is written. A key that a node takes holds for the nodes after it.
 local claims, keyed = {}, {}
@@ -136,7 +199,7 @@ for i = 1, n do
     end
   elseif nd.key ~= "" then
     keyed[nd.q] = (keyed[nd.q] or 0) + 1
-    dedup.claim(Qs, claims, nd, i)
+    claim(Qs, claims, nd, i)
   end
 end
 
@@ -177,7 +240,7 @@ end
 
 -- Pass 3: records, set entries and events.
 for q, k in pairs(keyed) do
-  dedup.sweep(Qs[q], 2 * k)
+  sweep(Qs[q], 2 * k + 8)
 end
 local ready, earliest = {}, {}
 local out = {}
@@ -193,7 +256,7 @@ for i = 1, n do
     out[#out + 1] = "1"
   elseif nd.dedup then
     local hid = nd.held.job or nodes[nd.held.node].id
-    dedup.apply(Q, nd, hid)
+    deduplicate(Q, nd, hid)
     holders[#holders + 1] = hid
     out[#out + 1] = hid
     out[#out + 1] = nd.dedup

@@ -2,7 +2,7 @@
 -- time and its data, with a changed event. A job whose place changes (a
 -- new priority, delayed, or made waiting) goes to the back of its line.
 --
---- @include transitions
+--- @include change
 --
 -- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;

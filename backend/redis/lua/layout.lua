@@ -74,26 +74,13 @@ local H_CANCEL_REASON = 17
 local H_N = 17
 
 -- Fields of a scheduler record.
-local S_ID = 1
-local S_REVISION = 2
-local S_REPEAT = 3
-local S_TEMPLATE = 4
-local S_ITERATIONS = 5
-local S_NEXT = 6
-local S_UPCOMING = 7
-local S_FINAL = 8
-local S_UPDATED = 9
-local S_N = 9
+local S = {ID = 1, REVISION = 2, REPEAT = 3, TEMPLATE = 4, ITERATIONS = 5, NEXT = 6, UPCOMING = 7, FINAL = 8, UPDATED = 9, N = 9}
 
 -- Fields of a deduplication key's entry.
 local D = {JOB = 1, MODE = 2, EXPIRES = 3, KEEP = 4, NEXT = 5, N = 5}
 
 -- Fields of a flow child's outcome.
-local O_STATE = 1
-local O_RESULT = 2
-local O_REASON = 3
-local O_IGNORED = 4
-local O_N = 4
+local O = {STATE = 1, RESULT = 2, REASON = 3, IGNORED = 4, N = 4}
 
 -- Extra fields of an event.
 local X_RESULT = 1

@@ -261,19 +261,25 @@ func Lua() string {
 		}
 		fmt.Fprintf(&b, "local %s_N = %d\n\n", prefix, len(names))
 	}
+	// A Lua function has at most 200 locals (and Lua in Go, as in
+	// miniredis, fewer registers), and a script's main function holds
+	// the layout's and the parts' as well as its own: the fields of the
+	// records that the common transitions do not read are each one table
+	// (S.ID rather than S_ID).
+	table := func(comment, prefix string, names []string) {
+		fmt.Fprintf(&b, "-- %s\nlocal %s = {", comment, prefix)
+		for i, n := range names {
+			fmt.Fprintf(&b, "%s = %d, ", strings.ToUpper(n), i+1)
+		}
+		fmt.Fprintf(&b, "N = %d}\n\n", len(names))
+	}
 	fields("Fields of a job record.", "J", jobFieldNames[:])
 	fields("Fields of a job's hot record.", "H", hotFieldNames[:])
-	fields("Fields of a scheduler record.", "S", schedFieldNames[:])
-	// A script has at most 200 locals, the parts' and the layout's
-	// included: the fields of a rarer record are one table.
-	b.WriteString("-- Fields of a deduplication key's entry.\nlocal D = {")
-	for i, n := range dedupFieldNames {
-		fmt.Fprintf(&b, "%s = %d, ", strings.ToUpper(n), i+1)
-	}
-	fmt.Fprintf(&b, "N = %d}\n\n", NumDedupFields)
-	fields("Fields of a flow child's outcome.", "O", outcomeFieldNames[:])
+	table("Fields of a scheduler record.", "S", schedFieldNames[:])
+	table("Fields of a deduplication key's entry.", "D", dedupFieldNames[:])
+	table("Fields of a flow child's outcome.", "O", outcomeFieldNames[:])
 	fields("Extra fields of an event.", "X", eventExtraNames[:])
-	table := func(comment, name string, m map[string]string, order []string) {
+	codes := func(comment, name string, m map[string]string, order []string) {
 		fmt.Fprintf(&b, "-- %s\nlocal %s = {", comment, name)
 		for i, k := range order {
 			if i > 0 {
@@ -283,18 +289,18 @@ func Lua() string {
 		}
 		b.WriteString("}\n")
 	}
-	states, codes, stateOrder := map[string]string{}, map[string]string{}, []string{}
+	states, stateCodes, stateOrder := map[string]string{}, map[string]string{}, []string{}
 	for _, s := range backend.States {
 		states[string(s)] = StateCodes[s]
-		codes[StateCodes[s]] = string(s)
+		stateCodes[StateCodes[s]] = string(s)
 		stateOrder = append(stateOrder, string(s))
 	}
-	table("State codes, by state.", "STATE_CODE", states, stateOrder)
+	codes("State codes, by state.", "STATE_CODE", states, stateOrder)
 	var codeOrder []string
 	for _, s := range stateOrder {
 		codeOrder = append(codeOrder, states[s])
 	}
-	table("States, by code.", "CODE_STATE", codes, codeOrder)
+	codes("States, by code.", "CODE_STATE", stateCodes, codeOrder)
 	for _, s := range backend.States {
 		fmt.Fprintf(&b, "local ST_%s = %q\n", strings.ToUpper(strings.ReplaceAll(string(s), "-", "_")), StateCodes[s])
 	}
@@ -304,7 +310,7 @@ func Lua() string {
 		evs[string(e)] = EventCodes[e]
 		evOrder = append(evOrder, string(e))
 	}
-	table("Event codes, by type.", "EV_CODE", evs, evOrder)
+	codes("Event codes, by type.", "EV_CODE", evs, evOrder)
 	b.WriteString("\n-- Error codes of script error replies.\n")
 	for _, e := range Errors {
 		fmt.Fprintf(&b, "local ERR_%s = %q\n", strings.TrimPrefix(e.Code, "DROVER_"), e.Code)

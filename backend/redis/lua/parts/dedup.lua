@@ -7,7 +7,7 @@
 -- decided when its entry is read (dedup.holder), so an entry may outlive
 -- its hold: a job that finishes or is removed lets go of its key at once
 -- (dedup.let_go, in transitions.lua), and the adds that use keys sweep
--- the entries whose TTL ran out, which ddx lists by expiry.
+-- the entries whose TTL ran out, which ddx lists by expiry (add.lua).
 --
 -- The functions are fields of one table: a script has at most 200 locals,
 -- those of the parts it includes among them.
@@ -66,40 +66,6 @@ function dedup.holder(Q, key)
   return e, h
 end
 
--- dedup.claim decides what becomes of node i of an add, nd, whose job
--- has a key, before anything is written. claims holds what the keys the
--- add used so far (by key set and key) are held by: false when free,
--- else the holder's ID (job) or node (node), and the hold's mode, keep
--- and the holder's state. A free key is taken by the node (nd.takes),
--- and holds for the nodes after it; a held one makes nd a duplicate of
--- its holder (nd.held), with the outcome nd.dedup.
-function dedup.claim(Qs, claims, nd, i)
-  local ck = nd.q .. "\n" .. nd.key
-  local cl = claims[ck]
-  if cl == nil then
-    local e, h = dedup.holder(Qs[nd.q], nd.key)
-    cl = false
-    if e then
-      cl = {job = e[D.JOB], mode = e[D.MODE], keep = e[D.KEEP] == "1", st = h and state_of(h)}
-    end
-  end
-  if cl then
-    nd.skip, nd.held, nd.dedup = true, cl, DEDUP.IGNORED
-    if cl.mode == DEDUP.DEBOUNCE then
-      if cl.st == ST_WAITING or cl.st == ST_DELAYED then
-        nd.dedup = DEDUP.REPLACED
-      elseif cl.st == ST_ACTIVE and cl.keep then
-        nd.dedup = DEDUP.DEFERRED
-      end
-    end
-  else
-    -- The node's job will be new: waiting or delayed.
-    cl = {node = i, mode = nd.mode, keep = nd.keep == "1", st = ST_WAITING}
-    nd.takes = true
-  end
-  claims[ck] = cl
-end
-
 -- dedup.put writes the entry e of key.
 function dedup.put(Q, key, e)
   redis.call("HSET", Q.dd, key, enc(e, D.N))
@@ -125,12 +91,4 @@ end
 function dedup.del(Q, key)
   redis.call("HDEL", Q.dd, key)
   redis.call("ZREM", Q.ddx, key)
-end
-
--- dedup.sweep deletes up to n entries whose TTL ran out: an add that uses
--- k keys sweeps 2k, more than it can make, so that they do not pile up.
-function dedup.sweep(Q, n)
-  for _, key in ipairs(redis.call("ZRANGEBYSCORE", Q.ddx, "-inf", NOW, "LIMIT", 0, n)) do
-    dedup.del(Q, key)
-  end
 end

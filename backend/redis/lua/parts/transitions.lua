@@ -94,52 +94,6 @@ local function enter(Q, id, c, h, delay, prio, lifo)
   return 0
 end
 
--- change_job changes job id, waiting or delayed (state st), with a
--- changed event: c is its whole job record (dec(s), its data included)
--- and h its hot record; prio, at (ms: at or before NOW makes it waiting)
--- and data are nil when unchanged. A job whose place changes (a new
--- priority, delayed, or made waiting) goes to the back of its line.
-local function change_job(Q, id, c, h, st, prio, at, data)
-  local oldprio, oldat = num(c[J_PRIORITY]), 0
-  if st == ST_DELAYED then
-    -- (a waiting job's hot record may keep the run time it had before)
-    oldat = num(h[H_RUN_AT])
-  end
-  local prionum = prio or oldprio
-  at = at or oldat
-  if prio then
-    c[J_PRIORITY] = prio
-  end
-  if data then
-    c[J_DATA] = data
-  end
-  if prio or data then
-    redis.call("HSET", Q.j, id, enc(c, J_N))
-    TOUCHED[id] = true
-  end
-  local delayed = at > NOW
-  local moved = prionum ~= oldprio or delayed ~= (st == ST_DELAYED) or (delayed and at ~= oldat)
-  if moved then
-    if st == ST_WAITING then
-      unready(Q, id, oldprio)
-    else
-      redis.call("ZREM", Q.d, id)
-    end
-    if not delayed then
-      h[H_RUN_AT] = ""
-    end
-    if announce(Q, id, c, h, at, false, "changed") == 1 then
-      wake(Q, 1)
-    else
-      delay_notice(Q, id)
-    end
-  elseif delayed then
-    job_event(Q, "changed", id, c, h, {run_at = at})
-  else
-    job_event(Q, "changed", id, c, h)
-  end
-end
-
 -- dedup.let_go lets go of the deduplication key of job id, which
 -- finished (finished set) or is removed, if the job holds it: the key's
 -- entry goes, but a throttle's, which holds for its TTL whatever becomes
@@ -185,26 +139,6 @@ function dedup.let_go(Q, id, c, finished)
     wake(Q, 1)
   end
   dedup.take(Q, key, nid, nd)
-end
-
--- dedup.apply applies the add nd (see dedup.claim) to job hid, which held
--- its key, with a deduplicated event: it replaces the job's data and
--- restarts its delay, keeps the add to run after the job, or changes
--- nothing.
-function dedup.apply(Q, nd, hid)
-  local s = redis.call("HGET", Q.j, hid)
-  local c, h = {}, {}
-  if s then
-    c, h = dec(s), dec(redis.call("HGET", Q.h, hid) or "")
-  end
-  job_event(Q, "deduplicated", hid, c, h, {reason = nd.dedup, key = nd.key})
-  if nd.dedup == DEDUP.REPLACED then
-    change_job(Q, hid, c, h, state_of(h), nil, NOW + nd.delay, dec(nd.head)[2] or "")
-  elseif nd.dedup == DEDUP.DEFERRED then
-    local e = dedup.entry(Q, nd.key)
-    e[D.NEXT] = enclist({nd.pl, nd.head, nd.opts})
-    dedup.put(Q, nd.key, e)
-  end
 end
 
 -- remove_job deletes job id, out of its set already, with a removed

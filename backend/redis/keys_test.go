@@ -257,3 +257,34 @@ func TestPrefixAndQueueNameKeysOneToOne(t *testing.T) {
 		}
 	}
 }
+
+// Every key of a queue, the deduplication keys' included, is in the slot
+// of the queue's hash tag, and has a name of its own.
+func TestQueueKeysShareTheQueueSlot(t *testing.T) {
+	_, c := redistest.Mini(t)
+	b, err := New(c, &Options{Prefix: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"q", "emails", "a:b"} {
+		keys := b.queueKeys(q)
+		if len(keys) != layout.NumKeys {
+			t.Fatalf("%d keys of %s, want %d", len(keys), q, layout.NumKeys)
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if keySlot(k) != keySlot(b.HashTag(q)) || !strings.HasPrefix(k, b.HashTag(q)+":") {
+				t.Errorf("key %s of queue %s is not under its hash tag %s", k, q, b.HashTag(q))
+			}
+			if seen[k] {
+				t.Errorf("key %s twice in the key set of %s", k, q)
+			}
+			seen[k] = true
+		}
+		for _, suffix := range []string{"dd", "ddx"} {
+			if !seen[b.HashTag(q)+":"+suffix] {
+				t.Errorf("the key set of %s lacks its %s key", q, suffix)
+			}
+		}
+	}
+}

@@ -98,9 +98,10 @@ end
 -- finished (finished set) or is removed, if the job holds it: the key's
 -- entry goes, but a throttle's, which holds for its TTL whatever becomes
 -- of the job. An add the key kept to run after a finished job is added
--- then, as a new job that holds the key in its turn; unless its
--- caller-chosen ID has been taken meanwhile: it is dropped then, as an
--- add of that ID would be.
+-- then, as a new job that holds the key in its turn (its delay counts from
+-- now); unless the key's TTL ran out, for a key that let go keeps
+-- nothing, or its caller-chosen ID has been taken meanwhile, as an add of
+-- that ID would be a duplicate.
 function dedup.let_go(Q, id, c, finished)
   local key = c[J_DEDUP]
   if key == nil or key == "" then

@@ -9,13 +9,13 @@
 --   [5] M; [6..5+M] the queue names of the key sets; then N, then N nodes
 --   in preorder of 3 arguments each: place, head and options. The place
 --   is "" for a top-level job of set 1 with an assigned ID, no delay, no
---   priority and not LIFO, else the record of key set index, parent node
---   index (0: top level), job ID ("" assigns the next number), delay ms,
---   priority, "1" for a job that goes to the front of its line, and for a
---   job with a deduplication key the key, its mode, TTL ms and "1" for
---   KeepLastIfActive. The head is the start of the job record (J_NAME,
---   J_DATA), the options its fields from J_PRIORITY on, both encoded by
---   the Go side.
+--   priority, not LIFO and no deduplication key, else the record of key
+--   set index, parent node index (0: top level), job ID ("" assigns the
+--   next number), delay ms, priority, "1" for a job that goes to the front
+--   of its line, and for a job with a deduplication key the key, its
+--   mode, TTL ms and "1" for KeepLastIfActive. The head is the start of
+--   the job record (J_NAME, J_DATA), the options its fields from J_PRIORITY
+--   on, both encoded by the Go side.
 -- Returns: when every place is "", one value: the number of the first job,
 --   the others numbered after it. Else 2N values: for each node its job ID
 --   and "0" if it was added, "1" if it was a duplicate of an existing job,

@@ -21,20 +21,27 @@ type addNode struct {
 
 // place encodes where a node goes, added at now: "" for the common case of
 // a top-level job in the call's queue with an assigned id, no delay, no
-// priority and not LIFO, else the list of key set, parent, id, delay ms,
-// priority and "1" for LIFO.
+// priority, not LIFO and no deduplication key, else the list of key set,
+// parent, id, delay ms, priority, "1" for LIFO, and the deduplication
+// key, mode, TTL ms and "1" for KeepLastIfActive.
 func (n addNode) place(now time.Time) string {
 	j := n.job
 	delay := j.DelayAt(now)
-	if n.set == 1 && n.parent == 0 && j.ID == "" && delay <= 0 && j.Priority == 0 && !j.LIFO {
+	d := &j.Dedup
+	if n.set == 1 && n.parent == 0 && j.ID == "" && delay <= 0 && j.Priority == 0 && !j.LIFO && d.Key == "" {
 		return ""
 	}
-	lifo := ""
-	if j.LIFO {
-		lifo = "1"
-	}
 	return encode(strconv.Itoa(n.set), strconv.Itoa(n.parent), j.ID,
-		strconv.FormatInt(durMs(delay), 10), strconv.Itoa(j.Priority), lifo)
+		strconv.FormatInt(durMs(delay), 10), strconv.Itoa(j.Priority), flag(j.LIFO),
+		d.Key, string(d.Mode), num(durMs(d.TTL)), flag(d.KeepLastIfActive))
+}
+
+// flag encodes a boolean field: "1" or "".
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return ""
 }
 
 // Add inserts jobs and flow trees in one script call. A flow whose
@@ -131,7 +138,7 @@ func (b *Backend) addArgs(queues []string, nodes []addNode, ttl string) ([]strin
 }
 
 // addReply decodes the add script's reply res to the add of nodes: two
-// values per node, its job ID and "1" for a duplicate ("0" otherwise).
+// values per node, its job ID and what became of it (see added).
 func addReply(queue string, nodes []addNode, res any) ([]string, error) {
 	if a, _ := res.([]any); len(a) == 1 {
 		// Plain jobs: numbered from the one value on.
@@ -149,12 +156,27 @@ func addReply(queue string, nodes []addNode, res any) ([]string, error) {
 	return out, nil
 }
 
+// addedAs returns the Added of a job of queue from its ID and what the
+// add script says became of it: "0" added, "1" a duplicate by its ID, or
+// the outcome of an add whose deduplication key held (ID is the holder).
+func addedAs(queue, id, what string) backend.Added {
+	a := backend.Added{Queue: queue, ID: id}
+	switch what {
+	case "0":
+	case "1":
+		a.Duplicate = true
+	default:
+		a.Duplicate, a.Dedup = true, backend.DedupOutcome(what)
+	}
+	return a
+}
+
 // assemble rebuilds the trees of an add from its preorder reply.
 func assemble(req *backend.AddRequest, queues []string, nodes []addNode, out []string) backend.AddResult {
 	added := make([]backend.Added, len(nodes))
 	kids := make([][]int, len(nodes))
 	for i, n := range nodes {
-		added[i] = backend.Added{Queue: queues[n.set-1], ID: out[2*i], Duplicate: out[2*i+1] == "1"}
+		added[i] = addedAs(queues[n.set-1], out[2*i], out[2*i+1])
 		if n.parent > 0 {
 			kids[n.parent-1] = append(kids[n.parent-1], i)
 		}
@@ -262,7 +284,7 @@ func (b *Backend) addFlat(ctx context.Context, queue string, nodes []addNode) (b
 	}
 	res := backend.AddResult{Jobs: make([]backend.Added, len(nodes))}
 	for i := range nodes {
-		res.Jobs[i] = backend.Added{Queue: queue, ID: c.out[2*i], Duplicate: c.out[2*i+1] == "1"}
+		res.Jobs[i] = addedAs(queue, c.out[2*i], c.out[2*i+1])
 	}
 	return res, nil
 }

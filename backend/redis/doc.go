@@ -41,6 +41,11 @@
 //	{p:q}:deps  hash: parent ID "\n" child queue "\n" child ID -> "" while
 //	            that dependency is pending, the child's outcome once it
 //	            ended; a dropped dependency has no field
+//	{p:q}:dd    hash: deduplication key -> its entry: the job that took
+//	            it, its mode and expiry, and an add kept to run after
+//	            the job; whether it still holds is decided when it is read
+//	{p:q}:ddx   sorted set of the deduplication keys with a TTL, score
+//	            expiry (ms), so that adds sweep the entries that ran out
 //	{p:q}:r:<request id>  string, one per recent write call: what a resend
 //	            of the call needs to rebuild its reply; expires after
 //	            seconds

@@ -163,7 +163,7 @@ func (h *slotHook) inspect(args []any) {
 
 // repeatable names the scripts that take no reply key: they only read,
 // or run twice to the same effect.
-var repeatable = map[string]bool{"events": true, "jobs": true, "logs": true, "notify": true}
+var repeatable = map[string]bool{"events": true, "jobs": true, "logs": true, "notify": true, "dedup_holder": true}
 
 // TestScriptKeys runs the store's cases with every script checked: each
 // Redis command a script runs names only keys passed in KEYS, and the keys
@@ -254,6 +254,37 @@ func TestPrefixAndQueueNameKeysOneToOne(t *testing.T) {
 				t.Errorf("key %q belongs to both %s and %s", k, prev, who)
 			}
 			seen[k] = who
+		}
+	}
+}
+
+// Every key of a queue, the deduplication keys' included, is in the slot
+// of the queue's hash tag, and has a name of its own.
+func TestQueueKeysShareTheQueueSlot(t *testing.T) {
+	_, c := redistest.Mini(t)
+	b, err := New(c, &Options{Prefix: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"q", "emails", "a:b"} {
+		keys := b.queueKeys(q)
+		if len(keys) != layout.NumKeys {
+			t.Fatalf("%d keys of %s, want %d", len(keys), q, layout.NumKeys)
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if keySlot(k) != keySlot(b.HashTag(q)) || !strings.HasPrefix(k, b.HashTag(q)+":") {
+				t.Errorf("key %s of queue %s is not under its hash tag %s", k, q, b.HashTag(q))
+			}
+			if seen[k] {
+				t.Errorf("key %s twice in the key set of %s", k, q)
+			}
+			seen[k] = true
+		}
+		for _, suffix := range []string{"dd", "ddx"} {
+			if !seen[b.HashTag(q)+":"+suffix] {
+				t.Errorf("the key set of %s lacks its %s key", q, suffix)
+			}
 		}
 	}
 }

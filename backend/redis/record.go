@@ -178,6 +178,7 @@ func jobOpts(j *backend.NewJob, schedulerID string) string {
 	f[layout.JobPolicy] = string(j.FailurePolicy)
 	f[layout.JobScheduler] = schedulerID
 	f[layout.JobMeta] = encodeMeta(j.Meta)
+	f[layout.JobDedup] = j.Dedup.Key
 	return encode(f[layout.JobPriority:]...)
 }
 
@@ -263,6 +264,7 @@ func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
 		KeepFailed:    decodeRetention(f[layout.JobKeepFailed]),
 		CreatedAt:     fromMs(f[layout.JobCreated]),
 		SchedulerID:   f[layout.JobScheduler],
+		DedupKey:      f[layout.JobDedup],
 		FailurePolicy: backend.FailurePolicy(f[layout.JobPolicy]),
 
 		AttemptsMade: int(atoi(h[layout.HotMade])),
@@ -500,6 +502,7 @@ func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, m
 			e.SchedulerID = x[layout.EventExtraScheduler]
 			e.Count = int(atoi(x[layout.EventExtraCount]))
 			e.Data = bytesOf(x[layout.EventExtraData])
+			e.Key = x[layout.EventExtraKey]
 		}
 		evs = append(evs, e)
 	}

@@ -391,6 +391,48 @@ var resendCases = []struct {
 			t.Fatalf("events %v, want one cleaned and one drained", ev)
 		}
 	}},
+	{"an add with deduplication keys gets its outcomes again", func(t *testing.T, x *resendBundle) {
+		deb := func(key string) backend.Dedup {
+			return backend.Dedup{Key: key, Mode: backend.DedupDebounce, KeepLastIfActive: true}
+		}
+		running := x.add(t, "q", backend.NewJob{Name: "n", Dedup: deb("run")}).Jobs[0].ID
+		x.lease(t, "q", 1)
+		waiting := x.add(t, "q", backend.NewJob{Name: "n", Data: []byte("w1"), Dedup: deb("wait")}).Jobs[0].ID
+		x.dropNext("add")
+		r := x.add(t, "q",
+			backend.NewJob{Name: "n", Data: []byte("later"), Dedup: deb("run")},
+			backend.NewJob{Name: "n", Data: []byte("w2"), Dedup: deb("wait")},
+			backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "new"}},
+			backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "new"}},
+			backend.NewJob{Name: "plain"})
+		x.resent(t, "add", 4) // two adds before, then this one and its resend
+		got := []string{}
+		for _, a := range r.Jobs {
+			got = append(got, a.ID+" "+string(a.Dedup))
+		}
+		want := []string{running + " deferred", waiting + " replaced", "3 ", "3 ignored", "4 "}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("added %q, want %q", got, want)
+		}
+		if j := x.job(t, "q", waiting); string(j.Data) != "w2" {
+			t.Fatalf("replaced data %q, want w2", j.Data)
+		}
+		if c := x.counts(t, "q"); c.Waiting != 3 || c.Active != 1 {
+			t.Fatalf("counts %+v, want 3 waiting and 1 active", c)
+		}
+		ev := x.countEvents(t, "q")
+		if ev[backend.EventDeduplicated] != 3 || ev[backend.EventChanged] != 1 || ev[backend.EventAdded] != 4 {
+			t.Fatalf("events %v, want 3 deduplicated, 1 changed and 4 added", ev)
+		}
+		if h, err := x.store.DedupHolder(x.ctx, "q", "run"); err != nil || h.JobID != running || !h.Deferred {
+			t.Fatalf("holder of run = %+v, %v; want %s with an add kept", h, err, running)
+		}
+		x.dropNext("dedup_release")
+		if held, err := x.store.ReleaseDedup(x.ctx, "q", "run"); err != nil || !held {
+			t.Fatalf("ReleaseDedup = %v, %v; want true", held, err)
+		}
+		x.resent(t, "dedup_release", 2)
+	}},
 	{"a pause and an obliteration apply once", func(t *testing.T, x *resendBundle) {
 		x.add(t, "q", make5()...)
 		x.dropNext("pause")

@@ -39,6 +39,7 @@ func runSPI(t *testing.T, f storeFactory, skip ...string) {
 		{"FlowAcrossQueues", testFlowAcrossQueues},
 		{"Scheduler", testScheduler},
 		{"JobControl", testJobControl},
+		{"Dedup", testDedup},
 	}
 	for _, c := range cases {
 		if slices.Contains(skip, c.name) {

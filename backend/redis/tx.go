@@ -39,7 +39,10 @@ import (
 // error would come after the transaction's other commands ran, Add refuses
 // a flow child with a caller-chosen ID with backend.ErrUnsupported. A
 // top-level job whose caller-chosen ID exists is no error: as with
-// Backend.Add, the result reports the existing job as a duplicate.
+// Backend.Add, the result reports the existing job as a duplicate. Nor is
+// a deduplication key that holds: what it does (make no job, replace the
+// data of the job that holds it, keep the add for later) is decided when
+// EXEC runs, from the data then, and the result reports it.
 //
 // Backend.Add gives each call a request ID and a reply key, so that a call
 // go-redis sends again after a lost reply applies once (see resend.go). A

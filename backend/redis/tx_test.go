@@ -110,6 +110,7 @@ var txCases = []struct {
 	{"InvalidQueuesNothing", testTxInvalid},
 	{"WakesBlockedLease", testTxWakesLease},
 	{"Duplicate", testTxDuplicate},
+	{"Dedup", testTxDedup},
 }
 
 // TestTx runs the transaction cases on miniredis and on a real
@@ -417,6 +418,38 @@ func testTxDuplicate(t *testing.T, c *goredis.Client) {
 	}
 	if n := x.counts(t, "q").Waiting; n != 2 {
 		t.Errorf("%d jobs waiting, want 2", n)
+	}
+}
+
+// testTxDedup: deduplication keys apply when the transaction runs, as
+// they would to an add then: a held key makes no job, a debounce
+// replaces its job's data, a free key is taken.
+func testTxDedup(t *testing.T, c *goredis.Client) {
+	x := newTxStore(t, c, storeOptions{})
+	deb := backend.Dedup{Key: "deb", Mode: backend.DedupDebounce}
+	held := x.add(t, "q", backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "held"}}).Jobs[0].ID
+	waiting := x.add(t, "q", backend.NewJob{Name: "n", Data: []byte("v1"), Dedup: deb}).Jobs[0].ID
+	key := x.appKey("order")
+	r := x.result(t, x.commit(t, key,
+		backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "held"}},
+		backend.NewJob{Name: "n", Data: []byte("v2"), Dedup: deb},
+		backend.NewJob{Name: "n", Dedup: backend.Dedup{Key: "free"}}))
+	want := []backend.Added{
+		{Queue: "q", ID: held, Duplicate: true, Dedup: backend.DedupIgnored},
+		{Queue: "q", ID: waiting, Duplicate: true, Dedup: backend.DedupReplaced},
+		{Queue: "q", ID: "3"},
+	}
+	if !slices.EqualFunc(r.Jobs, want, func(a, b backend.Added) bool { return a.ID == b.ID && a.Duplicate == b.Duplicate && a.Dedup == b.Dedup }) {
+		t.Fatalf("result %+v, want %+v", r.Jobs, want)
+	}
+	if !x.exists(t, key) {
+		t.Error("the application's write did not land")
+	}
+	if j := x.job(t, "q", waiting); string(j.Data) != "v2" {
+		t.Errorf("data %q, want v2", j.Data)
+	}
+	if h, err := x.rb.DedupHolder(x.ctx, "q", "free"); err != nil || h.JobID != "3" {
+		t.Errorf("holder of free = %+v, %v; want job 3", h, err)
 	}
 }
 

@@ -2,7 +2,7 @@
 -- time and its data, with a changed event. A job whose place changes (a
 -- new priority, delayed, or made waiting) goes to the back of its line.
 --
---- @include transitions
+--- @include change
 --
 -- KEYS: one queue key set (NK keys, see layout.lua), then the reply key.
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
@@ -24,47 +24,16 @@ local st = state_of(h)
 if st ~= ST_WAITING and st ~= ST_DELAYED then
   return redis.error_reply(ERR_WRONGSTATE .. " " .. CODE_STATE[st] .. " waiting,delayed")
 end
-local c = dec(s)
-local oldprio, oldat = num(c[J_PRIORITY]), 0
-if st == ST_DELAYED then
-  -- (a waiting job's hot record may keep the run time it had before)
-  oldat = num(h[H_RUN_AT])
-end
-local prionum, at = oldprio, oldat
+local p, at, data = nil, nil, nil
 if prio ~= "" then
-  prionum = tonumber(prio)
-  c[J_PRIORITY] = prionum
+  p = tonumber(prio)
 end
 if runat ~= "" then
   at = tonumber(runat)
 end
 if setdata then
-  c[J_DATA] = ARGV[10]
+  data = ARGV[10]
 end
-if prio ~= "" or setdata then
-  redis.call("HSET", Q.j, id, enc(c, J_N))
-  TOUCHED[id] = true
-end
-local delayed = at > NOW
-local moved = prionum ~= oldprio or delayed ~= (st == ST_DELAYED) or (delayed and at ~= oldat)
-if moved then
-  if st == ST_WAITING then
-    unready(Q, id, oldprio)
-  else
-    redis.call("ZREM", Q.d, id)
-  end
-  if not delayed then
-    h[H_RUN_AT] = ""
-  end
-  if announce(Q, id, c, h, at, false, "changed") == 1 then
-    wake(Q, 1)
-  else
-    delay_notice(Q, id)
-  end
-elseif delayed then
-  job_event(Q, "changed", id, c, h, {run_at = at})
-else
-  job_event(Q, "changed", id, c, h)
-end
+change_job(Q, id, dec(s), h, st, p, at, data)
 trim_events(Q)
 return done(1, "")

@@ -3,7 +3,7 @@
 
 -- NK is the number of keys of a queue's key set; K holds the keys of the
 -- call, set by begin.
-local NK = 16
+local NK = 18
 local K
 
 -- keyset returns the keys of key set number set (1-based) of the call,
@@ -28,6 +28,8 @@ local function keyset(set, name)
     o = K[o + 14],
     s = K[o + 15],
     deps = K[o + 16],
+    dd = K[o + 17],
+    ddx = K[o + 18],
   }
 end
 
@@ -48,7 +50,8 @@ local J_KEEP_FAILED = 13
 local J_POLICY = 14
 local J_SCHEDULER = 15
 local J_META = 16
-local J_N = 16
+local J_DEDUP = 17
+local J_N = 17
 
 -- Fields of a job's hot record.
 local H_STATE = 1
@@ -71,23 +74,13 @@ local H_CANCEL_REASON = 17
 local H_N = 17
 
 -- Fields of a scheduler record.
-local S_ID = 1
-local S_REVISION = 2
-local S_REPEAT = 3
-local S_TEMPLATE = 4
-local S_ITERATIONS = 5
-local S_NEXT = 6
-local S_UPCOMING = 7
-local S_FINAL = 8
-local S_UPDATED = 9
-local S_N = 9
+local S = {ID = 1, REVISION = 2, REPEAT = 3, TEMPLATE = 4, ITERATIONS = 5, NEXT = 6, UPCOMING = 7, FINAL = 8, UPDATED = 9, N = 9}
+
+-- Fields of a deduplication key's entry.
+local D = {JOB = 1, MODE = 2, EXPIRES = 3, KEEP = 4, NEXT = 5, N = 5}
 
 -- Fields of a flow child's outcome.
-local O_STATE = 1
-local O_RESULT = 2
-local O_REASON = 3
-local O_IGNORED = 4
-local O_N = 4
+local O = {STATE = 1, RESULT = 2, REASON = 3, IGNORED = 4, N = 4}
 
 -- Extra fields of an event.
 local X_RESULT = 1
@@ -97,7 +90,8 @@ local X_RUN_AT = 4
 local X_SCHEDULER = 5
 local X_COUNT = 6
 local X_DATA = 7
-local X_N = 7
+local X_KEY = 8
+local X_N = 8
 
 -- State codes, by state.
 local STATE_CODE = {["waiting"] = "w", ["delayed"] = "d", ["active"] = "a", ["waiting-children"] = "p", ["completed"] = "c", ["failed"] = "f"}
@@ -111,7 +105,7 @@ local ST_COMPLETED = "c"
 local ST_FAILED = "f"
 
 -- Event codes, by type.
-local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b"}
+local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b", ["deduplicated"] = "U"}
 
 -- Error codes of script error replies.
 local ERR_NOTFOUND = "DROVER_NOTFOUND"
@@ -131,3 +125,6 @@ local STALLED_REASON = "job stalled more than MaxStalled times"
 local ITERATION_PREFIX = "repeat:"
 local CANCELLED_REASON = "job cancelled"
 local MAX_BULK = 1000
+
+-- Deduplication modes and outcomes.
+local DEDUP = {THROTTLE = "throttle", DEBOUNCE = "debounce", IGNORED = "ignored", REPLACED = "replaced", DEFERRED = "deferred"}

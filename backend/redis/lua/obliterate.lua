@@ -35,7 +35,7 @@ repeat
     end
   end
 until cursor == "0"
-for _, key in ipairs({Q.j, Q.h, Q.w, Q.p, Q.d, Q.a, Q.c, Q.f, Q.wc, Q.e, Q.wake, Q.logs, Q.s, Q.deps}) do
+for _, key in ipairs({Q.j, Q.h, Q.w, Q.p, Q.d, Q.a, Q.c, Q.f, Q.wc, Q.e, Q.wake, Q.logs, Q.s, Q.deps, Q.dd, Q.ddx}) do
   redis.call("DEL", key)
 end
 redis.call("HDEL", Q.meta, "paused")

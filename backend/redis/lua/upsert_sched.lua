@@ -19,25 +19,25 @@ end
 local Q = keyset(1, ARGV[5])
 local expect, keep = ARGV[6], ARGV[7] == "1"
 local s = dec(ARGV[8])
-local raw = redis.call("HGET", Q.s, s[S_ID])
+local raw = redis.call("HGET", Q.s, s[S.ID])
 local old
 if raw then
   old = dec(raw)
 end
 if expect ~= "any" then
   local have = "0"
-  if old then have = istr(num(old[S_REVISION])) end
+  if old then have = istr(num(old[S.REVISION])) end
   if have == "" then have = "0" end
   if have ~= expect then
-    return redis.error_reply(ERR_REVISION .. " scheduler " .. s[S_ID] .. " has revision " .. have .. ", not " .. expect)
+    return redis.error_reply(ERR_REVISION .. " scheduler " .. s[S.ID] .. " has revision " .. have .. ", not " .. expect)
   end
 end
-s[S_REVISION], s[S_ITERATIONS] = 1, 0
+s[S.REVISION], s[S.ITERATIONS] = 1, 0
 if old then
-  s[S_REVISION] = num(old[S_REVISION]) + 1
-  s[S_ITERATIONS] = num(old[S_ITERATIONS])
+  s[S.REVISION] = num(old[S.REVISION]) + 1
+  s[S.ITERATIONS] = num(old[S.ITERATIONS])
 end
-s[S_UPDATED] = NOW
+s[S.UPDATED] = NOW
 
 local pid, pc, ph
 if old then
@@ -45,20 +45,20 @@ if old then
 end
 if keep and pid then
   -- The pending iteration stays; the plan is the caller's refill.
-  s[S_NEXT] = old[S_NEXT]
+  s[S.NEXT] = old[S.NEXT]
 else
   if pid then
     unset(Q, pid, pc, ph)
     remove_job(Q, pid, pc, ph)
     -- An iteration replaced before it ran is not counted twice.
-    s[S_ITERATIONS] = math.max(num(s[S_ITERATIONS]) - 1, 0)
+    s[S.ITERATIONS] = math.max(num(s[S.ITERATIONS]) - 1, 0)
   end
   s = place_iteration(Q, s)
 end
-emit(Q, {type = "scheduler-upserted", scheduler = s[S_ID]})
+emit(Q, {type = "scheduler-upserted", scheduler = s[S.ID]})
 save_scheduler(Q, s)
 trim_events(Q)
 local created = 1
 if old then created = 0 end
-local rec = enc(s, S_N)
+local rec = enc(s, S.N)
 return done({created, rec}, enclist({tostring(created), rec}))

@@ -35,6 +35,8 @@ const (
 	KeyOutbox                 // list: notices to flow parents in other queues
 	KeySchedulers             // hash: scheduler ID -> scheduler record
 	KeyDeps                   // hash: parent ID "\n" child queue "\n" child ID -> "" while pending, then the child's outcome
+	KeyDedup                  // hash: deduplication key -> its entry (Dedup fields)
+	KeyDedupExpiry            // sorted set: the deduplication keys with a TTL, by expiry (ms)
 	NumKeys
 )
 
@@ -44,6 +46,7 @@ var KeySuffixes = [NumKeys]string{
 	KeyMeta: "meta", KeyJobs: "j", KeyHot: "h", KeyWaiting: "w", KeyPrioritized: "p", KeyDelayed: "d",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx",
 }
 
 // keyNames are the names of the keys in Lua's key set tables.
@@ -51,6 +54,7 @@ var keyNames = [NumKeys]string{
 	KeyMeta: "meta", KeyJobs: "j", KeyHot: "h", KeyWaiting: "w", KeyPrioritized: "p", KeyDelayed: "d",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx",
 }
 
 // Fields of a job record (the j hash), set when the job is added and not
@@ -72,7 +76,8 @@ const (
 	JobKeepFailed // lists of remove ("1" or ""), count, age ms
 	JobPolicy
 	JobScheduler
-	JobMeta // list of key, value, … in key order; last, so a job without metadata costs nothing
+	JobMeta  // list of key, value, … in key order; after the options, so a job without metadata costs nothing
+	JobDedup // the deduplication key; last, so a job without one costs nothing
 	NumJobFields
 )
 
@@ -80,7 +85,7 @@ var jobFieldNames = [NumJobFields]string{
 	JobName: "name", JobData: "data", JobCreated: "created", JobSeq: "seq", JobParentQueue: "parent_queue",
 	JobParentID: "parent_id", JobChildren: "children", JobPriority: "priority", JobAttempts: "attempts",
 	JobBackoff: "backoff", JobTimeout: "timeout", JobKeepCompleted: "keep_completed", JobKeepFailed: "keep_failed",
-	JobPolicy: "policy", JobScheduler: "scheduler", JobMeta: "meta",
+	JobPolicy: "policy", JobScheduler: "scheduler", JobMeta: "meta", JobDedup: "dedup",
 }
 
 // Fields of a job's hot record (the h hash): what changes as the job
@@ -134,6 +139,22 @@ var schedFieldNames = [NumSchedFields]string{
 	SchedUpdated: "updated",
 }
 
+// Fields of a deduplication key's entry (the dd hash). The entry names
+// the job that took the key; whether it still holds it the scripts decide
+// when they read it (see dedup.lua in lua/parts).
+const (
+	DedupJob     = iota // the job that took the key
+	DedupMode           // a backend.DedupMode
+	DedupExpires        // ms: when the key lets go at the latest ("" never)
+	DedupKeep           // "1" for KeepLastIfActive
+	DedupNext           // an add kept to run when the job finishes: a list of its place, head and options
+	NumDedupFields
+)
+
+var dedupFieldNames = [NumDedupFields]string{
+	DedupJob: "job", DedupMode: "mode", DedupExpires: "expires", DedupKeep: "keep", DedupNext: "next",
+}
+
 // Fields of a flow child's outcome, kept in the deps hash once it ended.
 const (
 	OutcomeState = iota // a state code: completed or failed
@@ -162,7 +183,7 @@ var EventCodes = map[backend.EventType]string{
 	backend.EventWaitingChildren: "W", backend.EventPaused: "P", backend.EventResumed: "R", backend.EventDrained: "D",
 	backend.EventCleaned: "C", backend.EventSchedulerUpserted: "S", backend.EventSchedulerRemoved: "X",
 	backend.EventRetried: "T", backend.EventPromoted: "o", backend.EventChanged: "h", backend.EventCancelled: "k",
-	backend.EventSnoozed: "z", backend.EventPublished: "b",
+	backend.EventSnoozed: "z", backend.EventPublished: "b", backend.EventDeduplicated: "U",
 }
 
 // Fields of an event in a stream entry, after its type code: the job ID,
@@ -175,12 +196,14 @@ const (
 	EventExtraScheduler
 	EventExtraCount
 	EventExtraData
+	EventExtraKey
 	NumEventExtras
 )
 
 var eventExtraNames = [NumEventExtras]string{
 	EventExtraResult: "result", EventExtraReason: "reason", EventExtraProgress: "progress",
 	EventExtraRunAt: "run_at", EventExtraScheduler: "scheduler", EventExtraCount: "count", EventExtraData: "data",
+	EventExtraKey: "key",
 }
 
 // Errors are the codes with which a script's error reply starts, and the
@@ -238,12 +261,25 @@ func Lua() string {
 		}
 		fmt.Fprintf(&b, "local %s_N = %d\n\n", prefix, len(names))
 	}
+	// A Lua function has at most 200 locals (and Lua in Go, as in
+	// miniredis, fewer registers), and a script's main function holds
+	// the layout's and the parts' as well as its own: the fields of the
+	// records that the common transitions do not read are each one table
+	// (S.ID rather than S_ID).
+	table := func(comment, prefix string, names []string) {
+		fmt.Fprintf(&b, "-- %s\nlocal %s = {", comment, prefix)
+		for i, n := range names {
+			fmt.Fprintf(&b, "%s = %d, ", strings.ToUpper(n), i+1)
+		}
+		fmt.Fprintf(&b, "N = %d}\n\n", len(names))
+	}
 	fields("Fields of a job record.", "J", jobFieldNames[:])
 	fields("Fields of a job's hot record.", "H", hotFieldNames[:])
-	fields("Fields of a scheduler record.", "S", schedFieldNames[:])
-	fields("Fields of a flow child's outcome.", "O", outcomeFieldNames[:])
+	table("Fields of a scheduler record.", "S", schedFieldNames[:])
+	table("Fields of a deduplication key's entry.", "D", dedupFieldNames[:])
+	table("Fields of a flow child's outcome.", "O", outcomeFieldNames[:])
 	fields("Extra fields of an event.", "X", eventExtraNames[:])
-	table := func(comment, name string, m map[string]string, order []string) {
+	codes := func(comment, name string, m map[string]string, order []string) {
 		fmt.Fprintf(&b, "-- %s\nlocal %s = {", comment, name)
 		for i, k := range order {
 			if i > 0 {
@@ -253,18 +289,18 @@ func Lua() string {
 		}
 		b.WriteString("}\n")
 	}
-	states, codes, stateOrder := map[string]string{}, map[string]string{}, []string{}
+	states, stateCodes, stateOrder := map[string]string{}, map[string]string{}, []string{}
 	for _, s := range backend.States {
 		states[string(s)] = StateCodes[s]
-		codes[StateCodes[s]] = string(s)
+		stateCodes[StateCodes[s]] = string(s)
 		stateOrder = append(stateOrder, string(s))
 	}
-	table("State codes, by state.", "STATE_CODE", states, stateOrder)
+	codes("State codes, by state.", "STATE_CODE", states, stateOrder)
 	var codeOrder []string
 	for _, s := range stateOrder {
 		codeOrder = append(codeOrder, states[s])
 	}
-	table("States, by code.", "CODE_STATE", codes, codeOrder)
+	codes("States, by code.", "CODE_STATE", stateCodes, codeOrder)
 	for _, s := range backend.States {
 		fmt.Fprintf(&b, "local ST_%s = %q\n", strings.ToUpper(strings.ReplaceAll(string(s), "-", "_")), StateCodes[s])
 	}
@@ -274,7 +310,7 @@ func Lua() string {
 		evs[string(e)] = EventCodes[e]
 		evOrder = append(evOrder, string(e))
 	}
-	table("Event codes, by type.", "EV_CODE", evs, evOrder)
+	codes("Event codes, by type.", "EV_CODE", evs, evOrder)
 	b.WriteString("\n-- Error codes of script error replies.\n")
 	for _, e := range Errors {
 		fmt.Fprintf(&b, "local ERR_%s = %q\n", strings.TrimPrefix(e.Code, "DROVER_"), e.Code)
@@ -283,6 +319,8 @@ func Lua() string {
 	fmt.Fprintf(&b, "local PRIORITY_SHIFT = %d\nlocal ORDER_HALF = %d\n\n", PriorityShift, OrderHalf)
 	fmt.Fprintf(&b, "-- Texts and bounds of the backend package.\nlocal STALLED_REASON = %q\nlocal ITERATION_PREFIX = %q\n", backend.StalledReason, backend.IterationPrefix)
 	fmt.Fprintf(&b, "local CANCELLED_REASON = %q\nlocal MAX_BULK = %d\n", backend.CancelledReason, backend.MaxBulk)
+	fmt.Fprintf(&b, "\n-- Deduplication modes and outcomes.\nlocal DEDUP = {THROTTLE = %q, DEBOUNCE = %q, IGNORED = %q, REPLACED = %q, DEFERRED = %q}\n",
+		backend.DedupThrottle, backend.DedupDebounce, backend.DedupIgnored, backend.DedupReplaced, backend.DedupDeferred)
 	return b.String()
 }
 
@@ -293,5 +331,5 @@ var eventOrder = []backend.EventType{
 	backend.EventRemoved, backend.EventDuplicated, backend.EventWaitingChildren, backend.EventPaused,
 	backend.EventResumed, backend.EventDrained, backend.EventCleaned, backend.EventSchedulerUpserted,
 	backend.EventSchedulerRemoved, backend.EventRetried, backend.EventPromoted, backend.EventChanged,
-	backend.EventCancelled, backend.EventSnoozed, backend.EventPublished,
+	backend.EventCancelled, backend.EventSnoozed, backend.EventPublished, backend.EventDeduplicated,
 }

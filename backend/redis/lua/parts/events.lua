@@ -28,11 +28,11 @@ end
 
 -- emit appends an event to the buffer of queue Q. ev names its fields:
 -- type, and as they apply job, name, made, result, reason, progress,
--- run_at, scheduler, count and data.
+-- run_at, scheduler, count, data and key.
 local function emit(Q, ev)
   local t = {}
   t[X_RESULT], t[X_REASON], t[X_PROGRESS] = ev.result, ev.reason, ev.progress
-  t[X_RUN_AT], t[X_SCHEDULER], t[X_COUNT], t[X_DATA] = ev.run_at, ev.scheduler, ev.count, ev.data
+  t[X_RUN_AT], t[X_SCHEDULER], t[X_COUNT], t[X_DATA], t[X_KEY] = ev.run_at, ev.scheduler, ev.count, ev.data, ev.key
   event(Q, ev.type, ev.job, ev.name, ev.made, enc(t, X_N))
 end
 

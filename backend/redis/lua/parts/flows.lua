@@ -41,16 +41,16 @@ local function child_ended(Q, pid, cref, state, result, reason, policy)
     ready = pending <= 0
   elseif state == "completed" then
     local o = {}
-    o[O_STATE], o[O_RESULT] = ST_COMPLETED, result
-    redis.call("HSET", Q.deps, dep, enc(o, O_N))
+    o[O.STATE], o[O.RESULT] = ST_COMPLETED, result
+    redis.call("HSET", Q.deps, dep, enc(o, O.N))
     ready = pending <= 0
   else
     local o = {}
-    o[O_STATE], o[O_REASON] = ST_FAILED, reason
+    o[O.STATE], o[O.REASON] = ST_FAILED, reason
     if policy == "ignore" or policy == "continue" then
-      o[O_IGNORED] = "1"
+      o[O.IGNORED] = "1"
     end
-    redis.call("HSET", Q.deps, dep, enc(o, O_N))
+    redis.call("HSET", Q.deps, dep, enc(o, O.N))
     if policy == "ignore" then
       ready = pending <= 0
     elseif policy == "continue" then

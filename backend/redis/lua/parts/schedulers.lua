@@ -1,8 +1,8 @@
 -- schedulers.lua: job schedulers and their iterations: the Lua twins of
 -- the bbolt store's placeIteration, nextIteration and pendingIteration.
 -- A scheduler record (S_ fields) keeps the plan of run times; its one
--- pending iteration, at S_NEXT, has the ID ITERATION_PREFIX .. scheduler
--- ID .. ":" .. S_NEXT. Its template is a job record of the iterations'
+-- pending iteration, at S.NEXT, has the ID ITERATION_PREFIX .. scheduler
+-- ID .. ":" .. S.NEXT. Its template is a job record of the iterations'
 -- name, data and options.
 --
 --- @requires base, record, order, events, wake, transitions
@@ -15,12 +15,12 @@ end
 -- its next free slot, moving through its upcoming times past slots whose
 -- ID is taken (by a job that ran before). It returns s.
 local function place_iteration(Q, s)
-  local up = dec(s[S_UPCOMING] or "")
-  while num(s[S_NEXT]) ~= 0 do
-    local at = num(s[S_NEXT])
-    local id = iteration_id(s[S_ID], s[S_NEXT])
+  local up = dec(s[S.UPCOMING] or "")
+  while num(s[S.NEXT]) ~= 0 do
+    local at = num(s[S.NEXT])
+    local id = iteration_id(s[S.ID], s[S.NEXT])
     if redis.call("HEXISTS", Q.j, id) == 0 then
-      local c = dec(s[S_TEMPLATE])
+      local c = dec(s[S.TEMPLATE])
       c[J_CREATED], c[J_SEQ] = NOWS, redis.call("HINCRBY", Q.meta, "seq", 1)
       redis.call("HSET", Q.j, id, enc(c, J_N))
       local h = {}
@@ -30,23 +30,23 @@ local function place_iteration(Q, s)
       else
         delay_notice(Q, id)
       end
-      s[S_ITERATIONS] = num(s[S_ITERATIONS]) + 1
+      s[S.ITERATIONS] = num(s[S.ITERATIONS]) + 1
       break
     end
-    s[S_NEXT] = table.remove(up, 1) or ""
+    s[S.NEXT] = table.remove(up, 1) or ""
   end
-  s[S_UPCOMING] = enclist(up)
+  s[S.UPCOMING] = enclist(up)
   return s
 end
 
 -- save_scheduler writes s, or removes it, with its event, when it has
 -- nothing left to run: no next run, and every remaining one was planned.
 local function save_scheduler(Q, s)
-  if num(s[S_NEXT]) == 0 and s[S_FINAL] == "1" then
-    redis.call("HDEL", Q.s, s[S_ID])
-    emit(Q, {type = "scheduler-removed", scheduler = s[S_ID]})
+  if num(s[S.NEXT]) == 0 and s[S.FINAL] == "1" then
+    redis.call("HDEL", Q.s, s[S.ID])
+    emit(Q, {type = "scheduler-removed", scheduler = s[S.ID]})
   else
-    redis.call("HSET", Q.s, s[S_ID], enc(s, S_N))
+    redis.call("HSET", Q.s, s[S.ID], enc(s, S.N))
   end
 end
 
@@ -58,25 +58,25 @@ local function next_iteration(Q, sid, id)
     return
   end
   local s = dec(raw)
-  if iteration_id(sid, s[S_NEXT] or "") ~= id then
+  if iteration_id(sid, s[S.NEXT] or "") ~= id then
     return
   end
-  local up = dec(s[S_UPCOMING] or "")
-  s[S_NEXT] = table.remove(up, 1) or ""
-  s[S_UPCOMING] = enclist(up)
+  local up = dec(s[S.UPCOMING] or "")
+  s[S.NEXT] = table.remove(up, 1) or ""
+  s[S.UPCOMING] = enclist(up)
   s = place_iteration(Q, s)
-  s[S_REVISION] = num(s[S_REVISION]) + 1
-  s[S_UPDATED] = NOW
+  s[S.REVISION] = num(s[S.REVISION]) + 1
+  s[S.UPDATED] = NOW
   save_scheduler(Q, s)
 end
 
 -- pending_iteration returns the ID and records of the pending iteration
 -- of scheduler record s, if it has one.
 local function pending_iteration(Q, s)
-  if num(s[S_NEXT]) == 0 then
+  if num(s[S.NEXT]) == 0 then
     return nil
   end
-  local id = iteration_id(s[S_ID], s[S_NEXT])
+  local id = iteration_id(s[S.ID], s[S.NEXT])
   local c, h = getjob(Q, id)
   if c then
     local st = state_of(h)
@@ -99,5 +99,5 @@ local function is_pending_iteration(Q, id, c, h)
   if not raw then
     return false
   end
-  return iteration_id(sid, dec(raw)[S_NEXT] or "") == id
+  return iteration_id(sid, dec(raw)[S.NEXT] or "") == id
 end

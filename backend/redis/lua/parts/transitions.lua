@@ -2,7 +2,7 @@
 -- events: the Lua twins of the bbolt store's place, announce, finish,
 -- retain and removeTree.
 --
---- @requires base, record, order, events, wake, flows
+--- @requires base, record, dedup, order, events, wake, flows
 
 -- notify_parent tells a flow parent that its child ended; flows.lua sets
 -- it.
@@ -75,9 +75,77 @@ local function announce(Q, id, c, h, runat, front, typ)
   return 1
 end
 
+-- enter puts new job id, whose record is written, in its first state:
+-- delayed for delay ms, else waiting in the line of priority prio (at its
+-- front with lifo), with the event of that state. It returns the run time
+-- of a delayed job, else 0 (the caller then wakes a leaser).
+local function enter(Q, id, c, h, delay, prio, lifo)
+  if delay > 0 then
+    local runat = NOW + delay
+    announce(Q, id, c, h, runat, false)
+    return runat
+  end
+  push_ready(Q, id, prio, lifo)
+  if prio > 0 then
+    job_event(Q, "prioritized", id, c, h)
+  else
+    job_event(Q, "waiting", id, c, h)
+  end
+  return 0
+end
+
+-- dedup.let_go lets go of the deduplication key of job id, which
+-- finished (finished set) or is removed, if the job holds it: the key's
+-- entry goes, but a throttle's, which holds for its TTL whatever becomes
+-- of the job. An add the key kept to run after a finished job is added
+-- then, as a new job that holds the key in its turn (its delay counts from
+-- now); unless the key's TTL ran out, for a key that let go keeps
+-- nothing, or its caller-chosen ID has been taken meanwhile, as an add of
+-- that ID would be a duplicate.
+function dedup.let_go(Q, id, c, finished)
+  local key = c[J_DEDUP]
+  if key == nil or key == "" then
+    return
+  end
+  local e = dedup.entry(Q, key)
+  if not e or e[D.JOB] ~= id or e[D.MODE] == DEDUP.THROTTLE then
+    return
+  end
+  local kept, exp = e[D.NEXT], num(e[D.EXPIRES])
+  if not (finished and kept and kept ~= "" and (exp == 0 or exp > NOW)) then
+    dedup.del(Q, key)
+    return
+  end
+  local k = dec(kept)
+  local nd = dedup.node(k[1], k[2], k[3] or "")
+  local nid, seqs = nd.id, ""
+  if nid ~= "" and redis.call("HEXISTS", Q.j, nid) == 1 then
+    dedup.del(Q, key)
+    return
+  end
+  local seq = redis.call("HINCRBY", Q.meta, "seq", 1)
+  if nid == "" then
+    nid = istr(seq)
+  else
+    seqs = istr(seq)
+  end
+  local rec = newrec(nd.head, seqs, "", "", "", nd.opts)
+  redis.call("HSET", Q.j, nid, rec)
+  TOUCHED[nid] = true
+  local nc, nh = dec(rec, J_DATA), {}
+  job_event(Q, "added", nid, nc, nh)
+  if enter(Q, nid, nc, nh, nd.delay, nd.prio, nd.lifo) > 0 then
+    delay_notice(Q, nid)
+  else
+    wake(Q, 1)
+  end
+  dedup.take(Q, key, nid, nd)
+end
+
 -- remove_job deletes job id, out of its set already, with a removed
 -- event.
 local function remove_job(Q, id, c, h)
+  dedup.let_go(Q, id, c, false)
   deljob(Q, id, c, h)
   job_event(Q, "removed", id, c, h)
 end
@@ -124,7 +192,8 @@ end
 
 -- finish moves job id, out of its set already, to completed or failed
 -- with its event (or the event typ when given), tells its flow parent,
--- and applies the retention of that state.
+-- lets go of its deduplication key, and applies the retention of that
+-- state.
 local function finish(Q, id, c, h, state, result, reason, stack, typ)
   clear_lease(h)
   -- A cancel mark is for a running job only.
@@ -153,6 +222,7 @@ local function finish(Q, id, c, h, state, result, reason, stack, typ)
     end
     notify_parent(Q, c[J_PARENT_QUEUE], pid, ref(Q.name, id), st, result or "", reason or "", c[J_POLICY] or "")
   end
+  dedup.let_go(Q, id, c, true)
   retain(Q, set, id, c, h, keep)
 end
 

@@ -43,7 +43,9 @@ func (m DedupMode) Valid() bool {
 const MaxDedupKeyLen = 512
 
 // Dedup asks an add to make no new job while another job holds Key. The
-// zero value (no Key) deduplicates nothing.
+// zero value (no Key) deduplicates nothing. The options of the add that
+// took the key (Mode, TTL, KeepLastIfActive) say how long it holds and
+// what later adds with it do, whatever options those carry.
 type Dedup struct {
 	// Key names what must not be done twice at once, within the queue:
 	// not empty when deduplicating, at most MaxDedupKeyLen bytes, no
@@ -56,8 +58,10 @@ type Dedup struct {
 	TTL time.Duration
 	// KeepLastIfActive, in DedupDebounce mode, keeps an add that arrives
 	// while the key's job is active, and adds it as a new job (holding the
-	// key) when the active job finishes. Of several such adds the last
-	// one's data wins.
+	// key, with the kept add's options) when the active job finishes; its
+	// delay counts from then. Of several such adds the last one wins. The
+	// kept add is dropped if the job is removed instead, if the key's TTL
+	// ran out first, or if its caller-chosen ID was taken meanwhile.
 	KeepLastIfActive bool
 }
 

@@ -302,6 +302,37 @@ func testDedup(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("the add that took a key says what later adds do", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		a := b.addKeyed("n", "v1", 0, backend.Dedup{Key: "k"})
+		r := b.addKeyed("n", "v2", 0, backend.Dedup{Key: "k", Mode: backend.DedupDebounce})
+		if r.ID != a.ID || r.Dedup != backend.DedupIgnored {
+			t.Fatalf("a debounce add onto an until-finished key = %+v, want ignored", r)
+		}
+		if j := b.job(a.ID); string(j.Data) != "v1" {
+			t.Fatalf("data = %q, want v1 kept", j.Data)
+		}
+		if h := b.holder("k"); h.Mode != backend.DedupUntilFinished {
+			t.Fatalf("holder mode = %q, want the first add's", h.Mode)
+		}
+	})
+
+	t.Run("a deferred add is dropped when the key's TTL runs out first", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		d := backend.Dedup{Key: "k", Mode: backend.DedupDebounce, KeepLastIfActive: true, TTL: time.Minute}
+		b.addKeyed("n", "v1", 0, d)
+		j := b.leaseOne()
+		b.wantDeduped(b.addKeyed("n", "v2", 0, d), j.ID, backend.DedupDeferred, "k", b.events(b.q, b.lastEventID(b.q)-1))
+		b.clock.Advance(time.Minute)
+		b.complete(j, "")
+		b.wantCounts(b.q, backend.Counts{Completed: 1})
+		if h := b.holder("k"); h.JobID != "" {
+			t.Fatalf("holder = %+v, want none", h)
+		}
+	})
+
 	t.Run("one request with a key twice makes one job", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

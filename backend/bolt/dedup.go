@@ -22,6 +22,10 @@ type dedupEntry struct {
 	jobID     string
 	mode      backend.DedupMode
 	expiresAt time.Time
+	// keepLast is the KeepLastIfActive of the add that took the key: the
+	// key's mode and options, not those of a later add, say what the
+	// later add does.
+	keepLast bool
 	// next is the add kept to run when the job finishes (debounce,
 	// KeepLastIfActive): its Delay is reckoned from then.
 	next *backend.NewJob
@@ -33,6 +37,7 @@ func appendDedupEntry(buf []byte, x *dedupEntry) []byte {
 	e.str(x.jobID)
 	e.str(string(x.mode))
 	e.time(x.expiresAt)
+	e.bool(x.keepLast)
 	e.bool(x.next != nil)
 	if n := x.next; n != nil {
 		appendNewJob(&e, n)
@@ -49,7 +54,7 @@ func appendDedupEntry(buf []byte, x *dedupEntry) []byte {
 func decodeDedupEntry(key string, v []byte) (*dedupEntry, error) {
 	d := dec{b: v}
 	d.version()
-	x := &dedupEntry{jobID: d.str(), mode: backend.DedupMode(d.str()), expiresAt: d.time()}
+	x := &dedupEntry{jobID: d.str(), mode: backend.DedupMode(d.str()), expiresAt: d.time(), keepLast: d.bool()}
 	if d.bool() {
 		n := readNewJob(&d)
 		n.Delay = d.dur()
@@ -125,7 +130,7 @@ func (q *qtx) holds(key string, x *dedupEntry, now time.Time) (*backend.Job, boo
 
 // takeKey makes job id the holder of d.Key.
 func (q *qtx) takeKey(id string, d *backend.Dedup) error {
-	x := &dedupEntry{jobID: id, mode: d.Mode}
+	x := &dedupEntry{jobID: id, mode: d.Mode, keepLast: d.KeepLastIfActive}
 	if d.TTL > 0 {
 		x.expiresAt = q.t.now.Add(d.TTL)
 	}
@@ -147,12 +152,12 @@ func (t *txn) dedupAdd(q *qtx, nj *backend.NewJob) (backend.Added, bool, error) 
 		return backend.Added{}, false, err
 	}
 	out := backend.DedupIgnored
-	if nj.Dedup.Mode == backend.DedupDebounce && holder != nil {
+	if x.mode == backend.DedupDebounce && holder != nil {
 		switch holder.State {
 		case backend.StateWaiting, backend.StateDelayed:
 			out = backend.DedupReplaced
 		case backend.StateActive:
-			if nj.Dedup.KeepLastIfActive {
+			if x.keepLast {
 				out = backend.DedupDeferred
 			}
 		}
@@ -183,21 +188,21 @@ func (t *txn) dedupAdd(q *qtx, nj *backend.NewJob) (backend.Added, bool, error) 
 
 // dedupFinished lets go of the key of j, which has just finished or is
 // being removed, unless the key is a throttle's (which holds for its
-// TTL); an add deferred until j finished is made now, and takes the key.
+// TTL). An add deferred until j finished is made now, and takes the key;
+// unless the key's TTL ran out (a key that let go keeps nothing), or the
+// add's caller-chosen ID was taken meanwhile (it would be a duplicate).
 func (t *txn) dedupFinished(q *qtx, j *backend.Job, removed bool) error {
 	x, err := q.dedupEntry(j.DedupKey)
-	if x == nil || err != nil || x.jobID != j.ID {
+	if x == nil || err != nil || x.jobID != j.ID || x.mode == backend.DedupThrottle {
 		return err
 	}
-	if x.next != nil && !removed {
-		added, err := t.insert(q, x.next, nil)
+	live := x.expiresAt.IsZero() || t.now.Before(x.expiresAt)
+	if n := x.next; n != nil && !removed && live && (n.ID == "" || !q.exists(n.ID)) {
+		added, err := t.insert(q, n, nil)
 		if err != nil {
 			return err
 		}
-		return q.takeKey(added.ID, &x.next.Dedup)
-	}
-	if x.mode == backend.DedupThrottle {
-		return nil
+		return q.takeKey(added.ID, &n.Dedup)
 	}
 	return q.delDedup(j.DedupKey)
 }

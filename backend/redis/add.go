@@ -73,6 +73,9 @@ func (b *Backend) planAdd(ctx context.Context, queue string, req *backend.AddReq
 	if err := req.Validate(queue, b.opts.MaxPayload, b.opts.Clock.Now()); err != nil {
 		return nil, nil, err
 	}
+	if err := refuseGroups(req.Jobs); err != nil {
+		return nil, nil, err
+	}
 	// Nothing is sent once ctx has ended: the caller learns that nothing
 	// was written.
 	if err := ctx.Err(); err != nil {
@@ -347,4 +350,27 @@ func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine 
 			close(c.done)
 		}
 	}
+}
+
+// refuseGroups refuses jobs with a group: this store does not serve
+// groups (backend.GroupStore) yet.
+func refuseGroups(jobs []backend.NewJob) error {
+	for i := range jobs {
+		var grouped func(j *backend.NewJob) bool
+		grouped = func(j *backend.NewJob) bool {
+			if j.Group != "" {
+				return true
+			}
+			for k := range j.Children {
+				if grouped(&j.Children[k]) {
+					return true
+				}
+			}
+			return false
+		}
+		if grouped(&jobs[i]) {
+			return &backend.ValidationError{Index: i, Field: "Group", Reason: "the Redis store does not serve groups", Err: backend.ErrUnsupported}
+		}
+	}
+	return nil
 }

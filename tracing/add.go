@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"maps"
 
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/queue"
@@ -51,18 +52,24 @@ func AddMiddleware(opts ...Option) queue.AddMiddleware {
 }
 
 // inject writes the span context of ctx into the Meta of every job of
-// the tree.
+// the tree. The propagator runs once: every job carries the same entries.
 func inject(ctx context.Context, p propagation.TextMapPropagator, jobs []backend.NewJob) {
+	carrier := propagation.MapCarrier{}
+	p.Inject(ctx, carrier)
+	if len(carrier) > 0 {
+		setMeta(jobs, carrier)
+	}
+}
+
+// setMeta sets the entries of kv in the Meta of every job of the tree.
+func setMeta(jobs []backend.NewJob, kv map[string]string) {
 	for i := range jobs {
 		j := &jobs[i]
 		if j.Meta == nil {
-			j.Meta = make(map[string]string)
+			j.Meta = make(map[string]string, len(kv))
 		}
-		p.Inject(ctx, propagation.MapCarrier(j.Meta))
-		if len(j.Meta) == 0 {
-			j.Meta = nil // the propagator wrote nothing
-		}
-		inject(ctx, p, j.Children)
+		maps.Copy(j.Meta, kv)
+		setMeta(j.Children, kv)
 	}
 }
 

@@ -137,6 +137,7 @@ type tracked struct {
 type collectorDescs struct {
 	jobs, paused                                        *prometheus.Desc
 	added, completed, failed, retried, stalled, missed  *prometheus.Desc
+	cancelled                                           *prometheus.Desc
 	lastID, length, unread, subscriberLag, scrapeErrors *prometheus.Desc
 }
 
@@ -150,7 +151,8 @@ func newCollectorDescs(ns string) collectorDescs {
 		paused:        desc("queue_paused", "1 while the queue is paused, else 0.", q...),
 		added:         desc("jobs_added_total", "Jobs added to the queue (added events; a duplicate of an existing ID is not added).", q...),
 		completed:     desc("jobs_completed_total", "Jobs that completed (completed events).", q...),
-		failed:        desc("jobs_failed_total", "Jobs that failed for good (failed events): their last attempt failed, an attempt failed unrecoverably, they stalled too often, a child failed them, or they were cancelled while running. Jobs cancelled before they ran are not counted.", q...),
+		failed:        desc("jobs_failed_total", "Jobs that failed for good (failed events): their last attempt failed, an attempt failed unrecoverably, they stalled too often, a child failed them, or they were cancelled while running. Jobs cancelled before they ran are not counted here but in jobs_cancelled_total.", q...),
+		cancelled:     desc("jobs_cancelled_total", "Jobs cancelled (cancelled events): one that had not started failed at once; a running one was asked to stop, and counts in jobs_failed_total too if it then fails.", q...),
 		retried:       desc("jobs_retried_total", "Attempts that failed with attempts left, their jobs to run again after their backoff (retrying events).", q...),
 		stalled:       desc("jobs_stalled_total", "Leases that expired while their job was active, the job recovered from a worker that stopped renewing it (stalled events).", q...),
 		missed:        desc("events_missed_total", "Events trimmed from the queue's log before the collector read them; the totals do not count them.", q...),
@@ -164,7 +166,7 @@ func newCollectorDescs(ns string) collectorDescs {
 
 func (d *collectorDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
-		d.jobs, d.paused, d.added, d.completed, d.failed, d.retried, d.stalled, d.missed,
+		d.jobs, d.paused, d.added, d.completed, d.failed, d.cancelled, d.retried, d.stalled, d.missed,
 		d.lastID, d.length, d.unread, d.subscriberLag, d.scrapeErrors,
 	}
 }
@@ -312,7 +314,7 @@ func (c *Collector) collectQueue(ctx context.Context, ch chan<- prometheus.Metri
 		n uint64
 	}{
 		{c.d.added, q.Added}, {c.d.completed, q.Completed}, {c.d.failed, q.Failed},
-		{c.d.retried, q.Retried}, {c.d.stalled, q.Stalled}, {c.d.missed, q.Missed},
+		{c.d.cancelled, q.Cancelled}, {c.d.retried, q.Retried}, {c.d.stalled, q.Stalled}, {c.d.missed, q.Missed},
 	} {
 		ch <- metric(t.d, prometheus.CounterValue, float64(t.n), q.name)
 	}

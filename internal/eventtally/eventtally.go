@@ -14,7 +14,7 @@ import (
 // Counts are the numbers of events of the types that say what became of
 // jobs.
 type Counts struct {
-	Added, Completed, Failed, Retried, Stalled uint64
+	Added, Completed, Failed, Retried, Stalled, Cancelled uint64
 }
 
 // Count adds an event of type t.
@@ -30,6 +30,8 @@ func (c *Counts) Count(t backend.EventType) {
 		c.Retried++
 	case backend.EventStalled:
 		c.Stalled++
+	case backend.EventCancelled:
+		c.Cancelled++
 	}
 }
 

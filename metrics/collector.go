@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/internal/eventtally"
 )
 
 // CollectorOptions configure a Collector. The zero value is ready to use
@@ -117,33 +118,14 @@ type Collector struct {
 	subs   map[subKey]*tracked
 }
 
-// queueState is what the collector keeps of one queue between scrapes.
+// queueState is what the collector keeps of one queue between scrapes:
+// its totals, counted from its event log. A queue discovered after the
+// collector started is Fresh: events trimmed from its log before the
+// first read are not counted as missed, since they may predate the
+// collector.
 type queueState struct {
 	name string
-	// cursor is the ID of the last event counted.
-	cursor uint64
-	// fresh is set until the first read of a queue discovered after the
-	// collector started: events trimmed from its log before that read are
-	// not counted as missed, since they may predate the collector.
-	fresh bool
-
-	added, completed, failed, retried, stalled, missed uint64
-}
-
-// count adds the event of type t to the totals.
-func (q *queueState) count(t backend.EventType) {
-	switch t {
-	case backend.EventAdded:
-		q.added++
-	case backend.EventCompleted:
-		q.completed++
-	case backend.EventFailed:
-		q.failed++
-	case backend.EventRetrying:
-		q.retried++
-	case backend.EventStalled:
-		q.stalled++
-	}
+	eventtally.Tally
 }
 
 type subKey struct{ queue, name string }
@@ -155,6 +137,7 @@ type tracked struct {
 type collectorDescs struct {
 	jobs, paused                                        *prometheus.Desc
 	added, completed, failed, retried, stalled, missed  *prometheus.Desc
+	cancelled                                           *prometheus.Desc
 	lastID, length, unread, subscriberLag, scrapeErrors *prometheus.Desc
 }
 
@@ -168,7 +151,8 @@ func newCollectorDescs(ns string) collectorDescs {
 		paused:        desc("queue_paused", "1 while the queue is paused, else 0.", q...),
 		added:         desc("jobs_added_total", "Jobs added to the queue (added events; a duplicate of an existing ID is not added).", q...),
 		completed:     desc("jobs_completed_total", "Jobs that completed (completed events).", q...),
-		failed:        desc("jobs_failed_total", "Jobs that failed for good (failed events): their last attempt failed, an attempt failed unrecoverably, they stalled too often, a child failed them, or they were cancelled while running. Jobs cancelled before they ran are not counted.", q...),
+		failed:        desc("jobs_failed_total", "Jobs that failed for good (failed events): their last attempt failed, an attempt failed unrecoverably, they stalled too often, a child failed them, or they were cancelled while running. Jobs cancelled before they ran are not counted here but in jobs_cancelled_total.", q...),
+		cancelled:     desc("jobs_cancelled_total", "Jobs cancelled (cancelled events): one that had not started failed at once; a running one was asked to stop, and counts in jobs_failed_total too if it then fails.", q...),
 		retried:       desc("jobs_retried_total", "Attempts that failed with attempts left, their jobs to run again after their backoff (retrying events).", q...),
 		stalled:       desc("jobs_stalled_total", "Leases that expired while their job was active, the job recovered from a worker that stopped renewing it (stalled events).", q...),
 		missed:        desc("events_missed_total", "Events trimmed from the queue's log before the collector read them; the totals do not count them.", q...),
@@ -182,7 +166,7 @@ func newCollectorDescs(ns string) collectorDescs {
 
 func (d *collectorDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
-		d.jobs, d.paused, d.added, d.completed, d.failed, d.retried, d.stalled, d.missed,
+		d.jobs, d.paused, d.added, d.completed, d.failed, d.cancelled, d.retried, d.stalled, d.missed,
 		d.lastID, d.length, d.unread, d.subscriberLag, d.scrapeErrors,
 	}
 }
@@ -219,7 +203,7 @@ func NewCollector(ctx context.Context, store backend.Backend, opts *CollectorOpt
 			if err != nil {
 				return nil, fmt.Errorf("drover: metrics: events of %s: %w", name, err)
 			}
-			q.cursor = last
+			q.Cursor = last
 		}
 		c.queues = append(c.queues, q)
 	}
@@ -297,7 +281,7 @@ func (c *Collector) rediscover(ctx context.Context) {
 		if i >= 0 {
 			c.queues = append(c.queues, old[i])
 		} else {
-			c.queues = append(c.queues, &queueState{name: name, fresh: true})
+			c.queues = append(c.queues, &queueState{name: name, Tally: eventtally.Tally{Fresh: true}})
 		}
 	}
 	c.sortQueues()
@@ -318,7 +302,7 @@ func (c *Collector) collectQueue(ctx context.Context, ch chan<- prometheus.Metri
 	if last, ok := c.readEvents(ctx, q); ok {
 		lasts[q.name] = last
 		ch <- metric(c.d.lastID, prometheus.GaugeValue, float64(last), q.name)
-		ch <- metric(c.d.unread, prometheus.GaugeValue, float64(last-min(q.cursor, last)), q.name)
+		ch <- metric(c.d.unread, prometheus.GaugeValue, float64(last-min(q.Cursor, last)), q.name)
 		if n, err := c.logLength(ctx, q.name, last); err != nil {
 			c.fail("events", q.name, err)
 		} else {
@@ -329,8 +313,8 @@ func (c *Collector) collectQueue(ctx context.Context, ch chan<- prometheus.Metri
 		d *prometheus.Desc
 		n uint64
 	}{
-		{c.d.added, q.added}, {c.d.completed, q.completed}, {c.d.failed, q.failed},
-		{c.d.retried, q.retried}, {c.d.stalled, q.stalled}, {c.d.missed, q.missed},
+		{c.d.added, q.Added}, {c.d.completed, q.Completed}, {c.d.failed, q.Failed},
+		{c.d.cancelled, q.Cancelled}, {c.d.retried, q.Retried}, {c.d.stalled, q.Stalled}, {c.d.missed, q.Missed},
 	} {
 		ch <- metric(t.d, prometheus.CounterValue, float64(t.n), q.name)
 	}
@@ -344,39 +328,16 @@ func (c *Collector) readEvents(ctx context.Context, q *queueState) (last uint64,
 		c.fail("last event ID", q.name, err)
 		return 0, false
 	}
-	if q.cursor > last {
+	if q.Cursor > last {
 		// The log lost events it had: a store whose data was lost, such
 		// as a Redis server restarted without persistence.
 		c.o.Logger.Warn("drover: metrics: the event log is behind the events counted; counting from its end",
-			"queue", q.name, "counted", q.cursor, "last", last)
-		q.cursor = last
+			"queue", q.name, "counted", q.Cursor, "last", last)
 	}
-	for budget := c.o.MaxEvents; q.cursor < last && budget > 0; {
-		res, err := c.events.Events(ctx, q.name, &backend.EventsRequest{After: q.cursor, Max: min(budget, eventPage)})
-		if te, is := errors.AsType[*backend.EventsTrimmedError](err); is && te.FirstAvailable > q.cursor+1 {
-			if !q.fresh {
-				q.missed += te.FirstAvailable - 1 - q.cursor
-			}
-			q.cursor = te.FirstAvailable - 1
-			continue
-		}
-		if err != nil {
-			c.fail("events", q.name, err)
-			return max(last, q.cursor), true
-		}
-		if len(res.Events) == 0 {
-			break
-		}
-		for _, e := range res.Events {
-			if e.ID > q.cursor {
-				q.count(e.Type)
-				q.cursor = e.ID
-			}
-		}
-		budget -= len(res.Events)
+	if err := q.Read(ctx, c.events, q.name, last, c.o.MaxEvents, eventPage); err != nil {
+		c.fail("events", q.name, err)
 	}
-	q.fresh = false
-	return max(last, q.cursor), true
+	return max(last, q.Cursor), true
 }
 
 // logLength returns the number of events the log of queue keeps, last

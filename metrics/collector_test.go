@@ -348,3 +348,44 @@ func TestCollectorMissesNothingOfAQueueItFindsWithATrimmedLog(t *testing.T) {
 		})
 	})
 }
+
+// A job cancelled before it ran fails at once with a cancelled event and
+// no failed event: drover_jobs_cancelled_total counts it, and
+// drover_jobs_failed_total does not. A job cancelled while it runs counts
+// in both once it fails.
+func TestCollectorCountsCancelledJobs(t *testing.T) {
+	eachStore(t, backend.EventRetention{}, func(t *testing.T, env *drovertest.Env) {
+		ctx := t.Context()
+		q := env.Queue("mail")
+		c := newCollector(t, env.Store, &metrics.CollectorOptions{Queues: []string{"mail"}})
+		running := add(t, q, "running", nil)
+		waiting := add(t, q, "waiting", nil)
+		leased, err := env.Store.Lease(ctx, "mail", &backend.LeaseRequest{Max: 1, TTL: time.Minute})
+		if err != nil || len(leased.Jobs) != 1 || leased.Jobs[0].ID != running.ID {
+			t.Fatalf("lease: %v, %v", leased, err)
+		}
+		for _, id := range []string{waiting.ID, running.ID} {
+			if err := q.Cancel(ctx, id, "not wanted"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(t, scrape(t, c), map[string]float64{
+			`drover_jobs_cancelled_total{queue="mail"}`: 2,
+			`drover_jobs_failed_total{queue="mail"}`:    0,
+			`drover_jobs{queue="mail",state="failed"}`:  1,
+			`drover_jobs{queue="mail",state="active"}`:  1,
+		})
+		// The running job's handler stops, and its worker fails it.
+		res, err := env.Store.Settle(ctx, "mail", &backend.SettleRequest{Settlements: []backend.Settlement{
+			{Lease: leased.Jobs[0].Lease, Outcome: backend.OutcomeFail, Reason: "cancelled"},
+		}})
+		if err != nil || res.Errs[0] != nil {
+			t.Fatalf("settle: %v %v", err, res.Errs)
+		}
+		check(t, scrape(t, c), map[string]float64{
+			`drover_jobs_cancelled_total{queue="mail"}`: 2,
+			`drover_jobs_failed_total{queue="mail"}`:    1,
+			`drover_jobs{queue="mail",state="failed"}`:  2,
+		})
+	})
+}

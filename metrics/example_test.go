@@ -74,6 +74,7 @@ func ExampleNewCollector() {
 	// drover_job_run_seconds [name=welcome outcome=error queue=emails] 1 attempts, 0.3s
 	// drover_job_run_seconds [name=welcome outcome=ok queue=emails] 3 attempts, 0.9s
 	// drover_jobs_added_total [queue=emails] 3
+	// drover_jobs_cancelled_total [queue=emails] 0
 	// drover_jobs_completed_total [queue=emails] 3
 	// drover_jobs_failed_total [queue=emails] 0
 	// drover_jobs_retried_total [queue=emails] 1

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/backend/bolt"
@@ -26,8 +27,9 @@ var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// eachStore runs fn as a subtest on bbolt and on miniredis, with a fake
-// clock at t0 and the event retention r.
+// eachStore runs fn as a subtest on bbolt, on miniredis and on a real
+// redis-server (skipped where there is none, unless DROVER_REQUIRE_REDIS
+// is 1), with a fake clock at t0 and the event retention r.
 func eachStore(t *testing.T, r backend.EventRetention, fn func(t *testing.T, env *drovertest.Env)) {
 	t.Run("bolt", func(t *testing.T) {
 		clock := drovertest.NewClock(t0)
@@ -38,8 +40,7 @@ func eachStore(t *testing.T, r backend.EventRetention, fn func(t *testing.T, env
 		t.Cleanup(func() { store.Close() })
 		fn(t, drovertest.New(t, &drovertest.Options{Store: store, Clock: clock}))
 	})
-	t.Run("miniredis", func(t *testing.T) {
-		_, client := redistest.Mini(t)
+	onRedis := func(t *testing.T, client goredis.UniversalClient) {
 		clock := drovertest.NewClock(t0)
 		store, err := redis.New(client, &redis.Options{Clock: clock, EventRetention: r, Logger: discard()})
 		if err != nil {
@@ -47,6 +48,13 @@ func eachStore(t *testing.T, r backend.EventRetention, fn func(t *testing.T, env
 		}
 		t.Cleanup(func() { store.Close() })
 		fn(t, drovertest.New(t, &drovertest.Options{Store: store, Clock: clock}))
+	}
+	t.Run("miniredis", func(t *testing.T) {
+		_, client := redistest.Mini(t)
+		onRedis(t, client)
+	})
+	t.Run("redis", func(t *testing.T) {
+		onRedis(t, redistest.Start(t, nil).Client(t, nil))
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,6 +87,10 @@ type HandlerMetrics struct {
 
 	mu     sync.RWMutex
 	series map[seriesKey]*series
+	// last is the series of the latest lookup, checked before the map:
+	// the jobs a worker runs are mostly of one queue and name, whose
+	// series it then finds by comparing two strings.
+	last atomic.Pointer[series]
 }
 
 type seriesKey struct{ queue, name string }
@@ -93,6 +98,7 @@ type seriesKey struct{ queue, name string }
 // series holds the observers of one queue and job name, so that an
 // attempt looks its labels up once.
 type series struct {
+	key     seriesKey
 	wait    prometheus.Observer
 	run     [5]prometheus.Observer // by outcome, in the order of outcomes
 	running prometheus.Gauge
@@ -173,21 +179,30 @@ func (m *HandlerMetrics) Middleware(next queue.Handler) queue.Handler {
 }
 
 func (m *HandlerMetrics) seriesOf(q, name string) *series {
+	if s := m.last.Load(); s != nil && s.key.queue == q && s.key.name == name {
+		return s
+	}
 	k := seriesKey{q, name}
 	m.mu.RLock()
 	s := m.series[k]
 	m.mu.RUnlock()
-	if s != nil {
-		return s
+	if s == nil {
+		s = m.newSeries(k)
 	}
+	m.last.Store(s)
+	return s
+}
+
+// newSeries returns the series of k, made if it is not yet.
+func (m *HandlerMetrics) newSeries(k seriesKey) *series {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s = m.series[k]; s != nil {
+	if s := m.series[k]; s != nil {
 		return s
 	}
-	s = &series{wait: m.wait.WithLabelValues(q, name), running: m.running.WithLabelValues(q)}
+	s := &series{key: k, wait: m.wait.WithLabelValues(k.queue, k.name), running: m.running.WithLabelValues(k.queue)}
 	for i, o := range outcomes {
-		s.run[i] = m.run.WithLabelValues(q, name, o)
+		s.run[i] = m.run.WithLabelValues(k.queue, k.name, o)
 	}
 	m.series[k] = s
 	return s

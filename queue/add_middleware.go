@@ -17,6 +17,11 @@ const (
 	AddOpAdd  AddOp = "add"      // Add, AddTx: one job
 	AddOpBulk AddOp = "add_bulk" // AddBulk, AddBulkTx
 	AddOpFlow AddOp = "add_flow" // AddFlow, AddFlows
+	// AddOpScheduler is UpsertJobScheduler: its one job is the
+	// scheduler's template, whose Meta every iteration the scheduler
+	// makes from now on carries, and what it adds is the pending
+	// iteration that replaces the one before.
+	AddOpScheduler AddOp = "upsert_scheduler"
 )
 
 // AddCall is one call that adds jobs through a queue, as add middleware
@@ -30,6 +35,9 @@ type AddCall struct {
 	// Tx is set for an add in an application's transaction (AddTx,
 	// AddBulkTx): the jobs exist once that transaction commits.
 	Tx bool
+	// SchedulerID is the ID of the job scheduler of an AddOpScheduler
+	// call; else empty.
+	SchedulerID string
 	// Jobs are the jobs about to be added, in the order of the call, with
 	// the queue's Defaults applied; a flow's children are in their
 	// Children. Middleware may change a job's Meta (each job has a map of
@@ -38,7 +46,8 @@ type AddCall struct {
 	Jobs []backend.NewJob
 	// Added is what the store reported, in the order of Jobs: set once
 	// next has returned nil, but for an add in a Redis transaction, which
-	// is known only after EXEC.
+	// is known only after EXEC. For AddOpScheduler it is the pending
+	// iteration, with an empty ID when the scheduler has no run left.
 	Added []backend.Added
 }
 

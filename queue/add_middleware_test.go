@@ -92,6 +92,15 @@ func TestAddMiddlewareWrapsEveryKindOfAdd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	sched, err := q.UpsertJobScheduler(ctx, "hourly", queue.Repeat{Every: time.Hour}, queue.JobTemplate{Name: "tick"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iteration, err := q.Job(ctx, backend.IterationID("hourly", sched.Next))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	want := []string{
 		fmt.Sprintf("add tx=false jobs=1 added=[%s] err=<nil>", one.ID),
 		fmt.Sprintf("add_bulk tx=false jobs=2 added=[%s %s] err=<nil>", bulk[0].ID, bulk[1].ID),
@@ -108,7 +117,8 @@ func TestAddMiddlewareWrapsEveryKindOfAdd(t *testing.T) {
 	}
 	want = append(want,
 		fmt.Sprintf("add tx=true jobs=1 added=[%s] err=<nil>", txJobs[0].ID),
-		fmt.Sprintf("add_bulk tx=true jobs=2 added=[%s %s] err=<nil>", txJobs[1].ID, txJobs[2].ID))
+		fmt.Sprintf("add_bulk tx=true jobs=2 added=[%s %s] err=<nil>", txJobs[1].ID, txJobs[2].ID),
+		fmt.Sprintf("upsert_scheduler tx=false jobs=1 added=[%s] err=<nil>", iteration.ID))
 	if !slices.Equal(s.calls, want) {
 		t.Errorf("calls:\n%q\nwant\n%q", s.calls, want)
 	}
@@ -138,6 +148,10 @@ func TestAddMiddlewareWrapsEveryKindOfAdd(t *testing.T) {
 	check(flow.Children[0].Job, "add_flow", nil)
 	check(txJobs[0], "add", nil)
 	check(txJobs[2], "add_bulk", nil)
+	check(iteration, "upsert_scheduler", nil)
+	if !maps.Equal(sched.Template.Options.Meta, map[string]string{"op": "upsert_scheduler"}) {
+		t.Errorf("scheduler's template has Meta %v, want the middleware's", sched.Template.Options.Meta)
+	}
 }
 
 func TestAddMiddlewareCanRefuseAnAdd(t *testing.T) {

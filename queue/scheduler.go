@@ -91,16 +91,44 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 	if err != nil {
 		return nil, err
 	}
+	call := &AddCall{Queue: q.name, Op: AddOpScheduler, SchedulerID: id, Jobs: []backend.NewJob{nj}}
+	var rec *backend.Scheduler
+	err = q.runAdd(ctx, call, func(ctx context.Context, c *AddCall) error {
+		r, err := q.upsertScheduler(ctx, s, p, id, c.Jobs[0])
+		if err != nil {
+			return err
+		}
+		rec = r
+		pending := backend.Added{Queue: q.name}
+		if !r.Next.IsZero() {
+			pending.ID = backend.IterationID(id, r.Next)
+		}
+		c.Added = []backend.Added{pending}
+		return nil
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*ValidationError](err); ok {
+			return nil, err
+		}
+		return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+	}
+	return q.jobScheduler(rec)
+}
+
+// upsertScheduler writes the scheduler id with the rule of p and the
+// template nj, planned over the record it finds, again while another
+// upsert changes that record first.
+func (q *Queue) upsertScheduler(ctx context.Context, s backend.SchedulerStore, p *planner, id string, nj backend.NewJob) (*backend.Scheduler, error) {
 	for range maxUpsertTries {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+			return nil, err
 		}
 		cur, err := s.Scheduler(ctx, q.name, id)
 		if errors.Is(err, ErrNotFound) {
 			cur, err = nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+			return nil, err
 		}
 		rec, err := q.planUpsert(p, cur)
 		if err != nil {
@@ -116,11 +144,11 @@ func (q *Queue) UpsertJobScheduler(ctx context.Context, id string, repeat Repeat
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("drover: upsert scheduler %s/%s: %w", q.name, id, err)
+			return nil, err
 		}
-		return q.jobScheduler(&res.Scheduler)
+		return &res.Scheduler, nil
 	}
-	return nil, fmt.Errorf("drover: upsert scheduler %s/%s: gave up after %d tries: %w", q.name, id, maxUpsertTries, ErrRevisionMismatch)
+	return nil, fmt.Errorf("gave up after %d tries: %w", maxUpsertTries, ErrRevisionMismatch)
 }
 
 // planUpsert plans the record written by an upsert of p's rule over cur

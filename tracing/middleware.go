@@ -2,8 +2,10 @@ package tracing
 
 import (
 	"context"
+	"sync"
 
 	"github.com/droverhq/drover/queue"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -28,20 +30,15 @@ import (
 // baggage the propagator read from the job, if any.
 func Middleware(opts ...Option) queue.Middleware {
 	c := newConfig(opts)
-	tracer := c.tracer()
+	t := &attemptTracer{
+		tracer:   c.tracer(),
+		prop:     c.prop,
+		newRoot:  trace.WithNewRoot(),
+		consumer: trace.WithSpanKind(trace.SpanKindConsumer),
+	}
 	return func(next queue.Handler) queue.Handler {
 		return func(ctx context.Context, job *queue.Job) (result []byte, err error) {
-			ctx = c.prop.Extract(ctx, propagation.MapCarrier(job.Meta))
-			start := []trace.SpanStartOption{
-				trace.WithNewRoot(),
-				trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(common(job.Queue, "process", "process")...),
-				trace.WithAttributes(MessageID.String(job.ID), JobName.String(job.Name), JobAttempt.Int(job.AttemptsMade+1)),
-			}
-			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-				start = append(start, trace.WithLinks(trace.Link{SpanContext: sc}))
-			}
-			ctx, span := tracer.Start(ctx, "process "+job.Queue, start...)
+			ctx, span := t.start(ctx, job)
 			defer func() {
 				if v := recover(); v != nil {
 					end(span, queue.AttemptOutcome(ctx, job, &queue.PanicError{Value: v}), &queue.PanicError{Value: v})
@@ -52,6 +49,66 @@ func Middleware(opts ...Option) queue.Middleware {
 			return next(ctx, job)
 		}
 	}
+}
+
+// attemptTracer starts the spans of attempts. An attempt runs for every
+// job, so it builds no more than the attributes of its own job: what the
+// spans of one queue share, their name and first attributes, it makes
+// once a queue; and the buffer it hands the tracer its options in it
+// takes from a pool, since the tracer has copied them (trace.SpanConfig
+// holds copies) by the time Start returns.
+type attemptTracer struct {
+	tracer            trace.Tracer
+	prop              propagation.TextMapPropagator
+	newRoot, consumer trace.SpanStartOption
+	queues            sync.Map  // queue name -> *queueSpans
+	bufs              sync.Pool // *startBuf
+}
+
+// startBuf holds the options of the start of a span.
+type startBuf struct {
+	attrs [attemptAttrs]attribute.KeyValue
+	opts  [4]trace.SpanStartOption
+}
+
+// queueSpans is what the spans of the attempts of one queue share.
+type queueSpans struct {
+	name   string               // "process <queue>"
+	common []attribute.KeyValue // common(queue, "process", "process")
+}
+
+// attemptAttrs is the number of attributes an attempt's span starts with:
+// the common ones and the job's ID, name and attempt number.
+const attemptAttrs = 7
+
+// start starts the span of an attempt of job, linked to the span whose
+// context the job carries.
+func (t *attemptTracer) start(ctx context.Context, job *queue.Job) (context.Context, trace.Span) {
+	qs := t.of(job.Queue)
+	ctx = t.prop.Extract(ctx, propagation.MapCarrier(job.Meta))
+	b, _ := t.bufs.Get().(*startBuf)
+	if b == nil {
+		b = new(startBuf)
+	}
+	attrs := append(b.attrs[:0], qs.common...)
+	attrs = append(attrs, MessageID.String(job.ID), JobName.String(job.Name), JobAttempt.Int(job.AttemptsMade+1))
+	opts := append(b.opts[:0], t.newRoot, t.consumer, trace.WithAttributes(attrs...))
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	ctx, span := t.tracer.Start(ctx, qs.name, opts...)
+	*b = startBuf{} // keeps no job's strings alive
+	t.bufs.Put(b)
+	return ctx, span
+}
+
+// of returns what the spans of queue q share.
+func (t *attemptTracer) of(q string) *queueSpans {
+	if qs, ok := t.queues.Load(q); ok {
+		return qs.(*queueSpans)
+	}
+	qs, _ := t.queues.LoadOrStore(q, &queueSpans{name: "process " + q, common: common(q, "process", "process")})
+	return qs.(*queueSpans)
 }
 
 // end sets the outcome of an attempt on its span, and ends the span.

@@ -51,12 +51,13 @@ const (
 	// DestinationName is the job's queue.
 	DestinationName = attribute.Key("messaging.destination.name")
 	// OperationName is the queue.AddOp of an add ("add", "add_bulk",
-	// "add_flow"), or "process" for an attempt.
+	// "add_flow", "upsert_scheduler"), or "process" for an attempt.
 	OperationName = attribute.Key("messaging.operation.name")
 	// OperationType is "send" for an add and "process" for an attempt.
 	OperationType = attribute.Key("messaging.operation.type")
 	// MessageID is the job's ID: on an attempt, and on an add of one job
-	// once the store has given it.
+	// once the store has given it (for an upsert of a job scheduler, its
+	// pending iteration).
 	MessageID = attribute.Key("messaging.message.id")
 	// BatchMessageCount is the number of jobs of an add of more than one
 	// (a bulk, or a flow with its children).
@@ -72,6 +73,8 @@ const (
 	JobOutcome = attribute.Key("drover.job.outcome")
 	// Tx is set on an add made in an application's transaction.
 	Tx = attribute.Key("drover.tx")
+	// SchedulerID is the ID of the job scheduler of an upsert.
+	SchedulerID = attribute.Key("drover.scheduler.id")
 )
 
 // common returns the attributes every span has: the system, the queue

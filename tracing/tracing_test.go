@@ -7,7 +7,9 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/drovertest"
 	"github.com/droverhq/drover/queue"
 	"github.com/droverhq/drover/tracing"
@@ -305,5 +307,54 @@ func TestNothingPropagatesWithoutAPropagator(t *testing.T) {
 	spans := rec.spans("process emails")
 	if len(spans) != 1 || len(spans[0].Links) != 0 || len(rec.spans("add emails")) != 1 {
 		t.Fatalf("spans %+v; want one add span, and one attempt span without links", rec.exp.GetSpans())
+	}
+}
+
+// An upsert of a job scheduler has a span, and every iteration the
+// scheduler makes from that template, not just the first, links to it.
+func TestSchedulerUpsertSpans(t *testing.T) {
+	rec := newRecorder(t)
+	env := drovertest.New(t, nil)
+	q := tracedQueue(t, env, "reports", rec.options()...)
+	ctx, request := rec.tp.Tracer("test").Start(t.Context(), "request")
+	s, err := q.UpsertJobScheduler(ctx, "nightly", queue.Repeat{Every: time.Hour}, queue.JobTemplate{Name: "report"})
+	request.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	upserts := rec.spans("upsert_scheduler reports")
+	if len(upserts) != 1 {
+		t.Fatalf("%d upsert spans, want 1", len(upserts))
+	}
+	up := upserts[0]
+	wantAttrs(t, up, map[attribute.Key]string{
+		"messaging.system": "drover", "messaging.destination.name": "reports",
+		"messaging.operation.name": "upsert_scheduler", "messaging.operation.type": "send",
+		"drover.scheduler.id": "nightly", "drover.job.name": "report",
+		"messaging.message.id": backend.IterationID("nightly", s.Next),
+	})
+	if up.SpanKind != trace.SpanKindProducer || up.Parent.SpanID() != request.SpanContext().SpanID() {
+		t.Errorf("upsert span: kind %v, parent %v; want a producer under the request", up.SpanKind, up.Parent)
+	}
+	if got := s.Template.Options.Meta["traceparent"]; got != traceparent(up.SpanContext) {
+		t.Errorf("the template carries traceparent %q, want the upsert's %q", got, traceparent(up.SpanContext))
+	}
+
+	w := env.Worker("reports", func(context.Context, *queue.Job) ([]byte, error) { return nil, nil },
+		&queue.WorkerOptions{Middleware: []queue.Middleware{tracing.Middleware(rec.options()...)}})
+	for range 2 {
+		env.Clock.Advance(time.Hour)
+		if ran := env.RunReady(w); len(ran) != 1 {
+			t.Fatalf("ran %d iterations, want 1", len(ran))
+		}
+	}
+	attempts := rec.spans("process reports")
+	if len(attempts) != 2 {
+		t.Fatalf("%d attempt spans, want 2", len(attempts))
+	}
+	for i, a := range attempts {
+		if len(a.Links) != 1 || !a.Links[0].SpanContext.Equal(up.SpanContext.WithRemote(true)) {
+			t.Errorf("iteration %d links to %+v, want the upsert's span %v", i+1, a.Links, up.SpanContext)
+		}
 	}
 }

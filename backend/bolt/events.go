@@ -283,8 +283,11 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 			if first := q.firstEventID(); req.After+1 < first {
 				return &backend.EventsTrimmedError{After: req.After, FirstAvailable: first}
 			}
+			// Room for what there is to read, at once: a page of events
+			// grown by appends would cost about twice its size.
+			out := make([]backend.Event, 0, min(uint64(limit), last-req.After))
 			var err error
-			res.Events, err = q.readEvents(req.After, limit, res.Events[:0])
+			res.Events, err = q.readEvents(req.After, limit, out)
 			return err
 		})
 		if err != nil || len(res.Events) > 0 {

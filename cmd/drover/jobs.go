@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -482,4 +483,54 @@ func newPauseCmd(o *options, pause bool) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newObliterateCmd(o *options) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "obliterate <queue>",
+		Short: "Remove a queue with all its jobs, events and schedulers",
+		Long: `Remove a queue and everything in it: its jobs in every state, their logs,
+its event log and its job schedulers. Jobs of flows in other queues stay
+consistent (a parent elsewhere no longer waits for a child that was here).
+Job and event IDs are not reused afterwards.
+
+A queue with running jobs is refused (exit status 5) unless --force is
+given; with --force those jobs go too, and their workers find their
+leases lost when they try to settle them. A queue the store does not know
+is not found (exit status 3).`,
+		Example: `  drover --bolt jobs.db obliterate old-mail
+  drover --redis redis://localhost:6379 obliterate old-mail --force --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, name := cmd.Context(), args[0]
+			return o.withQueue(name, func(s store, q *queue.Queue) error {
+				names, err := s.Queues(ctx)
+				if err != nil {
+					return err
+				}
+				if !slices.Contains(names, name) {
+					return fmt.Errorf("%w: no queue %s", backend.ErrNotFound, name)
+				}
+				c, err := q.Counts(ctx)
+				if err != nil {
+					return err
+				}
+				if err := q.Obliterate(ctx, force); err != nil {
+					if errors.Is(err, backend.ErrJobActive) {
+						return fmt.Errorf("%w; pass --force to remove the running jobs too", err)
+					}
+					return err
+				}
+				jobs := c.Total()
+				if o.json {
+					return printJSON(o.stdout, map[string]any{"queue": name, "obliterated": true, "jobs": jobs})
+				}
+				_, err = fmt.Fprintf(o.stdout, "obliterated %s (%d jobs)\n", name, jobs)
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "obliterate the queue even while jobs of it run")
+	return cmd
 }

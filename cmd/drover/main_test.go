@@ -76,6 +76,23 @@ func drover(t *testing.T, env []string, args ...string) result {
 	return r
 }
 
+// start starts the binary with args, to run until ctx ends, for a test
+// that reads its output as it comes; the test waits for cmd.
+func start(t *testing.T, ctx context.Context, args ...string) (cmd *exec.Cmd, stdout io.Reader, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd = exec.CommandContext(ctx, bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout, stderr
+}
+
 // want fails the test unless the run exited with code and printed each
 // of outs on stdout and each of errs on stderr.
 func (r result) want(t *testing.T, code int, outs []string, errs ...string) {
@@ -205,6 +222,14 @@ func TestOnABoltFile(t *testing.T) {
 // process holds the file open until the test ends.
 func servedFile(t *testing.T, sockName string) (path string, f fixture, h http.Handler, url string) {
 	t.Helper()
+	_, path, f, h, url = servedStore(t, sockName)
+	return path, f, h, url
+}
+
+// servedStore is servedFile that also returns the store the test process
+// holds.
+func servedStore(t *testing.T, sockName string) (store *bolt.Backend, path string, f fixture, h http.Handler, url string) {
+	t.Helper()
 	path = filepath.Join(shortdir.New(t), "jobs.db")
 	store, err := bolt.Open(path, nil)
 	if err != nil {
@@ -221,7 +246,7 @@ func servedFile(t *testing.T, sockName string) (path string, f fixture, h http.H
 		t.Cleanup(func() { srv.Close() })
 		url = srv.URL()
 	}
-	return path, f, h, url
+	return store, path, f, h, url
 }
 
 // TestThroughTheEndpoint runs the commands against a bbolt file that the
@@ -440,8 +465,13 @@ func testCommands(t *testing.T, flags []string, f fixture) {
 	}
 	if err := json.Unmarshal([]byte(rounds[2]), &round); err != nil || len(round.Queues) != 2 {
 		t.Errorf("a round of stats --watch: %q, %v", rounds[2], err)
+	} else if r := round.Queues[0].Rates; r == nil || r.Added != 0 || r.Seconds <= 0 {
+		t.Errorf("rates of a round of stats --watch with no change: %+v", r)
 	}
-	run("stats", "mail", "--watch", "--interval", "10ms", "--count", "2").want(t, exitOK, []string{"QUEUE", "mail"})
+	if strings.Contains(rounds[0], `"rates"`) {
+		t.Errorf("the first round of stats --watch has rates: %s", rounds[0])
+	}
+	run("stats", "mail", "--watch", "--interval", "10ms", "--count", "2").want(t, exitOK, []string{"QUEUE", "mail", "ADDED/S", "COMPLETED/S", "FAILED/S", "0.0"})
 	run("stats", "--watch", "--interval", "0s").want(t, exitUsage, nil, "--interval")
 
 	// In bulk: the completed jobs back to waiting, one at a time, then
@@ -528,24 +558,6 @@ func TestExitStatus(t *testing.T) {
 	if _, msg := exitStatus(errors.New("disk full")); msg != "drover: disk full" {
 		t.Errorf("message %q, want the error named as drover's", msg)
 	}
-}
-
-// start starts the binary with args, for a test that talks to it while
-// it runs: it returns the command, to wait for, its stdout and what it
-// printed on stderr.
-func start(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := new(bytes.Buffer)
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, out, stderr
 }
 
 // TestEventsFollow follows a queue through the endpoint while the test

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/internal/eventtally"
 )
 
 // printJSON prints v as indented JSON: the output of a command that
@@ -91,23 +92,79 @@ type counts struct {
 	Completed       int    `json:"completed"`
 	Failed          int    `json:"failed"`
 	Paused          bool   `json:"paused"`
+	// Rates are those since the round before, in stats --watch.
+	Rates *rates `json:"rates,omitempty"`
+}
+
+// rates are the jobs of a queue added, completed and failed (for good)
+// in a period, by the events of its log, and the same a second.
+type rates struct {
+	Seconds            float64 `json:"seconds"`
+	Added              uint64  `json:"added"`
+	Completed          uint64  `json:"completed"`
+	Failed             uint64  `json:"failed"`
+	AddedPerSecond     float64 `json:"added_per_second"`
+	CompletedPerSecond float64 `json:"completed_per_second"`
+	FailedPerSecond    float64 `json:"failed_per_second"`
+}
+
+// ratesOf returns the rates of a period of d in which the counts of
+// events went from before to after.
+func ratesOf(before, after eventtally.Counts, d time.Duration) *rates {
+	r := &rates{
+		Seconds:   d.Seconds(),
+		Added:     after.Added - before.Added,
+		Completed: after.Completed - before.Completed,
+		Failed:    after.Failed - before.Failed,
+	}
+	if r.Seconds > 0 {
+		r.AddedPerSecond = float64(r.Added) / r.Seconds
+		r.CompletedPerSecond = float64(r.Completed) / r.Seconds
+		r.FailedPerSecond = float64(r.Failed) / r.Seconds
+	}
+	return r
 }
 
 func countsOf(queue string, c backend.Counts) counts {
-	return counts{queue, c.Waiting, c.Delayed, c.Active, c.WaitingChildren, c.Completed, c.Failed, c.Paused}
+	return counts{queue, c.Waiting, c.Delayed, c.Active, c.WaitingChildren, c.Completed, c.Failed, c.Paused, nil}
+}
+
+// countsHeader is the header of a table of counts.
+func countsHeader() []string {
+	return []string{"QUEUE", "WAITING", "DELAYED", "ACTIVE", "WAITING-CHILDREN", "COMPLETED", "FAILED", "PAUSED"}
 }
 
 func printCounts(w io.Writer, cs []counts) error {
 	rows := make([][]string, len(cs))
 	for i, c := range cs {
-		paused := "no"
-		if c.Paused {
-			paused = "yes"
-		}
-		rows[i] = []string{c.Queue, itoa(c.Waiting), itoa(c.Delayed), itoa(c.Active), itoa(c.WaitingChildren), itoa(c.Completed), itoa(c.Failed), paused}
+		rows[i] = countsRow(c)
 	}
-	return printTable(w, []string{"QUEUE", "WAITING", "DELAYED", "ACTIVE", "WAITING-CHILDREN", "COMPLETED", "FAILED", "PAUSED"}, rows)
+	return printTable(w, countsHeader(), rows)
 }
+
+// printRatedCounts prints counts with their rates, "-" where there are
+// none yet.
+func printRatedCounts(w io.Writer, cs []counts) error {
+	rows := make([][]string, len(cs))
+	for i, c := range cs {
+		if r := c.Rates; r != nil {
+			rows[i] = append(countsRow(c), perSecond(r.AddedPerSecond), perSecond(r.CompletedPerSecond), perSecond(r.FailedPerSecond))
+		} else {
+			rows[i] = append(countsRow(c), "-", "-", "-")
+		}
+	}
+	return printTable(w, append(countsHeader(), "ADDED/S", "COMPLETED/S", "FAILED/S"), rows)
+}
+
+func countsRow(c counts) []string {
+	paused := "no"
+	if c.Paused {
+		paused = "yes"
+	}
+	return []string{c.Queue, itoa(c.Waiting), itoa(c.Delayed), itoa(c.Active), itoa(c.WaitingChildren), itoa(c.Completed), itoa(c.Failed), paused}
+}
+
+func perSecond(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // job is a job in output.
 type job struct {

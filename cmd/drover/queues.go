@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/internal/eventtally"
 )
 
 // withStore opens the store for the length of fn.
@@ -84,7 +87,15 @@ func newStatsCmd(o *options) *cobra.Command {
 		Long: `Print the number of jobs in each state of the queues named (all queues when
 none is), and whether each is paused. With --watch, print them again every
 --interval: on a terminal the view is redrawn in place; with --json each
-round is one line, {"time": …, "queues": […]}. Ctrl-C stops watching.`,
+round is one line, {"time": …, "queues": […]}. Ctrl-C stops watching.
+
+From the second round on, --watch also prints how many jobs were added,
+completed and failed (for good) a second since the round before, read from
+each queue's event log: ADDED/S, COMPLETED/S and FAILED/S, and in JSON each
+queue's "rates": {"seconds", "added", "completed", "failed" (the events of
+the period) and "added_per_second", "completed_per_second",
+"failed_per_second"}. A round reads at most 100,000 events of a queue; the
+rates of a queue busier than that lag and catch up later.`,
 		Example: `  drover --bolt jobs.db stats mail
   drover --redis redis://localhost:6379 stats --watch --interval 1s
   drover --admin unix:///run/app/jobs.db.sock stats --watch --json --count 10`,
@@ -114,13 +125,18 @@ round is one line, {"time": …, "queues": […]}. Ctrl-C stops watching.`,
 	return cmd
 }
 
-// watch prints the counts every interval, count times (0: until ctx ends).
+// watch prints the counts every interval, count times (0: until ctx ends),
+// and from the second round on the rates since the round before.
 func (o *options) watch(ctx context.Context, s store, names []string, interval time.Duration, count int) error {
 	redraw := !o.json && isTerminal(o.stdout)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	r := newRater()
 	for round := 1; ; round++ {
 		cs, err := countAll(ctx, s, names)
+		if err == nil {
+			err = r.rate(ctx, s, cs)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -138,13 +154,13 @@ func (o *options) watch(ctx context.Context, s store, names []string, interval t
 			// Home the cursor and clear the screen, then draw.
 			fmt.Fprint(o.stdout, "\x1b[H\x1b[2J")
 			fmt.Fprintf(o.stdout, "%s, every %v (Ctrl-C to stop)\n\n", stamp(now), interval)
-			err = printCounts(o.stdout, cs)
+			err = printRatedCounts(o.stdout, cs)
 		default:
 			if round > 1 {
 				fmt.Fprintln(o.stdout)
 			}
 			fmt.Fprintln(o.stdout, stamp(now))
-			err = printCounts(o.stdout, cs)
+			err = printRatedCounts(o.stdout, cs)
 		}
 		if err != nil || round == count {
 			return err
@@ -155,6 +171,51 @@ func (o *options) watch(ctx context.Context, s store, names []string, interval t
 		case <-tick.C:
 		}
 	}
+}
+
+// rateEvents is the most events a round of stats --watch reads from the
+// log of one queue; beyond it the rates lag, and catch up in the rounds
+// after.
+const rateEvents = backend.DefaultEventCount
+
+// rater tells the rates of queues, from the events their logs appended
+// between two rounds of stats --watch.
+type rater struct {
+	queues map[string]*rated
+}
+
+// rated is the tally of one queue's events, and when it was last read.
+type rated struct {
+	eventtally.Tally
+	at time.Time
+}
+
+func newRater() *rater { return &rater{queues: make(map[string]*rated)} }
+
+// rate reads the events of each queue of cs appended since the last
+// round and sets the rates of those seen in a round before.
+func (r *rater) rate(ctx context.Context, s store, cs []counts) error {
+	for i := range cs {
+		name := cs[i].Queue
+		last, err := s.LastEventID(ctx, name)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		q, ok := r.queues[name]
+		if !ok {
+			// First seen: the rates start from here.
+			r.queues[name] = &rated{Tally: eventtally.Tally{Cursor: last}, at: now}
+			continue
+		}
+		before := q.Counts
+		if err := q.Read(ctx, s, name, last, rateEvents, 1000); err != nil {
+			return err
+		}
+		cs[i].Rates = ratesOf(before, q.Counts, now.Sub(q.at))
+		q.at = now
+	}
+	return nil
 }
 
 // isTerminal reports whether w is a terminal.

@@ -77,6 +77,7 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, *options) {
 		newCancelCmd(o),
 		newCleanCmd(o),
 		newDrainCmd(o),
+		newObliterateCmd(o),
 		newPauseCmd(o, true),
 		newPauseCmd(o, false),
 		newSchedulersCmd(o),

@@ -10,7 +10,9 @@
 --   token prefix (the call's request ID and "-": the token of the k-th job
 --   is prefix .. k).
 -- Returns: {next, outbox, id1, job1, hot1, children1, ...}: next is the
---   earliest due time of a delayed job or lease expiry in ms (0: none),
+--   earliest due time of a delayed job or lease expiry in ms, or when
+--   the queue's limits next let a waiting job start if they kept this
+--   call from taking one (0: none),
 --   outbox the length of the queue's outbox, then for each leased job its
 --   ID, job record, hot record and its children (see children in
 --   flows.lua). A resend gets the jobs the first run leased that are
@@ -25,13 +27,15 @@ local worker = ARGV[9]
 local prefix = ARGV[10]
 
 -- head sets the first two values of the reply: the earliest due time
--- and the outbox length.
-local function head(out)
+-- (or later, when the limits next allow a start, if earlier) and the
+-- outbox length.
+local function head(out, later)
   local nd = redis.call("ZRANGE", Q.d, 0, 0, "WITHSCORES")
   local na = redis.call("ZRANGE", Q.a, 0, 0, "WITHSCORES")
   local nxt = 0
   if nd[2] then nxt = tonumber(nd[2]) end
   if na[2] and (nxt == 0 or tonumber(na[2]) < nxt) then nxt = tonumber(na[2]) end
+  if later and later > 0 and (nxt == 0 or later < nxt) then nxt = later end
   out[1] = nxt
   out[2] = redis.call("LLEN", Q.o)
   trim_events(Q)
@@ -57,7 +61,7 @@ if kept then
   return done(head(out))
 end
 
-local woke = 0
+local woke, freed = 0, 0
 
 -- Due delayed jobs become waiting, at the back of their line.
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.d, "-inf", NOW, "LIMIT", 0, 1000)) do
@@ -74,6 +78,7 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 10
   redis.call("ZREM", Q.a, id)
   local c, h = getjob(Q, id)
   if c then
+    freed = freed + 1
     h[H_STALLED] = num(h[H_STALLED]) + 1
     h[H_WORKER] = ""
     clear_lease(h)
@@ -91,8 +96,18 @@ end
 
 local out = {0, 0}
 local leased = {}
-if redis.call("HGET", Q.meta, "paused") ~= "1" then
-  local ids = take_ready(Q, max)
+-- With limits, left is how many more jobs they let start (nil: no bound)
+-- and later when they next let one start if they let none now.
+local paused, lim = limits_of(Q)
+local want, left, later = max, nil, 0
+if lim and not paused then
+  left, later = room(Q, lim)
+  if left and left < want then
+    want = left
+  end
+end
+if not paused and want > 0 then
+  local ids = take_ready(Q, want)
   if #ids > 0 then
     local recs = redis.call("HMGET", Q.j, unpack(ids))
     local hots = redis.call("HMGET", Q.h, unpack(ids))
@@ -145,22 +160,42 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
     flush(zadd)
   end
 end
+if left then
+  left = left - #leased
+end
+if lim and lim.rate > 0 and #leased > 0 then
+  -- The starts count against the rate: st keeps the last rate of them.
+  local zst = batch("ZADD", Q.st)
+  for k = 1, #leased do
+    push(zst, NOWS, prefix .. istr(k))
+  end
+  flush(zst)
+  redis.call("ZREMRANGEBYRANK", Q.st, 0, -lim.rate - 1)
+end
 
-if woke > 0 then
-  wake(Q, woke)
+if woke > 0 or freed > 0 then
+  wake(Q, woke, freed)
 end
 local ready = count_ready(Q)
 if #leased > 0 and ready == 0 then
   -- The queue had waiting jobs and has none now: once per idle period.
   emit(Q, {type = "drained"})
 end
-if ready == 0 then
+-- Tokens for as many leasers as can take a job now, and one more.
+local cap = ready
+if left and left < cap then
+  cap = left
+end
+if cap <= 0 then
   redis.call("DEL", Q.wake)
 else
-  redis.call("LTRIM", Q.wake, 0, ready)
+  redis.call("LTRIM", Q.wake, 0, cap)
 end
 local keep = nil
 if #leased > 0 then
   keep = enclist(leased)
 end
-return done(head(out), keep)
+if #leased > 0 or ready == 0 then
+  later = 0
+end
+return done(head(out, later), keep)

@@ -14,7 +14,7 @@ if replayed() then
 end
 local Q = keyset(1, ARGV[5])
 local till = NOW + tonumber(ARGV[6])
-if hold_until(Q, till) then
+if limits.hold(Q, till) then
   emit(Q, {type = "rate-limited", run_at = till})
 end
 trim_events(Q)

@@ -61,7 +61,7 @@ if kept then
   return done(head(out))
 end
 
-local woke, freed = 0, 0
+local woke = 0
 
 -- Due delayed jobs become waiting, at the back of their line.
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.d, "-inf", NOW, "LIMIT", 0, 1000)) do
@@ -78,7 +78,6 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 10
   redis.call("ZREM", Q.a, id)
   local c, h = getjob(Q, id)
   if c then
-    freed = freed + 1
     h[H_STALLED] = num(h[H_STALLED]) + 1
     h[H_WORKER] = ""
     clear_lease(h)
@@ -88,6 +87,7 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 10
       -- The attempt that started and was lost counts.
       h[H_MADE] = num(h[H_MADE]) + 1
       finish(Q, id, c, h, ST_FAILED, nil, cancel or STALLED_REASON, nil)
+      wake(Q, 0, 1)
     else
       woke = woke + announce(Q, id, c, h, 0, true)
     end
@@ -96,18 +96,12 @@ end
 
 local out = {0, 0}
 local leased = {}
--- With limits, left is how many more jobs they let start (nil: no bound)
--- and later when they next let one start if they let none now.
-local paused, lim = limits_of(Q)
-local want, left, later = max, nil, 0
-if lim and not paused then
-  left, later = room(Q, lim)
-  if left and left < want then
-    want = left
-  end
-end
-if not paused and want > 0 then
-  local ids = take_ready(Q, want)
+-- The limits: lim.left is how many jobs they let start, and lim.later
+-- when they next let one start if they let none now.
+local lim = limits.of(Q)
+lim.left, lim.later = limits.room(Q, lim)
+if not lim.paused and lim.left > 0 then
+  local ids = take_ready(Q, math.min(max, lim.left))
   if #ids > 0 then
     local recs = redis.call("HMGET", Q.j, unpack(ids))
     local hots = redis.call("HMGET", Q.h, unpack(ids))
@@ -160,10 +154,8 @@ if not paused and want > 0 then
     flush(zadd)
   end
 end
-if left then
-  left = left - #leased
-end
-if lim and lim.rate > 0 and #leased > 0 then
+lim.left = lim.left - #leased
+if lim.rate > 0 and #leased > 0 then
   -- The starts count against the rate: st keeps the last rate of them.
   local zst = batch("ZADD", Q.st)
   for k = 1, #leased do
@@ -173,8 +165,8 @@ if lim and lim.rate > 0 and #leased > 0 then
   redis.call("ZREMRANGEBYRANK", Q.st, 0, -lim.rate - 1)
 end
 
-if woke > 0 or freed > 0 then
-  wake(Q, woke, freed)
+if woke > 0 then
+  wake(Q, woke)
 end
 local ready = count_ready(Q)
 if #leased > 0 and ready == 0 then
@@ -182,20 +174,16 @@ if #leased > 0 and ready == 0 then
   emit(Q, {type = "drained"})
 end
 -- Tokens for as many leasers as can take a job now, and one more.
-local cap = ready
-if left and left < cap then
-  cap = left
-end
-if cap <= 0 then
+if math.min(ready, lim.left) <= 0 then
   redis.call("DEL", Q.wake)
 else
-  redis.call("LTRIM", Q.wake, 0, cap)
+  redis.call("LTRIM", Q.wake, 0, math.min(ready, lim.left))
 end
 local keep = nil
 if #leased > 0 then
   keep = enclist(leased)
 end
 if #leased > 0 or ready == 0 then
-  later = 0
+  lim.later = 0
 end
-return done(head(out, later), keep)
+return done(head(out, lim.later), keep)

@@ -10,8 +10,8 @@
 --   starting now.
 
 local Q = keyset(1, ARGV[5])
-local _, lim = limits_of(Q)
-if not lim then
+local lim = limits.of(Q)
+if not lim.set then
   return done({0, 0, 0, 0, 0})
 end
 local held, nxt = 0, 0
@@ -21,7 +21,7 @@ end
 if lim.rate > 0 then
   -- Whatever the hold and concurrency, when the rate limit allows the
   -- next start.
-  local free, later = room(Q, {conc = 0, rate = lim.rate, per = lim.per, hold = 0})
+  local free, later = limits.room(Q, {set = true, conc = 0, rate = lim.rate, per = lim.per, hold = 0})
   if free == 0 then
     nxt = later
   end

@@ -118,7 +118,7 @@ for k = 1, #ids do
         h[H_WORKER] = ""
         woke = woke + announce(Q, id, c, h, 0, true)
         local till = NOW + tonumber(ARGV[i + 6])
-        if till > NOW and hold_until(Q, till) then
+        if till > NOW and limits.hold(Q, till) then
           job_event(Q, "rate-limited", id, c, h, {run_at = till})
         end
       else

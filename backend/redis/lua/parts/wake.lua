@@ -9,26 +9,31 @@
 --
 --- @requires base, order
 
--- limits_of returns whether the queue is paused, and its limits ({conc,
--- rate, per, hold} as numbers), or nil when it has none: the one read of
--- the meta hash that every lease makes.
-local function limits_of(Q)
+-- limits holds the functions of queue limits: one local, for a script
+-- may have at most 200.
+local limits = {}
+
+-- limits.of returns the queue's pause flag and limits, read from its meta
+-- hash in one call (every lease makes it): {paused, set, conc, rate, per,
+-- hold}, set false (and the numbers 0) when the queue has none.
+function limits.of(Q)
   local m = redis.call("HMGET", Q.meta, "paused", "conc", "rate", "per", "hold")
-  if not (m[2] or m[3] or m[5]) then
-    return m[1] == "1", nil
-  end
-  return m[1] == "1", {conc = num(m[2]), rate = num(m[3]), per = num(m[4]), hold = num(m[5])}
+  return {paused = m[1] == "1", set = (m[2] or m[3] or m[5]) ~= nil,
+    conc = num(m[2]), rate = num(m[3]), per = num(m[4]), hold = num(m[5])}
 end
 
--- room returns how many jobs the limits lim let start now (nil: no bound),
--- and when none may, the time (ms) the hold or the rate limit next allows
--- one (0 when only the end of an active job can). A job may start at NOW
--- when fewer than rate started in (NOW - per, NOW].
-local function room(Q, lim)
+-- limits.room returns how many jobs the limits lim let start now
+-- (math.huge: no bound), and when none may, the time (ms) the hold or the
+-- rate limit next allows one (0 when only the end of an active job can).
+-- A job may start at NOW when fewer than rate started in (NOW - per, NOW].
+function limits.room(Q, lim)
+  if not lim.set then
+    return math.huge, 0
+  end
   if NOW < lim.hold then
     return 0, lim.hold
   end
-  local n
+  local n = math.huge
   if lim.conc > 0 then
     n = math.max(lim.conc - redis.call("ZCARD", Q.a), 0)
   end
@@ -40,11 +45,21 @@ local function room(Q, lim)
       local first = redis.call("ZRANGE", Q.st, 0, 0, "WITHSCORES")
       return 0, tonumber(first[2]) + lim.per
     end
-    if not n or free < n then
-      n = free
-    end
+    n = math.min(n, free)
   end
   return n, 0
+end
+
+-- limits.hold holds the queue's jobs from starting until till (ms),
+-- unless a hold ends as late already; it returns whether it held them.
+-- Leasers woken before it ends would find nothing: their tokens go.
+function limits.hold(Q, till)
+  if till <= num(redis.call("HGET", Q.meta, "hold")) then
+    return false
+  end
+  redis.call("HSET", Q.meta, "hold", string.format("%d", till))
+  redis.call("DEL", Q.wake)
+  return true
 end
 
 -- wake lets up to n idle leasers through: one token each, at most as many
@@ -53,23 +68,17 @@ end
 -- given, is the number of jobs that left active: with a concurrency limit
 -- each may let a waiting job start.
 local function wake(Q, n, freed)
-  local paused, lim = limits_of(Q)
-  if paused then
+  local lim = limits.of(Q)
+  if lim.paused then
     return
   end
-  if freed and lim and lim.conc > 0 then
+  if freed and lim.conc > 0 then
     n = n + freed
   end
   if n <= 0 then
     return
   end
-  local cap = count_ready(Q) + 1
-  if lim then
-    local r = room(Q, lim)
-    if r and r < cap then
-      cap = r
-    end
-  end
+  local cap = math.min(count_ready(Q) + 1, (limits.room(Q, lim)))
   if n > cap then
     n = cap
   end
@@ -96,21 +105,9 @@ local function delay_notice(Q, id)
   if redis.call("ZRANGE", Q.d, 0, 0)[1] ~= id then
     return
   end
-  local paused = limits_of(Q)
-  if not paused then
+  if not limits.of(Q).paused then
     redis.call("LPUSH", Q.wake, "1")
     redis.call("LTRIM", Q.wake, 0, count_ready(Q))
   end
 end
 
--- hold_until holds the queue's jobs from starting until till (ms), unless
--- a hold ends as late already; it returns whether it held them. Leasers
--- woken before it ends would find nothing: their tokens go.
-local function hold_until(Q, till)
-  if till <= num(redis.call("HGET", Q.meta, "hold")) then
-    return false
-  end
-  redis.call("HSET", Q.meta, "hold", string.format("%d", till))
-  redis.call("DEL", Q.wake)
-  return true
-end

@@ -183,7 +183,7 @@ local keep = nil
 if #leased > 0 then
   keep = enclist(leased)
 end
-if #leased > 0 or ready == 0 then
+if #leased > 0 or ready == 0 or lim.paused then
   lim.later = 0
 end
 return done(head(out, lim.later), keep)

@@ -19,7 +19,8 @@
 // once in internal/layout, so no script builds a key name from data:
 //
 //	{p:q}:meta  hash: seq (job numbers), ev (last event ID), back and
-//	            front (places in the ready order), paused
+//	            front (places in the ready order), paused, and the
+//	            queue's limits: conc, rate, per (ms) and hold (ms)
 //	{p:q}:j     hash: job ID -> job record, fixed when the job is added
 //	{p:q}:h     hash: job ID -> hot record, what changes as the job lives;
 //	            a waiting job nothing has touched has none
@@ -38,6 +39,8 @@
 //	{p:q}:logs  hash: job ID "\n" line number -> log line
 //	{p:q}:o     list: outbox of notices to flow parents in other queues
 //	{p:q}:s     hash: scheduler ID -> scheduler record
+//	{p:q}:st    sorted set of the last starts of a rate-limited queue
+//	            (their lease tokens), score start time (ms)
 //	{p:q}:deps  hash: parent ID "\n" child queue "\n" child ID -> "" while
 //	            that dependency is pending, the child's outcome once it
 //	            ended; a dropped dependency has no field
@@ -83,6 +86,22 @@
 // concurrent waits (workers times their leasing goroutines, plus event
 // readers). A wait lasts at most a second per command and is repeated, so
 // the client's read timeout need not be raised.
+//
+// # Limits
+//
+// A queue's limits are fields of its meta hash, which the lease script
+// reads anyway (whether the queue is paused), so a queue without limits
+// costs no extra command. With limits the lease script takes only what
+// they allow: no more jobs than the concurrency limit less the active
+// ones, none while a hold lasts, and under a rate limit no more than it
+// allows in the window that ends now; st keeps the start times the window
+// needs (at most the rate). The scripts that wake leasers push no more
+// tokens than the limits let jobs start, and a script in which jobs leave
+// active wakes leasers of a queue with a concurrency limit. A lease that
+// the limits keep from taking a job returns when the hold or the rate
+// next allows a start, and the Lease waits until then on the store's
+// clock. Times are whole milliseconds: a rate period or hold that is not
+// is rounded up.
 //
 // # Time
 //

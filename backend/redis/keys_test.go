@@ -26,7 +26,7 @@ local __declared = {}
 for _, k in ipairs(KEYS) do __declared[k] = true end
 local __first = {}
 for _, c in ipairs({"GET", "SET", "HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
-  "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZPOPMIN", "ZREMRANGEBYRANK", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
+  "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZCOUNT", "ZPOPMIN", "ZREMRANGEBYRANK", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
   "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN", "LPOP", "LREM"}) do __first[c] = true end
 local __all = {DEL = true, UNLINK = true, EXISTS = true}
 local function __check(cmd, ...)
@@ -163,7 +163,7 @@ func (h *slotHook) inspect(args []any) {
 
 // repeatable names the scripts that take no reply key: they only read,
 // or run twice to the same effect.
-var repeatable = map[string]bool{"events": true, "jobs": true, "logs": true, "notify": true, "dedup_holder": true}
+var repeatable = map[string]bool{"events": true, "jobs": true, "limits": true, "logs": true, "notify": true, "dedup_holder": true}
 
 // TestScriptKeys runs the store's cases with every script checked: each
 // Redis command a script runs names only keys passed in KEYS, and the keys

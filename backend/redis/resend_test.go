@@ -433,6 +433,22 @@ var resendCases = []struct {
 		}
 		x.resent(t, "dedup_release", 2)
 	}},
+	{"a change of limits and a hold apply once", func(t *testing.T, x *resendBundle) {
+		x.dropNext("set_limits")
+		if err := x.b.SetLimits(x.ctx, "q", backend.Limits{Concurrency: 2}); err != nil {
+			t.Fatal(err)
+		}
+		x.dropNext("hold")
+		if err := x.b.Hold(x.ctx, "q", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		x.resent(t, "set_limits", 2)
+		x.resent(t, "hold", 2)
+		ev := x.countEvents(t, "q")
+		if ev[backend.EventLimitsChanged] != 1 || ev[backend.EventRateLimited] != 1 {
+			t.Fatalf("events %v, want one limits-changed and one rate-limited", ev)
+		}
+	}},
 	{"a pause and an obliteration apply once", func(t *testing.T, x *resendBundle) {
 		x.add(t, "q", make5()...)
 		x.dropNext("pause")

@@ -34,7 +34,12 @@ func (b *Backend) Settle(ctx context.Context, queue string, req *backend.SettleR
 			if len(s.Stacktrace) > 0 {
 				stack = encodeList(s.Stacktrace)
 			}
-			args = append(args, s.Reason, stack, durMs(s.RetryDelay))
+			delay := durMs(s.RetryDelay)
+			if s.Outcome == backend.OutcomeRelease {
+				// A release has no delay: its slot holds the queue.
+				delay = ceilMs(s.HoldQueue)
+			}
+			args = append(args, s.Reason, stack, delay)
 		}
 		idx = append(idx, i)
 	}

@@ -33,6 +33,8 @@ func runSPI(t *testing.T, f storeFactory, skip ...string) {
 		{"EventsTrimmed", testEventsTrimmed},
 		{"BlockingLeaseWakesN", testWakeN},
 		{"BlockingLeaseDelayedDue", testWakeDelayed},
+		{"BlockingLeaseRateLimited", testWakeRateLimited},
+		{"LimitsKeys", testLimitsKeys},
 		{"EventsWait", testEventsWait},
 		{"Flow", testFlow},
 		{"FlowFailurePolicies", testFlowPolicies},

@@ -3,7 +3,7 @@
 
 -- NK is the number of keys of a queue's key set; K holds the keys of the
 -- call, set by begin.
-local NK = 18
+local NK = 19
 local K
 
 -- keyset returns the keys of key set number set (1-based) of the call,
@@ -27,9 +27,10 @@ local function keyset(set, name)
     logs = K[o + 13],
     o = K[o + 14],
     s = K[o + 15],
-    deps = K[o + 16],
-    dd = K[o + 17],
-    ddx = K[o + 18],
+    st = K[o + 16],
+    deps = K[o + 17],
+    dd = K[o + 18],
+    ddx = K[o + 19],
   }
 end
 
@@ -105,7 +106,7 @@ local ST_COMPLETED = "c"
 local ST_FAILED = "f"
 
 -- Event codes, by type.
-local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b", ["deduplicated"] = "U"}
+local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b", ["deduplicated"] = "U", ["limits-changed"] = "L", ["rate-limited"] = "l"}
 
 -- Error codes of script error replies.
 local ERR_NOTFOUND = "DROVER_NOTFOUND"

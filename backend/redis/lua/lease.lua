@@ -10,7 +10,9 @@
 --   token prefix (the call's request ID and "-": the token of the k-th job
 --   is prefix .. k).
 -- Returns: {next, outbox, id1, job1, hot1, children1, ...}: next is the
---   earliest due time of a delayed job or lease expiry in ms (0: none),
+--   earliest due time of a delayed job or lease expiry in ms, or when
+--   the queue's limits next let a waiting job start if they kept this
+--   call from taking one (0: none),
 --   outbox the length of the queue's outbox, then for each leased job its
 --   ID, job record, hot record and its children (see children in
 --   flows.lua). A resend gets the jobs the first run leased that are
@@ -25,13 +27,15 @@ local worker = ARGV[9]
 local prefix = ARGV[10]
 
 -- head sets the first two values of the reply: the earliest due time
--- and the outbox length.
-local function head(out)
+-- (or later, when the limits next allow a start, if earlier) and the
+-- outbox length.
+local function head(out, later)
   local nd = redis.call("ZRANGE", Q.d, 0, 0, "WITHSCORES")
   local na = redis.call("ZRANGE", Q.a, 0, 0, "WITHSCORES")
   local nxt = 0
   if nd[2] then nxt = tonumber(nd[2]) end
   if na[2] and (nxt == 0 or tonumber(na[2]) < nxt) then nxt = tonumber(na[2]) end
+  if later and later > 0 and (nxt == 0 or later < nxt) then nxt = later end
   out[1] = nxt
   out[2] = redis.call("LLEN", Q.o)
   trim_events(Q)
@@ -83,6 +87,7 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 10
       -- The attempt that started and was lost counts.
       h[H_MADE] = num(h[H_MADE]) + 1
       finish(Q, id, c, h, ST_FAILED, nil, cancel or STALLED_REASON, nil)
+      wake(Q, 0, 1)
     else
       woke = woke + announce(Q, id, c, h, 0, true)
     end
@@ -91,8 +96,12 @@ end
 
 local out = {0, 0}
 local leased = {}
-if redis.call("HGET", Q.meta, "paused") ~= "1" then
-  local ids = take_ready(Q, max)
+-- The limits: lim.left is how many jobs they let start, and lim.later
+-- when they next let one start if they let none now.
+local lim = limits.of(Q)
+lim.left, lim.later = limits.room(Q, lim)
+if not lim.paused and lim.left > 0 then
+  local ids = take_ready(Q, math.min(max, lim.left))
   if #ids > 0 then
     local recs = redis.call("HMGET", Q.j, unpack(ids))
     local hots = redis.call("HMGET", Q.h, unpack(ids))
@@ -145,6 +154,16 @@ if redis.call("HGET", Q.meta, "paused") ~= "1" then
     flush(zadd)
   end
 end
+lim.left = lim.left - #leased
+if lim.rate > 0 and #leased > 0 then
+  -- The starts count against the rate: st keeps the last rate of them.
+  local zst = batch("ZADD", Q.st)
+  for k = 1, #leased do
+    push(zst, NOWS, prefix .. istr(k))
+  end
+  flush(zst)
+  redis.call("ZREMRANGEBYRANK", Q.st, 0, -lim.rate - 1)
+end
 
 if woke > 0 then
   wake(Q, woke)
@@ -154,13 +173,17 @@ if #leased > 0 and ready == 0 then
   -- The queue had waiting jobs and has none now: once per idle period.
   emit(Q, {type = "drained"})
 end
-if ready == 0 then
+-- Tokens for as many leasers as can take a job now, and one more.
+if math.min(ready, lim.left) <= 0 then
   redis.call("DEL", Q.wake)
 else
-  redis.call("LTRIM", Q.wake, 0, ready)
+  redis.call("LTRIM", Q.wake, 0, math.min(ready, lim.left))
 end
 local keep = nil
 if #leased > 0 then
   keep = enclist(leased)
 end
-return done(head(out), keep)
+if #leased > 0 or ready == 0 or lim.paused then
+  lim.later = 0
+end
+return done(head(out, lim.later), keep)

@@ -8,8 +8,9 @@
 --   then one group per settlement: job ID, lease token, outcome (1
 --   complete, 2 fail, 3 retry, 4 release, 5 snooze), result; for outcomes
 --   other than 1 also reason, stack trace (a record of lines), retry or
---   snooze delay ms. A job that Cancel marked is not retried, released or
---   snoozed: it fails as cancelled.
+--   snooze delay ms, or for a release how long to hold the queue (0:
+--   not). A job that Cancel marked is not retried, released or snoozed:
+--   it fails as cancelled.
 -- Returns: one status per group ("" applied, "LOST" lease lost), then the
 --   length of the queue's outbox. A resend gets the statuses of the first
 --   run (it kept the indexes of the lost ones, joined by ",") and the
@@ -116,6 +117,10 @@ for k = 1, #ids do
         -- back to the front of its line.
         h[H_WORKER] = ""
         woke = woke + announce(Q, id, c, h, 0, true)
+        local till = NOW + tonumber(ARGV[i + 6])
+        if till > NOW and limits.hold(Q, till) then
+          job_event(Q, "rate-limited", id, c, h, {run_at = till})
+        end
       else
         -- Snoozed: the attempt does not count.
         local delay = tonumber(ARGV[i + 6])
@@ -132,8 +137,10 @@ end
 flush(zrem)
 flush(zadd)
 flush(hset)
-if woke > 0 then
-  wake(Q, woke)
+if #lost < #ids then
+  -- Every job settled left active: a slot for another under a
+  -- concurrency limit.
+  wake(Q, woke, #ids - #lost)
 end
 trim_events(Q)
 out[#out + 1] = redis.call("LLEN", Q.o)

@@ -19,7 +19,7 @@ import (
 // Keys of a queue, in the order of a key set: every script that works on
 // a queue takes these keys, all with the hash tag {prefix:queue}.
 const (
-	KeyMeta            = iota // hash: seq (job numbers), ev (last event ID), back and front (ready order), paused
+	KeyMeta            = iota // hash: seq (job numbers), ev (last event ID), back and front (ready order), paused, and the limits: conc, rate, per (ms) and hold (until, ms)
 	KeyJobs                   // hash: job ID -> job record, the fields fixed when the job is added
 	KeyHot                    // hash: job ID -> the job's life so far, absent while a job waits untouched
 	KeyWaiting                // list: waiting jobs of priority 0, in the order they run
@@ -34,6 +34,7 @@ const (
 	KeyLogs                   // hash: job ID "\n" line number -> log line
 	KeyOutbox                 // list: notices to flow parents in other queues
 	KeySchedulers             // hash: scheduler ID -> scheduler record
+	KeyStarts                 // sorted set: the last starts (lease tokens) of a rate-limited queue, by start time (ms)
 	KeyDeps                   // hash: parent ID "\n" child queue "\n" child ID -> "" while pending, then the child's outcome
 	KeyDedup                  // hash: deduplication key -> its entry (Dedup fields)
 	KeyDedupExpiry            // sorted set: the deduplication keys with a TTL, by expiry (ms)
@@ -44,6 +45,7 @@ const (
 // "{prefix:q}:" + KeySuffixes[k].
 var KeySuffixes = [NumKeys]string{
 	KeyMeta: "meta", KeyJobs: "j", KeyHot: "h", KeyWaiting: "w", KeyPrioritized: "p", KeyDelayed: "d",
+	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
 	KeyDedup: "dd", KeyDedupExpiry: "ddx",
@@ -52,6 +54,7 @@ var KeySuffixes = [NumKeys]string{
 // keyNames are the names of the keys in Lua's key set tables.
 var keyNames = [NumKeys]string{
 	KeyMeta: "meta", KeyJobs: "j", KeyHot: "h", KeyWaiting: "w", KeyPrioritized: "p", KeyDelayed: "d",
+	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
 	KeyDedup: "dd", KeyDedupExpiry: "ddx",
@@ -184,6 +187,7 @@ var EventCodes = map[backend.EventType]string{
 	backend.EventCleaned: "C", backend.EventSchedulerUpserted: "S", backend.EventSchedulerRemoved: "X",
 	backend.EventRetried: "T", backend.EventPromoted: "o", backend.EventChanged: "h", backend.EventCancelled: "k",
 	backend.EventSnoozed: "z", backend.EventPublished: "b", backend.EventDeduplicated: "U",
+	backend.EventLimitsChanged: "L", backend.EventRateLimited: "l",
 }
 
 // Fields of an event in a stream entry, after its type code: the job ID,
@@ -332,4 +336,5 @@ var eventOrder = []backend.EventType{
 	backend.EventResumed, backend.EventDrained, backend.EventCleaned, backend.EventSchedulerUpserted,
 	backend.EventSchedulerRemoved, backend.EventRetried, backend.EventPromoted, backend.EventChanged,
 	backend.EventCancelled, backend.EventSnoozed, backend.EventPublished, backend.EventDeduplicated,
+	backend.EventLimitsChanged, backend.EventRateLimited,
 }

@@ -1,17 +1,86 @@
 -- wake.lua: wake tokens for idle leasers, who wait on BLPOP of the wake
--- list.
+-- list, and the queue limits that bound them.
+--
+-- A queue's limits are fields of its meta hash: conc (Limits.Concurrency),
+-- rate and per (Limits.Rate and RatePer, ms), and hold (the end of a hold,
+-- ms; kept after it ended). A rate-limited queue keeps its last starts,
+-- at most rate of them, in the sorted set st: one member per start (the
+-- job's lease token), scored by its start time.
 --
 --- @requires base, order
 
+-- limits holds the functions of queue limits: one local, for a script
+-- may have at most 200.
+local limits = {}
+
+-- limits.of returns the queue's pause flag and limits, read from its meta
+-- hash in one call (every lease makes it): {paused, set, conc, rate, per,
+-- hold}, set false (and the numbers 0) when the queue has none.
+function limits.of(Q)
+  local m = redis.call("HMGET", Q.meta, "paused", "conc", "rate", "per", "hold")
+  return {paused = m[1] == "1", set = (m[2] or m[3] or m[5]) ~= nil,
+    conc = num(m[2]), rate = num(m[3]), per = num(m[4]), hold = num(m[5])}
+end
+
+-- limits.room returns how many jobs the limits lim let start now
+-- (math.huge: no bound), and when none may, the time (ms) the hold or the
+-- rate limit next allows one (0 when only the end of an active job can).
+-- A job may start at NOW when fewer than rate started in (NOW - per, NOW].
+function limits.room(Q, lim)
+  if not lim.set then
+    return math.huge, 0
+  end
+  if NOW < lim.hold then
+    return 0, lim.hold
+  end
+  local n = math.huge
+  if lim.conc > 0 then
+    n = math.max(lim.conc - redis.call("ZCARD", Q.a), 0)
+  end
+  if lim.rate > 0 then
+    local free = lim.rate - redis.call("ZCOUNT", Q.st, "(" .. (NOW - lim.per), "+inf")
+    if free <= 0 then
+      -- st holds no more than rate starts, all of them in the window:
+      -- the oldest leaves it first.
+      local first = redis.call("ZRANGE", Q.st, 0, 0, "WITHSCORES")
+      return 0, tonumber(first[2]) + lim.per
+    end
+    n = math.min(n, free)
+  end
+  return n, 0
+end
+
+-- limits.hold holds the queue's jobs from starting until till (ms),
+-- unless a hold ends as late already; it returns whether it held them.
+-- Leasers woken before it ends would find nothing: their tokens go.
+function limits.hold(Q, till)
+  if till <= num(redis.call("HGET", Q.meta, "hold")) then
+    return false
+  end
+  redis.call("HSET", Q.meta, "hold", string.format("%d", till))
+  redis.call("DEL", Q.wake)
+  return true
+end
+
 -- wake lets up to n idle leasers through: one token each, at most as many
--- tokens as ready jobs plus one (a notice of an earlier due time).
-local function wake(Q, n)
-  if redis.call("HGET", Q.meta, "paused") == "1" then
+-- tokens as ready jobs the queue's limits let start now, plus one (a
+-- notice of an earlier due time) when they do not bound it. freed, if
+-- given, is the number of jobs that left active: with a concurrency limit
+-- each may let a waiting job start.
+local function wake(Q, n, freed)
+  local lim = limits.of(Q)
+  if lim.paused then
     return
   end
-  local ready = count_ready(Q)
-  if n > ready + 1 then
-    n = ready + 1
+  if freed and lim.conc > 0 then
+    n = n + freed
+  end
+  if n <= 0 then
+    return
+  end
+  local cap = math.min(count_ready(Q) + 1, (limits.room(Q, lim)))
+  if n > cap then
+    n = cap
   end
   local b = {}
   for i = 1, n do
@@ -21,13 +90,24 @@ local function wake(Q, n)
       b = {}
     end
   end
-  redis.call("LTRIM", Q.wake, 0, ready)
+  if cap > 0 then
+    redis.call("LTRIM", Q.wake, 0, cap - 1)
+  else
+    redis.call("DEL", Q.wake)
+  end
 end
 
 -- delay_notice wakes one idle leaser when job id became the earliest
--- delayed job, so that it waits until the new earliest due time.
+-- delayed job, so that it waits until the new earliest due time. The
+-- notice goes through whatever the limits: the leaser learns the due time
+-- even while they keep it from taking a job.
 local function delay_notice(Q, id)
-  if redis.call("ZRANGE", Q.d, 0, 0)[1] == id then
-    wake(Q, 1)
+  if redis.call("ZRANGE", Q.d, 0, 0)[1] ~= id then
+    return
+  end
+  if not limits.of(Q).paused then
+    redis.call("LPUSH", Q.wake, "1")
+    redis.call("LTRIM", Q.wake, 0, count_ready(Q))
   end
 end
+

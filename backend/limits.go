@@ -18,6 +18,8 @@ type Limits struct {
 	// Rate is the most jobs that start in any span of RatePer: a lease
 	// takes a job only when fewer than Rate started in the RatePer before
 	// it. 0 means no limit.
+	// A store may round RatePer up to its time resolution (the Redis
+	// store's is a millisecond), and reports it rounded.
 	Rate    int           `json:"rate,omitempty"`
 	RatePer time.Duration `json:"rate_per,omitempty"`
 }

@@ -119,6 +119,25 @@ func testLimits(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("obliterating a queue lifts its limits and its hold", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		b.setLimits(backend.Limits{Concurrency: 1, Rate: 1, RatePer: time.Minute})
+		b.addN(2, "job")
+		b.leaseN(2, 1)
+		if err := b.limiter().Hold(b.ctx, b.q, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.store.Obliterate(b.ctx, b.q, &backend.ObliterateRequest{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		if l := b.limits(); l != (backend.QueueLimits{}) {
+			t.Fatalf("limits after obliterate = %+v, want none", l)
+		}
+		b.addN(2, "again")
+		b.leaseN(2, 2)
+	})
+
 	t.Run("concurrency caps the active jobs of a queue", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

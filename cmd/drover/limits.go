@@ -13,9 +13,8 @@ import (
 
 func newLimitsCmd(o *options) *cobra.Command {
 	var (
-		concurrency, rate int
-		per, hold         time.Duration
-		clear             bool
+		lf   limitFlags
+		hold time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "limits <queue>",
@@ -31,16 +30,15 @@ from starting for D.`,
   drover --bolt jobs.db limits emails --hold 30s`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := cmd.Flags()
-			set := f.Changed("concurrency") || f.Changed("rate") || f.Changed("per")
-			if set && clear {
-				return usagef("--clear goes without --concurrency, --rate and --per")
+			set, err := lf.set(cmd)
+			if err != nil {
+				return err
 			}
 			return o.withQueue(args[0], func(_ store, q *queue.Queue) error {
 				ctx := cmd.Context()
 				switch {
-				case set || clear:
-					if err := q.SetLimits(ctx, queue.Limits{Concurrency: concurrency, Rate: rate, RatePer: per}); err != nil {
+				case set:
+					if err := q.SetLimits(ctx, lf.limits()); err != nil {
 						return err
 					}
 				case hold != 0:
@@ -56,13 +54,41 @@ from starting for D.`,
 			})
 		},
 	}
-	f := cmd.Flags()
-	f.IntVar(&concurrency, "concurrency", 0, "the most jobs active at once (0: no limit)")
-	f.IntVar(&rate, "rate", 0, "the most jobs started per --per (0: no limit)")
-	f.DurationVar(&per, "per", 0, "the period of --rate")
-	f.BoolVar(&clear, "clear", false, "lift every limit")
-	f.DurationVar(&hold, "hold", 0, "keep every job from starting for this long")
+	lf.register(cmd, "")
+	cmd.Flags().DurationVar(&hold, "hold", 0, "keep every job from starting for this long")
 	return cmd
+}
+
+// limitFlags are the flags that set limits: of a queue, or of each of its
+// groups.
+type limitFlags struct {
+	concurrency, rate int
+	per               time.Duration
+	clear             bool
+}
+
+// register adds the flags to cmd; of says whose limits they are.
+func (l *limitFlags) register(cmd *cobra.Command, of string) {
+	f := cmd.Flags()
+	f.IntVar(&l.concurrency, "concurrency", 0, "the most jobs"+of+" active at once (0: no limit)")
+	f.IntVar(&l.rate, "rate", 0, "the most jobs"+of+" started per --per (0: no limit)")
+	f.DurationVar(&l.per, "per", 0, "the period of --rate")
+	f.BoolVar(&l.clear, "clear", false, "lift the limits")
+}
+
+// set reports whether the flags of cmd ask to set limits (or to clear
+// them), and refuses --clear with a limit.
+func (l *limitFlags) set(cmd *cobra.Command) (bool, error) {
+	f := cmd.Flags()
+	set := f.Changed("concurrency") || f.Changed("rate") || f.Changed("per")
+	if set && l.clear {
+		return false, usagef("--clear goes without --concurrency, --rate and --per")
+	}
+	return set || l.clear, nil
+}
+
+func (l *limitFlags) limits() queue.Limits {
+	return queue.Limits{Concurrency: l.concurrency, Rate: l.rate, RatePer: l.per}
 }
 
 func printLimits(o *options, q string, l backend.QueueLimits) error {
@@ -143,10 +169,9 @@ with it makes a new job. A key no job holds exits with status 3.`,
 
 func newGroupsCmd(o *options) *cobra.Command {
 	var (
-		concurrency, rate, limit int
-		per                      time.Duration
-		clear                    bool
-		pause, resume, after     string
+		lf                   limitFlags
+		limit                int
+		pause, resume, after string
 	)
 	cmd := &cobra.Command{
 		Use:   "groups <queue>",
@@ -160,15 +185,14 @@ each group first; with --pause or --resume NAME, pause or resume a group.`,
   drover --bolt jobs.db groups exports --pause acme`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := cmd.Flags()
-			set := f.Changed("concurrency") || f.Changed("rate") || f.Changed("per")
-			if set && clear {
-				return usagef("--clear goes without --concurrency, --rate and --per")
+			set, err := lf.set(cmd)
+			if err != nil {
+				return err
 			}
 			return o.withQueue(args[0], func(_ store, q *queue.Queue) error {
 				ctx := cmd.Context()
-				if set || clear {
-					if err := q.SetGroupLimits(ctx, queue.Limits{Concurrency: concurrency, Rate: rate, RatePer: per}); err != nil {
+				if set {
+					if err := q.SetGroupLimits(ctx, lf.limits()); err != nil {
 						return err
 					}
 				}
@@ -205,11 +229,8 @@ each group first; with --pause or --resume NAME, pause or resume a group.`,
 			})
 		},
 	}
+	lf.register(cmd, " of each group")
 	f := cmd.Flags()
-	f.IntVar(&concurrency, "concurrency", 0, "the most jobs of each group active at once (0: no limit)")
-	f.IntVar(&rate, "rate", 0, "the most jobs of each group started per --per (0: no limit)")
-	f.DurationVar(&per, "per", 0, "the period of --rate")
-	f.BoolVar(&clear, "clear", false, "lift the limits of the groups")
 	f.StringVar(&pause, "pause", "", "pause the group `NAME`")
 	f.StringVar(&resume, "resume", "", "resume the group `NAME`")
 	f.StringVar(&after, "after", "", "list the groups after `NAME`")

@@ -243,7 +243,7 @@ func testPropertyLimits(t *testing.T, f Factory) {
 				"settle":  m.settle,
 				"advance": m.advance,
 				"release": m.release,
-				"": m.check,
+				"":        m.check,
 			})
 		})
 	})

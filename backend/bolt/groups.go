@@ -238,12 +238,7 @@ func (q *qtx) regroup(name string, g *groupRec, rotate bool) error {
 	}
 	now := q.t.now
 	if lim.Rate > 0 {
-		cut := now.Add(-lim.RatePer).UnixNano()
-		i := 0
-		for i < len(g.starts) && g.starts[i] <= cut {
-			i++
-		}
-		g.starts = g.starts[i:]
+		g.starts = inWindow(g.starts, now, lim.RatePer)
 	} else {
 		g.starts = nil
 	}
@@ -251,7 +246,7 @@ func (q *qtx) regroup(name string, g *groupRec, rotate bool) error {
 	may := g.ready > 0 && !g.paused && (lim.Concurrency == 0 || g.active < lim.Concurrency)
 	if may && lim.Rate > 0 && len(g.starts) >= lim.Rate {
 		may = false
-		wake = g.starts[len(g.starts)-lim.Rate] + int64(lim.RatePer)
+		wake = nextStart(g.starts, lim.Rate, lim.RatePer).UnixNano()
 	}
 	if g.place != 0 && (!may || rotate) {
 		if err := q.del(gs.b, ringKey(g.place)); err != nil {

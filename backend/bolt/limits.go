@@ -115,15 +115,28 @@ func (l *limitsRec) window(now time.Time) {
 	if l.Rate == 0 {
 		return
 	}
-	cut := now.Add(-l.RatePer).UnixNano()
-	i := 0
-	for i < len(l.starts) && l.starts[i] <= cut {
-		i++
-	}
-	if i > 0 {
-		l.starts = l.starts[i:]
+	if kept := inWindow(l.starts, now, l.RatePer); len(kept) < len(l.starts) {
+		l.starts = kept
 		l.startsDirty = true
 	}
+}
+
+// inWindow returns the start times (unix ns, oldest first) that fall in
+// the rate period before now. A rate limit, of a queue or of a group, is
+// a sliding window over them.
+func inWindow(starts []int64, now time.Time, per time.Duration) []int64 {
+	cut := now.Add(-per).UnixNano()
+	i := 0
+	for i < len(starts) && starts[i] <= cut {
+		i++
+	}
+	return starts[i:]
+}
+
+// nextStart returns when a rate of rate starts per per allows the next
+// start, given the start times in the window (at least rate of them).
+func nextStart(starts []int64, rate int, per time.Duration) time.Time {
+	return time.Unix(0, starts[len(starts)-rate]).UTC().Add(per)
 }
 
 // allowance returns how many jobs the limits let start at now, up to
@@ -146,7 +159,7 @@ func (q *qtx) allowance(want int, now time.Time) (int, time.Time, error) {
 		free := l.Rate - len(l.starts)
 		want = min(want, max(free, 0))
 		if free <= 0 {
-			next = time.Unix(0, l.starts[len(l.starts)-l.Rate]).UTC().Add(l.RatePer)
+			next = nextStart(l.starts, l.Rate, l.RatePer)
 		}
 	}
 	return want, next, nil
@@ -262,8 +275,8 @@ func (b *Backend) Limits(ctx context.Context, queue string) (backend.QueueLimits
 		}
 		if l.Rate > 0 {
 			l.window(now)
-			if k := len(l.starts) - l.Rate; k >= 0 {
-				res.NextStart = time.Unix(0, l.starts[k]).UTC().Add(l.RatePer)
+			if len(l.starts) >= l.Rate {
+				res.NextStart = nextStart(l.starts, l.Rate, l.RatePer)
 			}
 		}
 		return nil

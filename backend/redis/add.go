@@ -21,14 +21,14 @@ type addNode struct {
 
 // place encodes where a node goes, added at now: "" for the common case of
 // a top-level job in the call's queue with an assigned id, no delay, no
-// priority, not LIFO and no deduplication key, else the list of key set,
+// priority, not LIFO, no deduplication key and no group, else the list of key set,
 // parent, id, delay ms, priority, "1" for LIFO, and the deduplication
 // key, mode, TTL ms and "1" for KeepLastIfActive.
 func (n addNode) place(now time.Time) string {
 	j := n.job
 	delay := j.DelayAt(now)
 	d := &j.Dedup
-	if n.set == 1 && n.parent == 0 && j.ID == "" && delay <= 0 && j.Priority == 0 && !j.LIFO && d.Key == "" {
+	if n.set == 1 && n.parent == 0 && j.ID == "" && delay <= 0 && j.Priority == 0 && !j.LIFO && d.Key == "" && j.Group == "" {
 		return ""
 	}
 	return encode(strconv.Itoa(n.set), strconv.Itoa(n.parent), j.ID,
@@ -71,9 +71,6 @@ func (b *Backend) planAdd(ctx context.Context, queue string, req *backend.AddReq
 		return nil, nil, err
 	}
 	if err := req.Validate(queue, b.opts.MaxPayload, b.opts.Clock.Now()); err != nil {
-		return nil, nil, err
-	}
-	if err := refuseGroups(req.Jobs); err != nil {
 		return nil, nil, err
 	}
 	// Nothing is sent once ctx has ended: the caller learns that nothing
@@ -350,27 +347,4 @@ func (b *Backend) runAdds(ctx context.Context, queue string, aq *addQueue, mine 
 			close(c.done)
 		}
 	}
-}
-
-// refuseGroups refuses jobs with a group: this store does not serve
-// groups (backend.GroupStore) yet.
-func refuseGroups(jobs []backend.NewJob) error {
-	for i := range jobs {
-		var grouped func(j *backend.NewJob) bool
-		grouped = func(j *backend.NewJob) bool {
-			if j.Group != "" {
-				return true
-			}
-			for k := range j.Children {
-				if grouped(&j.Children[k]) {
-					return true
-				}
-			}
-			return false
-		}
-		if grouped(&jobs[i]) {
-			return &backend.ValidationError{Index: i, Field: "Group", Reason: "the Redis store does not serve groups", Err: backend.ErrUnsupported}
-		}
-	}
-	return nil
 }

@@ -27,7 +27,8 @@ for _, k in ipairs(KEYS) do __declared[k] = true end
 local __first = {}
 for _, c in ipairs({"GET", "SET", "HGET", "HMGET", "HSET", "HDEL", "HEXISTS", "HINCRBY", "HGETALL", "ZADD", "ZREM", "ZCARD",
   "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZCOUNT", "ZPOPMIN", "ZREMRANGEBYRANK", "ZSCORE", "LPUSH", "RPUSH", "LTRIM", "LLEN",
-  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN", "LPOP", "LREM"}) do __first[c] = true end
+  "LRANGE", "XADD", "XRANGE", "XDEL", "XTRIM", "HSCAN", "LPOP", "LREM", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT",
+  "ZREMRANGEBYLEX"}) do __first[c] = true end
 local __all = {DEL = true, UNLINK = true, EXISTS = true}
 local function __check(cmd, ...)
   local c = string.upper(cmd)
@@ -163,7 +164,7 @@ func (h *slotHook) inspect(args []any) {
 
 // repeatable names the scripts that take no reply key: they only read,
 // or run twice to the same effect.
-var repeatable = map[string]bool{"events": true, "jobs": true, "limits": true, "logs": true, "notify": true, "dedup_holder": true}
+var repeatable = map[string]bool{"events": true, "jobs": true, "limits": true, "logs": true, "notify": true, "dedup_holder": true, "groups": true}
 
 // TestScriptKeys runs the store's cases with every script checked: each
 // Redis command a script runs names only keys passed in KEYS, and the keys
@@ -281,7 +282,7 @@ func TestQueueKeysShareTheQueueSlot(t *testing.T) {
 			}
 			seen[k] = true
 		}
-		for _, suffix := range []string{"dd", "ddx"} {
+		for _, suffix := range []string{"dd", "ddx", "g", "gx"} {
 			if !seen[b.HashTag(q)+":"+suffix] {
 				t.Errorf("the key set of %s lacks its %s key", q, suffix)
 			}

@@ -179,6 +179,7 @@ func jobOpts(j *backend.NewJob, schedulerID string) string {
 	f[layout.JobScheduler] = schedulerID
 	f[layout.JobMeta] = encodeMeta(j.Meta)
 	f[layout.JobDedup] = j.Dedup.Key
+	f[layout.JobGroup] = j.Group
 	return encode(f[layout.JobPriority:]...)
 }
 
@@ -265,6 +266,7 @@ func decodeRecords(queue, id, rec, hot, kids string) (*backend.Job, error) {
 		CreatedAt:     fromMs(f[layout.JobCreated]),
 		SchedulerID:   f[layout.JobScheduler],
 		DedupKey:      f[layout.JobDedup],
+		Group:         f[layout.JobGroup],
 		FailurePolicy: backend.FailurePolicy(f[layout.JobPolicy]),
 
 		AttemptsMade: int(atoi(h[layout.HotMade])),
@@ -503,6 +505,7 @@ func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, m
 			e.Count = int(atoi(x[layout.EventExtraCount]))
 			e.Data = bytesOf(x[layout.EventExtraData])
 			e.Key = x[layout.EventExtraKey]
+			e.Group = x[layout.EventExtraGroup]
 		}
 		evs = append(evs, e)
 	}

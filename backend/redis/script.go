@@ -38,7 +38,7 @@ type scripts struct {
 // which use each other (transitions declares notify_parent, which flows
 // sets). layout.lua always comes first, and every script has base,
 // events and call.
-var partOrder = []string{"base", "events", "call", "record", "dedup", "order", "wake", "transitions", "flows", "change", "schedulers"}
+var partOrder = []string{"base", "events", "call", "record", "dedup", "window", "groups", "order", "wake", "transitions", "flows", "change", "schedulers"}
 
 // luaSource is the Lua text of the scripts: the generated layout, the
 // parts, and each script's body with the parts it names.

@@ -55,11 +55,18 @@ if plain then
   end
   local first = redis.call("HINCRBY", Q.meta, "seq", n) - n + 1
   local hj, hw = batch("HSET", Q.j), batch("RPUSH", Q.w)
+  -- In grouped mode they wait in the line of the jobs without a group.
+  local grouped = limits.of(Q).groups
+  local nogroup = {}
   for i = 1, n do
     local id = istr(first + i - 1)
     local head = ARGV[base + 3 * i - 1]
     push(hj, id, newrec(head, "", "", "", "", ARGV[base + 3 * i]))
-    push(hw, id)
+    if grouped then
+      push_ready(Q, id, nogroup, false)
+    else
+      push(hw, id)
+    end
     local name = field1(head)
     emit(Q, {type = "added", job = id, name = name})
     emit(Q, {type = "waiting", job = id, name = name})

@@ -3,7 +3,7 @@
 
 -- NK is the number of keys of a queue's key set; K holds the keys of the
 -- call, set by begin.
-local NK = 19
+local NK = 21
 local K
 
 -- keyset returns the keys of key set number set (1-based) of the call,
@@ -31,6 +31,8 @@ local function keyset(set, name)
     deps = K[o + 17],
     dd = K[o + 18],
     ddx = K[o + 19],
+    g = K[o + 20],
+    gx = K[o + 21],
   }
 end
 
@@ -52,7 +54,8 @@ local J_POLICY = 14
 local J_SCHEDULER = 15
 local J_META = 16
 local J_DEDUP = 17
-local J_N = 17
+local J_GROUP = 18
+local J_N = 18
 
 -- Fields of a job's hot record.
 local H_STATE = 1
@@ -83,16 +86,11 @@ local D = {JOB = 1, MODE = 2, EXPIRES = 3, KEEP = 4, NEXT = 5, N = 5}
 -- Fields of a flow child's outcome.
 local O = {STATE = 1, RESULT = 2, REASON = 3, IGNORED = 4, N = 4}
 
+-- Fields of a group's record.
+local G = {READY = 1, ACTIVE = 2, PAUSED = 3, PLACE = 4, WAKE = 5, ROOM = 6, N = 6}
+
 -- Extra fields of an event.
-local X_RESULT = 1
-local X_REASON = 2
-local X_PROGRESS = 3
-local X_RUN_AT = 4
-local X_SCHEDULER = 5
-local X_COUNT = 6
-local X_DATA = 7
-local X_KEY = 8
-local X_N = 8
+local X = {RESULT = 1, REASON = 2, PROGRESS = 3, RUN_AT = 4, SCHEDULER = 5, COUNT = 6, DATA = 7, KEY = 8, GROUP = 9, N = 9}
 
 -- State codes, by state.
 local STATE_CODE = {["waiting"] = "w", ["delayed"] = "d", ["active"] = "a", ["waiting-children"] = "p", ["completed"] = "c", ["failed"] = "f"}
@@ -106,7 +104,7 @@ local ST_COMPLETED = "c"
 local ST_FAILED = "f"
 
 -- Event codes, by type.
-local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b", ["deduplicated"] = "U", ["limits-changed"] = "L", ["rate-limited"] = "l"}
+local EV_CODE = {["added"] = "a", ["waiting"] = "w", ["delayed"] = "d", ["prioritized"] = "p", ["active"] = "A", ["progress"] = "g", ["completed"] = "c", ["failed"] = "f", ["retrying"] = "r", ["stalled"] = "s", ["removed"] = "x", ["duplicated"] = "u", ["waiting-children"] = "W", ["paused"] = "P", ["resumed"] = "R", ["drained"] = "D", ["cleaned"] = "C", ["scheduler-upserted"] = "S", ["scheduler-removed"] = "X", ["retried"] = "T", ["promoted"] = "o", ["changed"] = "h", ["cancelled"] = "k", ["snoozed"] = "z", ["published"] = "b", ["deduplicated"] = "U", ["limits-changed"] = "L", ["rate-limited"] = "l", ["group-limits-changed"] = "G", ["group-paused"] = "v", ["group-resumed"] = "V"}
 
 -- Error codes of script error replies.
 local ERR_NOTFOUND = "DROVER_NOTFOUND"
@@ -126,6 +124,10 @@ local STALLED_REASON = "job stalled more than MaxStalled times"
 local ITERATION_PREFIX = "repeat:"
 local CANCELLED_REASON = "job cancelled"
 local MAX_BULK = 1000
+
+-- Groups: the name of the jobs without a group, and the widths of the
+-- numbers in the group index.
+local GROUPS = {UNGROUPED = "\0", PLACE_DIGITS = 16, TIME_DIGITS = 13}
 
 -- Deduplication modes and outcomes.
 local DEDUP = {THROTTLE = "throttle", DEBOUNCE = "debounce", IGNORED = "ignored", REPLACED = "replaced", DEFERRED = "deferred"}

@@ -75,9 +75,11 @@ end
 -- Expired leases: stalled, then waiting at the front of their line, or
 -- failed.
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", Q.a, "-inf", NOW, "LIMIT", 0, 1000)) do
-  redis.call("ZREM", Q.a, id)
   local c, h = getjob(Q, id)
-  if c then
+  if not c then
+    redis.call("ZREM", Q.a, id)
+  else
+    leave_active(Q, id, c)
     h[H_STALLED] = num(h[H_STALLED]) + 1
     h[H_WORKER] = ""
     clear_lease(h)
@@ -100,6 +102,11 @@ local leased = {}
 -- when they next let one start if they let none now.
 local lim = limits.of(Q)
 lim.left, lim.later = limits.room(Q, lim)
+if lim.groups then
+  -- The groups whose rate limit lets them start again are back in the
+  -- ring.
+  groups.wake(Q)
+end
 if not lim.paused and lim.left > 0 then
   local ids = take_ready(Q, math.min(max, lim.left))
   if #ids > 0 then
@@ -156,13 +163,12 @@ if not lim.paused and lim.left > 0 then
 end
 lim.left = lim.left - #leased
 if lim.rate > 0 and #leased > 0 then
-  -- The starts count against the rate: st keeps the last rate of them.
-  local zst = batch("ZADD", Q.st)
+  -- The starts count against the rate, each named by its lease token.
+  local toks = {}
   for k = 1, #leased do
-    push(zst, NOWS, prefix .. istr(k))
+    toks[k] = prefix .. istr(k)
   end
-  flush(zst)
-  redis.call("ZREMRANGEBYRANK", Q.st, 0, -lim.rate - 1)
+  window.started(window.queue(Q, lim.rate, lim.per), toks)
 end
 
 if woke > 0 then
@@ -174,10 +180,11 @@ if #leased > 0 and ready == 0 then
   emit(Q, {type = "drained"})
 end
 -- Tokens for as many leasers as can take a job now, and one more.
-if math.min(ready, lim.left) <= 0 then
+local startable = limits.startable(Q, lim, ready, lim.left)
+if startable <= 0 then
   redis.call("DEL", Q.wake)
 else
-  redis.call("LTRIM", Q.wake, 0, math.min(ready, lim.left))
+  redis.call("LTRIM", Q.wake, 0, startable)
 end
 local keep = nil
 if #leased > 0 then
@@ -185,5 +192,12 @@ if #leased > 0 then
 end
 if #leased > 0 or ready == 0 or lim.paused then
   lim.later = 0
+elseif lim.groups then
+  -- Jobs wait that the groups' rate limits keep back: look again when
+  -- the first group may start one.
+  local gw = groups.next_wake(Q)
+  if gw > 0 and (lim.later == 0 or gw < lim.later) then
+    lim.later = gw
+  end
 end
 return done(head(out, lim.later), keep)

@@ -21,7 +21,7 @@ end
 if lim.rate > 0 then
   -- Whatever the hold and concurrency, when the rate limit allows the
   -- next start.
-  local free, later = limits.room(Q, {set = true, conc = 0, rate = lim.rate, per = lim.per, hold = 0})
+  local free, later = window.room(window.queue(Q, lim.rate, lim.per))
   if free == 0 then
     nxt = later
   end

@@ -26,7 +26,7 @@ local rate = tonumber(ARGV[7])
 if rate == 0 then
   redis.call("DEL", Q.st)
 else
-  redis.call("ZREMRANGEBYRANK", Q.st, 0, -rate - 1)
+  window.queue(Q, rate, tonumber(ARGV[8])).trim()
 end
 emit(Q, {type = "limits-changed", data = ARGV[9]})
 wake(Q, count_ready(Q))

@@ -85,16 +85,16 @@ for k = 1, #ids do
       local x = ""
       if result ~= "" then
         local t = {}
-        t[X_RESULT] = result
-        x = enc(t, X_RESULT)
+        t[X.RESULT] = result
+        x = enc(t, X.RESULT)
       end
       event(Q, "completed", id, name, h[H_MADE], x)
     else
       flush(zrem)
       flush(zadd)
       flush(hset)
-      redis.call("ZREM", Q.a, id)
       local c = dec(s, J_DATA)
+      leave_active(Q, id, c)
       local cancel = cancelled(h)
       if outcome == 1 then
         finish(Q, id, c, h, ST_COMPLETED, result, nil, nil)

@@ -19,7 +19,7 @@ import (
 // Keys of a queue, in the order of a key set: every script that works on
 // a queue takes these keys, all with the hash tag {prefix:queue}.
 const (
-	KeyMeta            = iota // hash: seq (job numbers), ev (last event ID), back and front (ready order), paused, and the limits: conc, rate, per (ms) and hold (until, ms)
+	KeyMeta            = iota // hash: seq (job numbers), ev (last event ID), back and front (ready order), paused, the limits: conc, rate, per (ms) and hold (until, ms), and the groups: groups, gconc, grate, gper, gseq and groom
 	KeyJobs                   // hash: job ID -> job record, the fields fixed when the job is added
 	KeyHot                    // hash: job ID -> the job's life so far, absent while a job waits untouched
 	KeyWaiting                // list: waiting jobs of priority 0, in the order they run
@@ -38,6 +38,8 @@ const (
 	KeyDeps                   // hash: parent ID "\n" child queue "\n" child ID -> "" while pending, then the child's outcome
 	KeyDedup                  // hash: deduplication key -> its entry (Dedup fields)
 	KeyDedupExpiry            // sorted set: the deduplication keys with a TTL, by expiry (ms)
+	KeyGroups                 // hash: group name -> the group's record (Group fields), in grouped mode
+	KeyGroupIndex             // sorted set, all scores 0, ordered by member: the groups' names, lines, ring, wake times and starts (see GroupIndex)
 	NumKeys
 )
 
@@ -48,7 +50,7 @@ var KeySuffixes = [NumKeys]string{
 	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
-	KeyDedup: "dd", KeyDedupExpiry: "ddx",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx",
 }
 
 // keyNames are the names of the keys in Lua's key set tables.
@@ -57,7 +59,7 @@ var keyNames = [NumKeys]string{
 	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
-	KeyDedup: "dd", KeyDedupExpiry: "ddx",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx",
 }
 
 // Fields of a job record (the j hash), set when the job is added and not
@@ -80,7 +82,8 @@ const (
 	JobPolicy
 	JobScheduler
 	JobMeta  // list of key, value, … in key order; after the options, so a job without metadata costs nothing
-	JobDedup // the deduplication key; last, so a job without one costs nothing
+	JobDedup // the deduplication key; after the options, so a job without one costs nothing
+	JobGroup // the job's group; last, so a job without one costs nothing
 	NumJobFields
 )
 
@@ -88,7 +91,7 @@ var jobFieldNames = [NumJobFields]string{
 	JobName: "name", JobData: "data", JobCreated: "created", JobSeq: "seq", JobParentQueue: "parent_queue",
 	JobParentID: "parent_id", JobChildren: "children", JobPriority: "priority", JobAttempts: "attempts",
 	JobBackoff: "backoff", JobTimeout: "timeout", JobKeepCompleted: "keep_completed", JobKeepFailed: "keep_failed",
-	JobPolicy: "policy", JobScheduler: "scheduler", JobMeta: "meta", JobDedup: "dedup",
+	JobPolicy: "policy", JobScheduler: "scheduler", JobMeta: "meta", JobDedup: "dedup", JobGroup: "group",
 }
 
 // Fields of a job's hot record (the h hash): what changes as the job
@@ -158,6 +161,48 @@ var dedupFieldNames = [NumDedupFields]string{
 	DedupJob: "job", DedupMode: "mode", DedupExpires: "expires", DedupKeep: "keep", DedupNext: "next",
 }
 
+// Fields of a group's record (the g hash), in a queue in grouped mode.
+// A group has a record while it has jobs waiting or active, is paused,
+// is in the ring or has starts in its rate window; the jobs without a
+// group are the group UngroupedName, whose active jobs are not counted
+// (no group limit applies to them).
+const (
+	GroupReady  = iota // its waiting jobs
+	GroupActive        // its active jobs
+	GroupPaused        // "1" while paused
+	GroupPlace         // its place in the ring (GroupIndex), "" while out of it
+	GroupWake          // ms: its wake entry's time, "" when it has none
+	GroupRoom          // how many jobs it may start now, as of its last change: its part of groom
+	NumGroupFields
+)
+
+var groupFieldNames = [NumGroupFields]string{
+	GroupReady: "ready", GroupActive: "active", GroupPaused: "paused", GroupPlace: "place", GroupWake: "wake",
+	GroupRoom: "room",
+}
+
+// UngroupedName is the name under which a queue in grouped mode keeps
+// its jobs without a group: a group name has no control character, so
+// no group has it.
+const UngroupedName = "\x00"
+
+// GroupIndex: the gx sorted set of a queue in grouped mode holds, each
+// member starting with a letter that says what it is,
+//
+//	'n' name                          a group with a record (not ungrouped), for listing in name order
+//	'l' name 0x00 score id            a waiting job in its group's line; score is its score in p
+//	'r' place name                    a group in the ring, which may start a job now
+//	'w' time name                     a group's wake entry: when its rate limit next lets it start, or when it can be forgotten
+//	's' name 0x00 time 0x00 n         a start of a rate-limited group within the rate period
+//
+// Numbers are zero-padded decimals of fixed width, so that the order of
+// members is the order of the numbers: scores and places PlaceDigits
+// wide, times (ms) TimeDigits wide.
+const (
+	PlaceDigits = 16
+	TimeDigits  = 13
+)
+
 // Fields of a flow child's outcome, kept in the deps hash once it ended.
 const (
 	OutcomeState = iota // a state code: completed or failed
@@ -187,7 +232,8 @@ var EventCodes = map[backend.EventType]string{
 	backend.EventCleaned: "C", backend.EventSchedulerUpserted: "S", backend.EventSchedulerRemoved: "X",
 	backend.EventRetried: "T", backend.EventPromoted: "o", backend.EventChanged: "h", backend.EventCancelled: "k",
 	backend.EventSnoozed: "z", backend.EventPublished: "b", backend.EventDeduplicated: "U",
-	backend.EventLimitsChanged: "L", backend.EventRateLimited: "l",
+	backend.EventLimitsChanged: "L", backend.EventRateLimited: "l", backend.EventGroupLimitsChanged: "G",
+	backend.EventGroupPaused: "v", backend.EventGroupResumed: "V",
 }
 
 // Fields of an event in a stream entry, after its type code: the job ID,
@@ -201,13 +247,14 @@ const (
 	EventExtraCount
 	EventExtraData
 	EventExtraKey
+	EventExtraGroup
 	NumEventExtras
 )
 
 var eventExtraNames = [NumEventExtras]string{
 	EventExtraResult: "result", EventExtraReason: "reason", EventExtraProgress: "progress",
 	EventExtraRunAt: "run_at", EventExtraScheduler: "scheduler", EventExtraCount: "count", EventExtraData: "data",
-	EventExtraKey: "key",
+	EventExtraKey: "key", EventExtraGroup: "group",
 }
 
 // Errors are the codes with which a script's error reply starts, and the
@@ -282,7 +329,8 @@ func Lua() string {
 	table("Fields of a scheduler record.", "S", schedFieldNames[:])
 	table("Fields of a deduplication key's entry.", "D", dedupFieldNames[:])
 	table("Fields of a flow child's outcome.", "O", outcomeFieldNames[:])
-	fields("Extra fields of an event.", "X", eventExtraNames[:])
+	table("Fields of a group's record.", "G", groupFieldNames[:])
+	table("Extra fields of an event.", "X", eventExtraNames[:])
 	codes := func(comment, name string, m map[string]string, order []string) {
 		fmt.Fprintf(&b, "-- %s\nlocal %s = {", comment, name)
 		for i, k := range order {
@@ -323,6 +371,8 @@ func Lua() string {
 	fmt.Fprintf(&b, "local PRIORITY_SHIFT = %d\nlocal ORDER_HALF = %d\n\n", PriorityShift, OrderHalf)
 	fmt.Fprintf(&b, "-- Texts and bounds of the backend package.\nlocal STALLED_REASON = %q\nlocal ITERATION_PREFIX = %q\n", backend.StalledReason, backend.IterationPrefix)
 	fmt.Fprintf(&b, "local CANCELLED_REASON = %q\nlocal MAX_BULK = %d\n", backend.CancelledReason, backend.MaxBulk)
+	fmt.Fprintf(&b, "\n-- Groups: the name of the jobs without a group, and the widths of the\n-- numbers in the group index.\nlocal GROUPS = {UNGROUPED = \"\\%d\", PLACE_DIGITS = %d, TIME_DIGITS = %d}\n",
+		UngroupedName[0], PlaceDigits, TimeDigits)
 	fmt.Fprintf(&b, "\n-- Deduplication modes and outcomes.\nlocal DEDUP = {THROTTLE = %q, DEBOUNCE = %q, IGNORED = %q, REPLACED = %q, DEFERRED = %q}\n",
 		backend.DedupThrottle, backend.DedupDebounce, backend.DedupIgnored, backend.DedupReplaced, backend.DedupDeferred)
 	return b.String()
@@ -336,5 +386,6 @@ var eventOrder = []backend.EventType{
 	backend.EventResumed, backend.EventDrained, backend.EventCleaned, backend.EventSchedulerUpserted,
 	backend.EventSchedulerRemoved, backend.EventRetried, backend.EventPromoted, backend.EventChanged,
 	backend.EventCancelled, backend.EventSnoozed, backend.EventPublished, backend.EventDeduplicated,
-	backend.EventLimitsChanged, backend.EventRateLimited,
+	backend.EventLimitsChanged, backend.EventRateLimited, backend.EventGroupLimitsChanged, backend.EventGroupPaused,
+	backend.EventGroupResumed,
 }

@@ -30,7 +30,7 @@ local function change_job(Q, id, c, h, st, prio, at, data)
   local moved = prionum ~= oldprio or delayed ~= (st == ST_DELAYED) or (delayed and at ~= oldat)
   if moved then
     if st == ST_WAITING then
-      unready(Q, id, oldprio)
+      unready(Q, id, oldprio, c)
     else
       redis.call("ZREM", Q.d, id)
     end

@@ -28,12 +28,13 @@ end
 
 -- emit appends an event to the buffer of queue Q. ev names its fields:
 -- type, and as they apply job, name, made, result, reason, progress,
--- run_at, scheduler, count, data and key.
+-- run_at, scheduler, count, data, key and group.
 local function emit(Q, ev)
   local t = {}
-  t[X_RESULT], t[X_REASON], t[X_PROGRESS] = ev.result, ev.reason, ev.progress
-  t[X_RUN_AT], t[X_SCHEDULER], t[X_COUNT], t[X_DATA], t[X_KEY] = ev.run_at, ev.scheduler, ev.count, ev.data, ev.key
-  event(Q, ev.type, ev.job, ev.name, ev.made, enc(t, X_N))
+  t[X.RESULT], t[X.REASON], t[X.PROGRESS] = ev.result, ev.reason, ev.progress
+  t[X.RUN_AT], t[X.SCHEDULER], t[X.COUNT], t[X.DATA], t[X.KEY] = ev.run_at, ev.scheduler, ev.count, ev.data, ev.key
+  t[X.GROUP] = ev.group
+  event(Q, ev.type, ev.job, ev.name, ev.made, enc(t, X.N))
 end
 
 -- flush_events appends the events gathered, one stream entry per queue.

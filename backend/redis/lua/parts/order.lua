@@ -3,9 +3,11 @@
 -- scored by priority and then place (PRIORITY_SHIFT, ORDER_HALF). A job
 -- that becomes ready (added, promoted, due again after a retry, a parent
 -- whose children ended) goes to the back of its line, and one recovered
--- from a stalled worker or released to the front.
+-- from a stalled worker or released to the front. In a queue in grouped
+-- mode (groups.lua) every waiting job is in p, whatever its priority, so
+-- that its score places it in its group's line too; w is empty.
 --
---- @requires base, record
+--- @requires base, record, window, groups
 
 -- place returns the score of a new place in the line of priority prio:
 -- at its back, or at its front.
@@ -18,9 +20,41 @@ local function place(Q, prio, front)
   return prio * PRIORITY_SHIFT + ORDER_HALF + (n - 1) % ORDER_HALF
 end
 
--- push_ready puts job id in the line of its priority.
-local function push_ready(Q, id, prio, front)
-  if prio == 0 then
+-- grouped reports whether queue Q is in grouped mode, with enter set
+-- putting it in grouped mode first: its waiting jobs of priority 0 move
+-- from w to the back of their line in p, in order, and every waiting job
+-- goes in the line of the jobs without a group.
+local function grouped(Q, enter)
+  local lim = limits.of(Q)
+  if lim.groups or not enter then
+    return lim.groups
+  end
+  redis.call("HSET", Q.meta, "groups", "1")
+  lim.groups = true
+  local ids = redis.call("LRANGE", Q.w, 0, -1)
+  if #ids > 0 then
+    local b = batch("ZADD", Q.p)
+    for _, id in ipairs(ids) do
+      push(b, place(Q, 0, false), id)
+    end
+    flush(b)
+    redis.call("DEL", Q.w)
+  end
+  groups.enter(Q)
+  return true
+end
+
+-- push_ready puts job id, whose job record is c, in the line of its
+-- priority (at its front with front), and in grouped mode in its
+-- group's line.
+local function push_ready(Q, id, c, front)
+  local prio = num(c[J_PRIORITY])
+  local name = groups.of(c)
+  if grouped(Q, name ~= GROUPS.UNGROUPED) then
+    local score = place(Q, prio, front)
+    redis.call("ZADD", Q.p, score, id)
+    groups.ready(Q, name, id, score, 1)
+  elseif prio == 0 then
     if front then
       redis.call("LPUSH", Q.w, id)
     else
@@ -31,9 +65,16 @@ local function push_ready(Q, id, prio, front)
   end
 end
 
--- unready takes waiting job id out of its line.
-local function unready(Q, id, prio)
-  if prio == 0 then
+-- unready takes waiting job id, of priority prio and whose job record is
+-- c, out of its line.
+local function unready(Q, id, prio, c)
+  if limits.of(Q).groups then
+    local score = redis.call("ZSCORE", Q.p, id)
+    if score then
+      redis.call("ZREM", Q.p, id)
+      groups.ready(Q, groups.of(c), id, tonumber(score), -1)
+    end
+  elseif prio == 0 then
     redis.call("LREM", Q.w, 1, id)
   else
     redis.call("ZREM", Q.p, id)
@@ -45,8 +86,12 @@ local function count_ready(Q)
   return redis.call("LLEN", Q.w) + redis.call("ZCARD", Q.p)
 end
 
--- take_ready takes up to max waiting jobs, in order, out of their lines.
+-- take_ready takes up to max waiting jobs, in order, out of their lines;
+-- in grouped mode the next of each group in turn (groups.take).
 local function take_ready(Q, max)
+  if limits.of(Q).groups then
+    return groups.take(Q, max)
+  end
   local ids = redis.call("LPOP", Q.w, max) or {}
   if #ids < max then
     -- The first ids, then their removal by rank: unlike ZPOPMIN this

@@ -2,7 +2,7 @@
 -- events: the Lua twins of the bbolt store's place, announce, finish,
 -- retain and removeTree.
 --
---- @requires base, record, dedup, order, events, wake, flows
+--- @requires base, record, dedup, groups, order, events, wake, flows
 
 -- notify_parent tells a flow parent that its child ended; flows.lua sets
 -- it.
@@ -21,15 +21,22 @@ local function job_event(Q, typ, id, c, h, ev)
   emit(Q, ev)
 end
 
+-- leave_active takes active job id, whose job record is c, out of the
+-- active set, and counts it out of its group.
+local function leave_active(Q, id, c)
+  redis.call("ZREM", Q.a, id)
+  groups.active(Q, groups.of(c), -1)
+end
+
 -- unset takes job id out of the set (or line) of its state.
 local function unset(Q, id, c, h)
   local st = state_of(h)
   if st == ST_WAITING then
-    unready(Q, id, num(c[J_PRIORITY]))
+    unready(Q, id, num(c[J_PRIORITY]), c)
   elseif st == ST_DELAYED then
     redis.call("ZREM", Q.d, id)
   elseif st == ST_ACTIVE then
-    redis.call("ZREM", Q.a, id)
+    leave_active(Q, id, c)
   elseif st == ST_WAITING_CHILDREN then
     redis.call("ZREM", Q.wc, id)
   elseif st == ST_COMPLETED then
@@ -69,7 +76,7 @@ local function announce(Q, id, c, h, runat, front, typ)
     return 0
   end
   h[H_STATE] = ST_WAITING
-  push_ready(Q, id, num(c[J_PRIORITY]), front)
+  push_ready(Q, id, c, front)
   puthot(Q, id, h)
   job_event(Q, typ or "waiting", id, c, h)
   return 1
@@ -85,7 +92,7 @@ local function enter(Q, id, c, h, delay, prio, lifo)
     announce(Q, id, c, h, runat, false)
     return runat
   end
-  push_ready(Q, id, prio, lifo)
+  push_ready(Q, id, c, lifo)
   if prio > 0 then
     job_event(Q, "prioritized", id, c, h)
   else

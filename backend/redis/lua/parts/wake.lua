@@ -1,31 +1,14 @@
 -- wake.lua: wake tokens for idle leasers, who wait on BLPOP of the wake
--- list, and the queue limits that bound them.
+-- list, and the queue limits that bound them (window.lua).
 --
--- A queue's limits are fields of its meta hash: conc (Limits.Concurrency),
--- rate and per (Limits.Rate and RatePer, ms), and hold (the end of a hold,
--- ms; kept after it ended). A rate-limited queue keeps its last starts,
--- at most rate of them, in the sorted set st: one member per start (the
--- job's lease token), scored by its start time.
+-- A rate-limited queue keeps its last starts, at most rate of them, in
+-- the sorted set st (window.queue).
 --
---- @requires base, order
-
--- limits holds the functions of queue limits: one local, for a script
--- may have at most 200.
-local limits = {}
-
--- limits.of returns the queue's pause flag and limits, read from its meta
--- hash in one call (every lease makes it): {paused, set, conc, rate, per,
--- hold}, set false (and the numbers 0) when the queue has none.
-function limits.of(Q)
-  local m = redis.call("HMGET", Q.meta, "paused", "conc", "rate", "per", "hold")
-  return {paused = m[1] == "1", set = (m[2] or m[3] or m[5]) ~= nil,
-    conc = num(m[2]), rate = num(m[3]), per = num(m[4]), hold = num(m[5])}
-end
+--- @requires base, window, groups, order
 
 -- limits.room returns how many jobs the limits lim let start now
 -- (math.huge: no bound), and when none may, the time (ms) the hold or the
 -- rate limit next allows one (0 when only the end of an active job can).
--- A job may start at NOW when fewer than rate started in (NOW - per, NOW].
 function limits.room(Q, lim)
   if not lim.set then
     return math.huge, 0
@@ -38,16 +21,24 @@ function limits.room(Q, lim)
     n = math.max(lim.conc - redis.call("ZCARD", Q.a), 0)
   end
   if lim.rate > 0 then
-    local free = lim.rate - redis.call("ZCOUNT", Q.st, "(" .. (NOW - lim.per), "+inf")
-    if free <= 0 then
-      -- st holds no more than rate starts, all of them in the window:
-      -- the oldest leaves it first.
-      local first = redis.call("ZRANGE", Q.st, 0, 0, "WITHSCORES")
-      return 0, tonumber(first[2]) + lim.per
+    local free, later = window.room(window.queue(Q, lim.rate, lim.per))
+    if free == 0 then
+      return 0, later
     end
     n = math.min(n, free)
   end
   return n, 0
+end
+
+-- limits.startable returns how many of ready waiting jobs may start now:
+-- no more than the queue's limits lim let start (left), nor in grouped
+-- mode than the groups may start.
+function limits.startable(Q, lim, ready, left)
+  local n = math.min(ready, left)
+  if lim.groups and n > 0 then
+    n = math.min(n, groups.room(Q))
+  end
+  return n
 end
 
 -- limits.hold holds the queue's jobs from starting until till (ms),
@@ -58,27 +49,29 @@ function limits.hold(Q, till)
     return false
   end
   redis.call("HSET", Q.meta, "hold", string.format("%d", till))
+  Q.lim = nil
   redis.call("DEL", Q.wake)
   return true
 end
 
 -- wake lets up to n idle leasers through: one token each, at most as many
--- tokens as ready jobs the queue's limits let start now, plus one (a
--- notice of an earlier due time) when they do not bound it. freed, if
--- given, is the number of jobs that left active: with a concurrency limit
--- each may let a waiting job start.
+-- tokens as ready jobs the queue's limits (and in grouped mode its
+-- groups) let start now, plus one (a notice of an earlier due time) when
+-- they do not bound it. freed, if given, is the number of jobs that left
+-- active: with a concurrency limit, of the queue or of a group, each may
+-- let a waiting job start.
 local function wake(Q, n, freed)
   local lim = limits.of(Q)
   if lim.paused then
     return
   end
-  if freed and lim.conc > 0 then
+  if freed and (lim.conc > 0 or lim.groups) then
     n = n + freed
   end
   if n <= 0 then
     return
   end
-  local cap = math.min(count_ready(Q) + 1, (limits.room(Q, lim)))
+  local cap = limits.startable(Q, lim, count_ready(Q) + 1, (limits.room(Q, lim)))
   if n > cap then
     n = cap
   end

@@ -504,15 +504,24 @@ func (b *testBundle) lastEventID(q string) uint64 {
 // events reads every event of queue q after the given ID.
 func (b *testBundle) events(q string, after uint64) []backend.Event {
 	b.t.Helper()
+	out, err := allEvents(b.ctx, b.store, q, after)
+	if err != nil {
+		b.t.Fatalf("Events(%s, after %d): %v", q, after, err)
+	}
+	return out
+}
+
+// allEvents pages through every event of queue q after the given ID.
+func allEvents(ctx context.Context, store backend.EventLog, q string, after uint64) ([]backend.Event, error) {
 	var out []backend.Event
 	for {
-		res, err := b.store.Events(b.ctx, q, &backend.EventsRequest{After: after, Max: 1000})
+		res, err := store.Events(ctx, q, &backend.EventsRequest{After: after, Max: 1000})
 		if err != nil {
-			b.t.Fatalf("Events(%s, after %d): %v", q, after, err)
+			return out, err
 		}
 		out = append(out, res.Events...)
 		if len(res.Events) == 0 {
-			return out
+			return out, nil
 		}
 		after = res.Events[len(res.Events)-1].ID
 	}

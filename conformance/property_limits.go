@@ -133,32 +133,13 @@ func (m *flowControlMachine) advance(t *rapid.T) {
 // and counts the unfinished jobs of each key.
 func (m *flowControlMachine) check(t *rapid.T) {
 	ctx := t.Context()
-	var evs []backend.Event
-	for after := uint64(0); ; {
-		res, err := m.store.Events(ctx, propQueue, &backend.EventsRequest{After: after, Max: 1000})
-		if err != nil {
-			t.Fatalf("Events: %v", err)
-		}
-		if len(res.Events) == 0 {
-			break
-		}
-		evs = append(evs, res.Events...)
-		after = res.Events[len(res.Events)-1].ID
+	evs, err := allEvents(ctx, m.store, propQueue, 0)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
 	}
 	active := map[string]bool{}
 	perGroup := map[string]int{}
-	group := func(id string) string {
-		g, ok := m.groupOf[id]
-		if !ok {
-			j, err := m.store.Job(ctx, propQueue, id)
-			if err != nil {
-				t.Fatalf("Job(%s): %v", id, err)
-			}
-			g = j.Group
-			m.groupOf[id] = g
-		}
-		return g
-	}
+	group := func(id string) string { return groupOf(t, m.store, m.groupOf, id) }
 	var starts []time.Time
 	for _, e := range evs {
 		switch e.Type {
@@ -213,7 +194,180 @@ func (m *flowControlMachine) check(t *rapid.T) {
 	}
 }
 
+// groupOf returns the group of job id of the property queue, looked up
+// once and kept in known.
+func groupOf(t *rapid.T, store backend.Full, known map[string]string, id string) string {
+	g, ok := known[id]
+	if !ok {
+		j, err := store.Job(t.Context(), propQueue, id)
+		if err != nil {
+			t.Fatalf("Job(%s): %v", id, err)
+		}
+		g = j.Group
+		known[id] = g
+	}
+	return g
+}
+
+// fairnessMachine drives a store that serves groups through random adds
+// to a few groups (and to no group), leases, settlements, delays and
+// clock moves, under a random concurrency limit of each group, and checks
+// round robin from the event log's order alone: while a group may start
+// a job (it has one waiting and is below its limit), no other group
+// starts two jobs before it starts one. That bounds how long a group with
+// few jobs waits behind one with many: one job of every other group.
+type fairnessMachine struct {
+	store backend.Full
+	clock interface{ Advance(time.Duration) }
+	// limit is the concurrency limit of each group; 0 means none.
+	limit   int
+	groups  []string
+	active  []*backend.Job
+	groupOf map[string]string
+
+	// The replay of the event log so far (see check): the last event
+	// read, each group's waiting and active jobs, the jobs active, and
+	// for each group that may start a job, how many jobs each other group
+	// started since it last started one or became able to.
+	after        uint64
+	ready, count map[string]int
+	isActive     map[string]bool
+	since        map[string]map[string]int
+}
+
+func (m *fairnessMachine) add(t *rapid.T) {
+	jobs := make([]backend.NewJob, rapid.IntRange(1, 5).Draw(t, "jobs"))
+	for i := range jobs {
+		jobs[i] = backend.NewJob{Name: "j", Group: rapid.SampledFrom(m.groups).Draw(t, "group"), Priority: rapid.IntRange(0, 1).Draw(t, "priority")}
+		if rapid.IntRange(0, 3).Draw(t, "delayed") == 0 {
+			jobs[i].Delay = time.Duration(rapid.IntRange(1, 3).Draw(t, "delay")) * 100 * time.Millisecond
+		}
+	}
+	if _, err := m.store.Add(t.Context(), propQueue, &backend.AddRequest{Jobs: jobs}); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+}
+
+func (m *fairnessMachine) lease(t *rapid.T) {
+	res, err := m.store.Lease(t.Context(), propQueue, &backend.LeaseRequest{Worker: "w", Max: rapid.IntRange(1, 4).Draw(t, "max"), TTL: time.Hour})
+	if err != nil {
+		t.Fatalf("Lease: %v", err)
+	}
+	m.active = append(m.active, res.Jobs...)
+}
+
+func (m *fairnessMachine) settle(t *rapid.T) {
+	if len(m.active) == 0 {
+		t.Skip("nothing active")
+	}
+	i := rapid.IntRange(0, len(m.active)-1).Draw(t, "job")
+	j := m.active[i]
+	m.active = slices.Delete(m.active, i, i+1)
+	s := backend.Settlement{Lease: j.Lease, Outcome: rapid.SampledFrom([]backend.Outcome{backend.OutcomeComplete, backend.OutcomeRetry, backend.OutcomeFail, backend.OutcomeRelease}).Draw(t, "outcome")}
+	res, err := m.store.Settle(t.Context(), propQueue, &backend.SettleRequest{Settlements: []backend.Settlement{s}})
+	if err != nil || res.Errs[0] != nil {
+		t.Fatalf("Settle %s of %s: %v %v", s.Outcome, j.ID, err, res.Errs)
+	}
+}
+
+func (m *fairnessMachine) advance(t *rapid.T) {
+	m.clock.Advance(time.Duration(rapid.IntRange(1, 4).Draw(t, "ticks")) * 100 * time.Millisecond)
+}
+
+// may reports whether group g may start a job, as the replay has it.
+func (m *fairnessMachine) may(g string) bool {
+	return m.ready[g] > 0 && (m.limit == 0 || g == "" || m.count[g] < m.limit)
+}
+
+// change applies f to the replay of group g, and starts or stops
+// counting the starts of the others for g as it becomes able to start a
+// job or not.
+func (m *fairnessMachine) change(g string, f func()) {
+	before := m.may(g)
+	f()
+	switch after := m.may(g); {
+	case !after:
+		delete(m.since, g)
+	case !before:
+		m.since[g] = map[string]int{}
+	}
+}
+
+// check replays the events appended since the last check.
+func (m *fairnessMachine) check(t *rapid.T) {
+	evs, err := allEvents(t.Context(), m.store, propQueue, m.after)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	for _, e := range evs {
+		m.after = e.ID
+		switch e.Type {
+		case backend.EventWaiting, backend.EventPrioritized:
+			g := groupOf(t, m.store, m.groupOf, e.JobID)
+			m.change(g, func() {
+				if m.isActive[e.JobID] {
+					m.isActive[e.JobID] = false
+					m.count[g]--
+				}
+				m.ready[g]++
+			})
+		case backend.EventActive:
+			g := groupOf(t, m.store, m.groupOf, e.JobID)
+			for y, n := range m.since {
+				if y == g {
+					continue
+				}
+				if n[g]++; n[g] > 1 {
+					t.Fatalf("event %d: group %q started a second job while group %q, able to start one, started none", e.ID, g, y)
+				}
+			}
+			m.change(g, func() {
+				m.ready[g]--
+				m.count[g]++
+				m.isActive[e.JobID] = true
+			})
+			if m.since[g] != nil {
+				m.since[g] = map[string]int{}
+			}
+		case backend.EventCompleted, backend.EventFailed, backend.EventRetrying:
+			if m.isActive[e.JobID] {
+				g := groupOf(t, m.store, m.groupOf, e.JobID)
+				m.change(g, func() {
+					m.isActive[e.JobID] = false
+					m.count[g]--
+				})
+			}
+		}
+	}
+}
+
 func testPropertyLimits(t *testing.T, f Factory) {
+	t.Run("groups are served round robin: no group starts two jobs while another that may start one starts none", func(t *testing.T) {
+		t.Parallel()
+		heavy(t)
+		run := 0
+		rapid.Check(t, func(rt *rapid.T) {
+			store, clock := propertyStore(t, rt, f, &run)
+			gs, ok := store.(backend.GroupStore)
+			if !ok {
+				rt.Skipf("store %T does not serve groups", store)
+			}
+			m := &fairnessMachine{store: store, clock: clock, groups: []string{"", "x", "y", "z"}, groupOf: map[string]string{},
+				ready: map[string]int{}, count: map[string]int{}, isActive: map[string]bool{}, since: map[string]map[string]int{}}
+			m.limit = rapid.IntRange(0, 2).Draw(rt, "group concurrency")
+			if err := gs.SetGroupLimits(rt.Context(), propQueue, backend.Limits{Concurrency: m.limit}); err != nil {
+				rt.Fatalf("SetGroupLimits: %v", err)
+			}
+			rt.Repeat(map[string]func(*rapid.T){
+				"add":     m.add,
+				"lease":   m.lease,
+				"settle":  m.settle,
+				"advance": m.advance,
+				"":        m.check,
+			})
+		})
+	})
+
 	t.Run("random adds, leases and settlements under limits and keys keep every limit", func(t *testing.T) {
 		t.Parallel()
 		heavy(t)

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -448,6 +449,47 @@ var resendCases = []struct {
 		if ev[backend.EventLimitsChanged] != 1 || ev[backend.EventRateLimited] != 1 {
 			t.Fatalf("events %v, want one limits-changed and one rate-limited", ev)
 		}
+	}},
+	{"grouped adds and leases, group limits and group pauses apply once", func(t *testing.T, x *resendBundle) {
+		b := x.store
+		x.dropNext("set_group_limits")
+		if err := b.SetGroupLimits(x.ctx, "q", backend.Limits{Concurrency: 1}); err != nil {
+			t.Fatal(err)
+		}
+		x.resent(t, "set_group_limits", 2)
+		x.dropNext("add")
+		r := x.add(t, "q", backend.NewJob{Name: "a-0", Group: "a"}, backend.NewJob{Name: "b-0", Group: "b"}, backend.NewJob{Name: "a-1", Group: "a"})
+		x.resent(t, "add", 2)
+		if got := r.Jobs[0].ID + "," + r.Jobs[1].ID + "," + r.Jobs[2].ID; got != "1,2,3" {
+			t.Fatalf("added %s, want 1,2,3", got)
+		}
+		groupsAre := func(after string, want ...backend.GroupInfo) {
+			t.Helper()
+			res, err := b.Groups(x.ctx, "q", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Groups, want) {
+				t.Fatalf("groups after %s: %+v, want %+v", after, res.Groups, want)
+			}
+		}
+		groupsAre("a resent add", backend.GroupInfo{Name: "a", Waiting: 2}, backend.GroupInfo{Name: "b", Waiting: 1})
+		x.dropNext("lease")
+		if jobs := x.lease(t, "q", 3); len(jobs) != 2 {
+			t.Fatalf("leased %d jobs, want one of each group", len(jobs))
+		}
+		x.resent(t, "lease", 2)
+		groupsAre("a resent lease", backend.GroupInfo{Name: "a", Waiting: 1, Active: 1}, backend.GroupInfo{Name: "b", Active: 1})
+		x.dropNext("pause_group")
+		if err := b.PauseGroup(x.ctx, "q", "a", true); err != nil {
+			t.Fatal(err)
+		}
+		x.resent(t, "pause_group", 2)
+		ev := x.countEvents(t, "q")
+		if ev[backend.EventGroupLimitsChanged] != 1 || ev[backend.EventGroupPaused] != 1 || ev[backend.EventActive] != 2 {
+			t.Fatalf("events %v, want one group-limits-changed, one group-paused and two active", ev)
+		}
+		groupsAre("a resent pause", backend.GroupInfo{Name: "a", Waiting: 1, Active: 1, Paused: true}, backend.GroupInfo{Name: "b", Active: 1})
 	}},
 	{"a pause and an obliteration apply once", func(t *testing.T, x *resendBundle) {
 		x.add(t, "q", make5()...)

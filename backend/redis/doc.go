@@ -19,14 +19,19 @@
 // once in internal/layout, so no script builds a key name from data:
 //
 //	{p:q}:meta  hash: seq (job numbers), ev (last event ID), back and
-//	            front (places in the ready order), paused, and the
-//	            queue's limits: conc, rate, per (ms) and hold (ms)
+//	            front (places in the ready order), paused, the queue's
+//	            limits: conc, rate, per (ms) and hold (ms), and its
+//	            groups: groups (grouped mode), the limits of each group
+//	            gconc, grate and gper (ms), gseq (places in the ring) and
+//	            groom (the jobs the groups may start now)
 //	{p:q}:j     hash: job ID -> job record, fixed when the job is added
 //	{p:q}:h     hash: job ID -> hot record, what changes as the job lives;
 //	            a waiting job nothing has touched has none
 //	{p:q}:w     list of waiting jobs of priority 0, in the order they run
-//	{p:q}:p     sorted set of waiting jobs of priority 1 and more, score
-//	            priority*2^31 + place in the line of that priority
+//	            (empty in grouped mode)
+//	{p:q}:p     sorted set of waiting jobs of priority 1 and more (in
+//	            grouped mode, of every priority), score priority*2^31 +
+//	            place in the line of that priority
 //	{p:q}:d     sorted set of delayed jobs, score due time (ms)
 //	{p:q}:a     sorted set of active jobs, score lease expiry (ms)
 //	{p:q}:c     sorted set of completed jobs, score finish time (ms)
@@ -49,6 +54,14 @@
 //	            the job; whether it still holds is decided when it is read
 //	{p:q}:ddx   sorted set of the deduplication keys with a TTL, score
 //	            expiry (ms), so that adds sweep the entries that ran out
+//	{p:q}:g     hash: group name -> the group's record: its waiting and
+//	            active jobs, paused, its place in the ring, its wake
+//	            time and its room; in grouped mode
+//	{p:q}:gx    sorted set, every score 0, ordered by member: the group
+//	            index, whose members say by their first byte what they
+//	            are: the groups by name, each group's line of waiting
+//	            jobs, the ring, the wake entries and the starts of
+//	            rate-limited groups
 //	{p:q}:r:<request id>  string, one per recent write call: what a resend
 //	            of the call needs to rebuild its reply; expires after
 //	            seconds
@@ -102,6 +115,29 @@
 // next allows a start, and the Lease waits until then on the store's
 // clock. Times are whole milliseconds: a rate period or hold that is not
 // is rounded up.
+//
+// # Groups
+//
+// A queue enters grouped mode at its first job with a group (or its
+// first SetGroupLimits or PauseGroup), and stays in it until Obliterate.
+// Its waiting jobs then all live in p, whatever their priority, and each
+// also in its group's line in gx, ordered by its score in p; the jobs
+// without a group are one more group. The ring in gx holds the groups
+// that may start a job now, in the order they are served: a lease takes
+// the first job of the first group, then moves that group to the back,
+// or out of the ring when it has no job left, is paused or has reached
+// its concurrency limit; a group that reached its rate limit leaves it
+// with a wake entry for when it may start again, which the next lease
+// after that time applies, and a Lease that only group limits keep back
+// returns that time. One part (lua/parts/groups.lua) keeps the lines,
+// the ring and the records in step with every move of a job, through
+// the few functions every script uses to move jobs in and out of
+// waiting and active; and one part (lua/parts/window.lua) holds the
+// sliding window of both the queue's and the groups' rate limits. Wake
+// tokens are bounded by groom, the jobs the groups may start now, so an
+// add to a group at its limit wakes nobody, and a job that leaves active
+// in such a group wakes one leaser. A queue that never had a group reads
+// the one meta field that says so in a read it makes anyway.
 //
 // # Time
 //

@@ -329,3 +329,10 @@ func (c *Client) PauseGroup(ctx context.Context, queue, group string, paused boo
 func (c *Client) Groups(ctx context.Context, queue string, req *backend.GroupsRequest) (backend.GroupsResult, error) {
 	return send[backend.GroupsResult](ctx, c, mGroups, withReq(queue, req))
 }
+
+// GroupJobs lists a page of a group's waiting or active jobs.
+func (c *Client) GroupJobs(ctx context.Context, queue, group string, req *backend.JobsRequest) (backend.JobsResult, error) {
+	cl := withReq(queue, req)
+	cl.ID = group
+	return send[backend.JobsResult](ctx, c, mGroupJobs, cl)
+}

@@ -191,6 +191,7 @@ const (
 	mSetGroupLimits  = "set_group_limits"
 	mPauseGroup      = "pause_group"
 	mGroups          = "groups"
+	mGroupJobs       = "group_jobs"
 )
 
 var ops = map[string]op{
@@ -248,36 +249,20 @@ var ops = map[string]op{
 		}
 		return struct{}{}, h.store.Hold(ctx, c.Queue, valueOf(d))
 	},
-	mSetGroupLimits: func(ctx context.Context, h *handler, c *call) (any, error) {
-		g, err := groupStore(h)
-		if err != nil {
-			return nil, err
-		}
-		l, err := request[backend.Limits](c)
-		if err != nil {
-			return nil, err
-		}
+	mSetGroupLimits: withGroups(func(ctx context.Context, g backend.GroupStore, c *call, l *backend.Limits) (any, error) {
 		return struct{}{}, g.SetGroupLimits(ctx, c.Queue, valueOf(l))
-	},
+	}),
 	// The group travels as the ID.
-	mPauseGroup: func(ctx context.Context, h *handler, c *call) (any, error) {
-		g, err := groupStore(h)
-		if err != nil {
-			return nil, err
-		}
+	mPauseGroup: withGroups(func(ctx context.Context, g backend.GroupStore, c *call, _ *struct{}) (any, error) {
 		return struct{}{}, g.PauseGroup(ctx, c.Queue, c.ID, c.Paused)
-	},
-	mGroups: func(ctx context.Context, h *handler, c *call) (any, error) {
-		g, err := groupStore(h)
-		if err != nil {
-			return nil, err
-		}
-		r, err := request[backend.GroupsRequest](c)
-		if err != nil {
-			return nil, err
-		}
+	}),
+	mGroups: withGroups(func(ctx context.Context, g backend.GroupStore, c *call, r *backend.GroupsRequest) (backend.GroupsResult, error) {
 		return g.Groups(ctx, c.Queue, r)
-	},
+	}),
+	// The group travels as the ID.
+	mGroupJobs: withGroups(func(ctx context.Context, g backend.GroupStore, c *call, r *backend.JobsRequest) (backend.JobsResult, error) {
+		return g.GroupJobs(ctx, c.Queue, c.ID, r)
+	}),
 	mQueues: func(ctx context.Context, h *handler, _ *call) (any, error) {
 		l, ok := h.store.(backend.QueueLister)
 		if !ok {
@@ -296,11 +281,18 @@ func valueOf[T any](p *T) T {
 	return v
 }
 
-// groupStore returns the handler's store as a GroupStore.
-func groupStore(h *handler) (backend.GroupStore, error) {
-	g, ok := h.store.(backend.GroupStore)
-	if !ok {
-		return nil, fmt.Errorf("%w: the store does not serve groups", backend.ErrUnsupported)
+// withGroups adapts a GroupStore method: a store that does not serve
+// groups gets ErrUnsupported.
+func withGroups[R, T any](m func(context.Context, backend.GroupStore, *call, *R) (T, error)) op {
+	return func(ctx context.Context, h *handler, c *call) (any, error) {
+		g, ok := h.store.(backend.GroupStore)
+		if !ok {
+			return nil, fmt.Errorf("%w: the store does not serve groups", backend.ErrUnsupported)
+		}
+		r, err := request[R](c)
+		if err != nil {
+			return nil, err
+		}
+		return m(ctx, g, c, r)
 	}
-	return g, nil
 }

@@ -55,6 +55,28 @@ type GroupStore interface {
 	// Groups lists the groups that have waiting or active jobs, or are
 	// paused.
 	Groups(ctx context.Context, queue string, req *GroupsRequest) (GroupsResult, error)
+	// GroupJobs returns one page of a group's jobs in req.State, which
+	// is waiting (in the order the group serves them: by priority, then
+	// first in, first out) or active (by Seq). Jobs in other states are
+	// not kept by group, and asking for them is ErrInvalid.
+	GroupJobs(ctx context.Context, queue, group string, req *JobsRequest) (JobsResult, error)
+}
+
+// ValidateGroupJobs checks the arguments of GroupStore.GroupJobs.
+func ValidateGroupJobs(group string, req *JobsRequest) error {
+	if group == "" {
+		return Invalid("Group", "group name is empty")
+	}
+	if err := ValidateGroup(group); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	if req.State != StateWaiting && req.State != StateActive {
+		return Invalid("State", fmt.Sprintf("jobs in state %s are not kept by group; list waiting or active ones", req.State))
+	}
+	return nil
 }
 
 // ValidateGroup checks a group name: at most MaxNameLen bytes, no control

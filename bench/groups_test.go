@@ -15,16 +15,20 @@ import (
 // concurrency of 1, by one worker of concurrency 50. The jobs are added
 // group after group (each group's jobs together: the order that starves
 // the last groups without round robin), or interleaved (the first job of
-// every group, then the second, …). One op is one job; run it with
-// -benchtime 100000x for 100 jobs a group. Compare jobs/s with
-// BenchmarkProcess's workers=1x50. It reports how far apart the groups
-// finished: the spread between the first and the last group to finish,
-// as a fraction of the whole run.
+// every group, then the second, …); "ungrouped" runs as many jobs without
+// groups, the figure to compare with. One op is one job; run it with
+// -benchtime 100000x for 100 jobs a group. It reports how far apart the
+// groups finished: the spread between the first and the last group to
+// finish, as a fraction of the whole run.
 func BenchmarkGroups(b *testing.B) {
 	const groups = 1000
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
-		for _, order := range []string{"grouped", "interleaved"} {
-			b.Run(fmt.Sprintf("groups=%d/concurrency=1/added=%s", groups, order), func(b *testing.B) {
+		for _, order := range []string{"ungrouped", "grouped", "interleaved"} {
+			name := fmt.Sprintf("groups=%d/concurrency=1/added=%s", groups, order)
+			if order == "ungrouped" {
+				name = "ungrouped"
+			}
+			b.Run(name, func(b *testing.B) {
 				e := open(b, nil)
 				q := e.queue(b, "grouped")
 				ctx := context.Background()
@@ -35,7 +39,11 @@ func BenchmarkGroups(b *testing.B) {
 				jobs := make([]queue.BulkJob, 0, groups)
 				for outer := range max(groups, per) {
 					jobs = jobs[:0]
-					if order == "grouped" && outer < groups {
+					if order == "ungrouped" && outer < groups {
+						for i := range per {
+							jobs = append(jobs, queue.BulkJob{Name: "noop", Data: payload(i)})
+						}
+					} else if order == "grouped" && outer < groups {
 						for i := range per {
 							jobs = append(jobs, queue.BulkJob{Name: "noop", Data: payload(i), Options: &queue.AddOptions{Group: fmt.Sprint("g", outer)}})
 						}
@@ -76,6 +84,9 @@ func BenchmarkGroups(b *testing.B) {
 				ends := make([]time.Duration, 0, len(last))
 				for _, t := range last {
 					ends = append(ends, t.Sub(start))
+				}
+				if order == "ungrouped" {
+					return
 				}
 				slices.Sort(ends)
 				b.ReportMetric((ends[len(ends)-1]-ends[0]).Seconds()/elapsed.Seconds(), "finish-spread/run")

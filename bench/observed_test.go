@@ -23,7 +23,9 @@ import (
 // more at the end, so that it reads every event of the run within it);
 // with tracing (jobs added under a span that tracing.AddMiddleware
 // carries to them, a worker with tracing.Middleware, every span sampled
-// and exported in batches to a discarding exporter); and with both.
+// and exported in batches to a discarding exporter); with both; and with
+// both where one trace in ten is sampled (both-sampled, the sampler
+// ParentBased(TraceIDRatioBased(0.1)) that busy services use).
 //
 // The jobs do one of four kinds of work: none (noop); about 100 µs or
 // 1 ms of computing (cpu=100µs, cpu=1ms; run the latter with fewer jobs,
@@ -44,7 +46,7 @@ func BenchmarkProcessObserved(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		for _, work := range works {
 			b.Run(work.name, func(b *testing.B) {
-				for _, mode := range []string{"plain", "metrics", "tracing", "both"} {
+				for _, mode := range []string{"plain", "metrics", "tracing", "both", "both-sampled"} {
 					b.Run(mode, func(b *testing.B) { processObserved(b, open(b, nil), mode, work.do) })
 				}
 			})
@@ -56,15 +58,19 @@ func BenchmarkProcessObserved(b *testing.B) {
 func processObserved(b *testing.B, e *env, mode string, work func()) {
 	opts := &queue.Options{Logger: quiet}
 	var mw []queue.Middleware
-	if mode == "tracing" || mode == "both" {
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	if mode == "tracing" || mode == "both" || mode == "both-sampled" {
+		sampler := sdktrace.AlwaysSample()
+		if mode == "both-sampled" {
+			sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sampler))
 		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 		trace := []tracing.Option{tracing.WithTracerProvider(tp), tracing.WithPropagator(propagation.TraceContext{})}
 		opts.AddMiddleware = []queue.AddMiddleware{tracing.AddMiddleware(trace...)}
 		mw = append(mw, tracing.Middleware(trace...))
 	}
 	var gather func()
-	if mode == "metrics" || mode == "both" {
+	if mode == "metrics" || mode == "both" || mode == "both-sampled" {
 		hm := metrics.NewHandlerMetrics(nil)
 		mw = append(mw, hm.Middleware)
 		c, err := metrics.NewCollector(context.Background(), e.store, &metrics.CollectorOptions{Queues: []string{"observed"}, Logger: quiet})

@@ -243,4 +243,5 @@ func testGroups(t *testing.T, f Factory) {
 			t.Fatalf("groups = %v", names)
 		}
 	})
+	testGroupJobs(t, f)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -57,6 +59,24 @@ func (p *pageReads) Schedulers(ctx context.Context, queue string, req *backend.S
 	return p.Full.Schedulers(ctx, queue, req)
 }
 
+func (p *pageReads) Groups(ctx context.Context, queue string, req *backend.GroupsRequest) (backend.GroupsResult, error) {
+	p.note("groups", req.Limit)
+	return p.Full.(backend.GroupStore).Groups(ctx, queue, req)
+}
+
+func (p *pageReads) GroupJobs(ctx context.Context, queue, group string, req *backend.JobsRequest) (backend.JobsResult, error) {
+	p.note("jobs", req.Limit)
+	return p.Full.(backend.GroupStore).GroupJobs(ctx, queue, group, req)
+}
+
+func (p *pageReads) SetGroupLimits(ctx context.Context, queue string, l backend.Limits) error {
+	return p.Full.(backend.GroupStore).SetGroupLimits(ctx, queue, l)
+}
+
+func (p *pageReads) PauseGroup(ctx context.Context, queue, group string, paused bool) error {
+	return p.Full.(backend.GroupStore).PauseGroup(ctx, queue, group, paused)
+}
+
 func (p *pageReads) Queues(ctx context.Context) ([]string, error) {
 	return p.Full.(backend.QueueLister).Queues(ctx)
 }
@@ -73,6 +93,7 @@ func TestEveryPageReadsOnePage(t *testing.T) {
 	for _, path := range []string{
 		"/", "/queues/mail", "/queues/mail?state=completed&offset=1", "/queues/mail?state=failed&q=charge",
 		"/queues/mail/jobs/" + f.failed, "/queues/mail/jobs/" + f.parent, "/queues/mail/schedulers", "/queues/mail/events",
+		"/queues/mail/limits", "/queues/mail/limits?group=acme",
 	} {
 		s.page(path)
 		got, most := reads.take()
@@ -81,6 +102,9 @@ func TestEveryPageReadsOnePage(t *testing.T) {
 			if r == "jobs" {
 				jobs++
 			}
+		}
+		if strings.Contains(path, "/limits") && !slices.Contains(got, "groups") {
+			t.Errorf("GET %s read %v: no groups", path, got)
 		}
 		if jobs > 1 || most > 1000 {
 			t.Errorf("GET %s read %v, asking for up to %d records; want one page", path, got, most)

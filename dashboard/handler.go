@@ -83,12 +83,14 @@ func Handler(store backend.Full, opts *Options) http.Handler {
 	mux.HandleFunc("GET /{$}", h.overview)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(assets))))
 	mux.HandleFunc("GET /stream", h.stream)
-	mux.HandleFunc("GET /queues/{queue}", h.queuePage)
-	mux.HandleFunc("GET /queues/{queue}/jobs/{id}", h.jobPage)
-	mux.HandleFunc("GET /queues/{queue}/schedulers", h.schedulersPage)
-	mux.HandleFunc("GET /queues/{queue}/events", h.eventsPage)
+	mux.HandleFunc("GET /queues/{queue}", h.ofQueue(h.queuePage))
+	mux.HandleFunc("GET /queues/{queue}/jobs/{id}", h.ofQueue(h.jobPage))
+	mux.HandleFunc("GET /queues/{queue}/schedulers", h.ofQueue(h.schedulersPage))
+	mux.HandleFunc("GET /queues/{queue}/events", h.ofQueue(h.eventsPage))
+	mux.HandleFunc("GET /queues/{queue}/limits", h.ofQueue(h.limitsPage))
 	mux.HandleFunc("POST /queues/{queue}/jobs/{id}/{action}", h.action(h.jobAction))
 	mux.HandleFunc("POST /queues/{queue}/schedulers/{id}/remove", h.action(h.removeScheduler))
+	mux.HandleFunc("POST /queues/{queue}/groups/{group}/{action}", h.action(h.groupAction))
 	mux.HandleFunc("POST /queues/{queue}/{action}", h.action(h.queueAction))
 	h.mux = mux
 	return h
@@ -150,6 +152,19 @@ func queueName(r *http.Request) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// ofQueue adapts a page of one queue: it gets the queue named by the
+// path, checked.
+func (h *handler) ofQueue(page func(w http.ResponseWriter, r *http.Request, name string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, err := queueName(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		page(w, r, name)
+	}
 }
 
 // statusOf maps a store error to the HTTP status of its page.

@@ -112,13 +112,8 @@ type queueView struct {
 
 func (queueView) tab() string { return "jobs" }
 
-func (h *handler) queuePage(w http.ResponseWriter, r *http.Request) {
+func (h *handler) queuePage(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	name, err := queueName(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	q := r.URL.Query()
 	state := backend.JobState(q.Get("state"))
 	if state == "" {
@@ -162,10 +157,7 @@ func (h *handler) queuePage(w http.ResponseWriter, r *http.Request) {
 		if search != "" && !strings.Contains(strings.ToLower(j.Name), needle) && !strings.Contains(strings.ToLower(j.ID), needle) {
 			continue
 		}
-		v.Jobs = append(v.Jobs, jobRow{
-			ID: j.ID, Name: j.Name, Attempts: strconv.Itoa(j.AttemptsMade) + "/" + strconv.Itoa(j.Attempts),
-			Created: since(now(), j.CreatedAt), Detail: detail(j),
-		})
+		v.Jobs = append(v.Jobs, jobRowOf(j))
 	}
 	if search != "" {
 		v.Limit = searchWindow
@@ -182,6 +174,14 @@ func (h *handler) queuePage(w http.ResponseWriter, r *http.Request) {
 	v.CanPromoteAll = state == backend.StateDelayed
 	v.CanClean = state.Final() || state == backend.StateWaiting || state == backend.StateDelayed
 	h.render(w, r, http.StatusOK, "queue", &v)
+}
+
+// jobRowOf is job j as a listing shows it.
+func jobRowOf(j *backend.Job) jobRow {
+	return jobRow{
+		ID: j.ID, Name: j.Name, Attempts: strconv.Itoa(j.AttemptsMade) + "/" + strconv.Itoa(j.Attempts),
+		Created: since(now(), j.CreatedAt), Detail: detail(j),
+	}
 }
 
 // detail is what a listing says of a job beyond its name: why it failed,
@@ -228,13 +228,8 @@ type jobView struct {
 
 func (jobView) tab() string { return "jobs" }
 
-func (h *handler) jobPage(w http.ResponseWriter, r *http.Request) {
+func (h *handler) jobPage(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	name, err := queueName(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	// The cursor first: a change after it reloads the page.
 	after, err := h.store.LastEventID(ctx, name)
 	if err != nil {
@@ -332,12 +327,7 @@ type schedulersView struct {
 
 func (schedulersView) tab() string { return "schedulers" }
 
-func (h *handler) schedulersPage(w http.ResponseWriter, r *http.Request) {
-	name, err := queueName(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *handler) schedulersPage(w http.ResponseWriter, r *http.Request, name string) {
 	q, err := queue.New(h.store, name, nil)
 	if err != nil {
 		h.fail(w, r, err)
@@ -449,13 +439,8 @@ type eventsView struct {
 
 func (eventsView) tab() string { return "events" }
 
-func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
+func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	name, err := queueName(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	evs, err := h.tail(ctx, name, h.opts.PageSize)
 	if err != nil {
 		h.fail(w, r, err)

@@ -19,7 +19,7 @@ type pages map[string]*template.Template
 
 // pageNames are the pages under templates/, each NAME.html defining
 // "content" for layout.html.
-var pageNames = []string{"overview", "queue", "job", "schedulers", "events", "error"}
+var pageNames = []string{"overview", "queue", "job", "schedulers", "events", "limits", "error"}
 
 var funcs = template.FuncMap{
 	"path":    url.PathEscape,

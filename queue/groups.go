@@ -66,3 +66,23 @@ func (q *Queue) Groups(ctx context.Context, after string, limit int) (backend.Gr
 	}
 	return res, nil
 }
+
+// GroupJobs returns one page of a group's jobs in state, which is
+// StateWaiting (in the order the group's jobs will start: by priority,
+// then first in, first out) or StateActive (by Seq). Jobs in other states
+// are not kept by group: list them with Jobs.
+func (q *Queue) GroupJobs(ctx context.Context, group string, state JobState, page Page) ([]*Job, error) {
+	g, err := q.grouper()
+	if err != nil {
+		return nil, err
+	}
+	res, err := g.GroupJobs(ctx, q.name, group, &backend.JobsRequest{State: state, Offset: page.Offset, Limit: page.Limit})
+	if err != nil {
+		return nil, fmt.Errorf("drover: list %s jobs of group %s of %s: %w", state, group, q.name, err)
+	}
+	out := make([]*Job, len(res.Jobs))
+	for i, r := range res.Jobs {
+		out[i] = newJob(q, r)
+	}
+	return out, nil
+}

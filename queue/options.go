@@ -62,8 +62,8 @@ type AddOptions struct {
 	Attempts int
 	// Backoff is the delay between tries. Defaults to none (retry at once).
 	Backoff Backoff
-	// Timeout bounds one attempt: the handler's context is cancelled then.
-	// Defaults to no limit.
+	// Timeout bounds one attempt, from when the store leased the job:
+	// the handler's context is cancelled then. Defaults to no limit.
 	Timeout time.Duration
 	// KeepCompleted says how many completed jobs to keep. Defaults to all.
 	KeepCompleted Retention

@@ -283,7 +283,13 @@ func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job
 	r.expires.Store(exp.UnixNano())
 	r.ctx, r.cancel = context.WithCancelCause(base)
 	if rec.Timeout > 0 {
-		r.limit(rec.Timeout)
+		// The attempt began when the store leased the job, not when this
+		// goroutine got to it: a busy process does not stretch a timeout.
+		start := w.o.Clock.Now()
+		if p := rec.ProcessedAt; !p.IsZero() && p.Before(start) {
+			start = p
+		}
+		r.limitFrom(start, rec.Timeout)
 	}
 	w.slots[slot].Store(r)
 	if rec.SchedulerID != "" {

@@ -219,7 +219,12 @@ func (w *Worker) retryDelay(attempt int, err error, job *Job) (d time.Duration) 
 // Timeout: collect stops renewing the lease, and onTimer cancels the
 // handler and, after the grace period, abandons it.
 func (r *run) limit(d time.Duration) {
-	at := r.w.o.Clock.Now().Add(d)
+	r.limitFrom(r.w.o.Clock.Now(), d)
+}
+
+// limitFrom bounds the attempt to d from start, as limit does.
+func (r *run) limitFrom(start time.Time, d time.Duration) {
+	at := start.Add(d)
 	r.tmu.Lock()
 	defer r.tmu.Unlock()
 	if r.timedOut.Load() || (!r.timeoutAt.IsZero() && !at.Before(r.timeoutAt)) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/internal/fakeclock"
 	"github.com/droverhq/drover/queue"
 )
 
@@ -433,5 +434,52 @@ func TestWorkerStartsOnce(t *testing.T) {
 	}
 	if err := w.Run(e.ctx); !errors.Is(err, queue.ErrAlreadyStarted) {
 		t.Errorf("Run after Start = %v, want ErrAlreadyStarted", err)
+	}
+}
+
+// lateStart is a store after whose leases the clock moves on before the
+// worker gets to run the job, as in a process too busy to start it at once.
+type lateStart struct {
+	backend.Backend
+	clock *fakeclock.Clock
+	by    time.Duration
+}
+
+func (l *lateStart) Lease(ctx context.Context, queue string, req *backend.LeaseRequest) (backend.LeaseResult, error) {
+	res, err := l.Backend.Lease(ctx, queue, req)
+	if len(res.Jobs) > 0 {
+		l.clock.Advance(l.by)
+	}
+	return res, err
+}
+
+func TestWorkerTimeoutCountsFromTheLease(t *testing.T) {
+	e := newWenv(t)
+	id := e.add("slow", &queue.AddOptions{Timeout: 10 * time.Second}).ID
+	started := make(chan time.Time, 1)
+	w, err := queue.NewWorker(&lateStart{Backend: e.rec, clock: e.clock, by: 6 * time.Second}, e.q.Name(),
+		func(ctx context.Context, j *queue.Job) ([]byte, error) {
+			started <- e.clock.Now()
+			<-ctx.Done()
+			return nil, context.Cause(ctx)
+		}, &queue.WorkerOptions{Clock: e.clock, Logger: slog.New(slog.DiscardHandler), LeaseTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.stop(w) })
+	at := recv(t, "handler start", started)
+	leased := e.job(id).ProcessedAt
+	if at.Sub(leased) < 6*time.Second {
+		t.Fatalf("handler started %v after the lease, want the 6s the store took", at.Sub(leased))
+	}
+	// 10s after the lease, not after the handler's start, the attempt has
+	// timed out.
+	e.clock.Advance(leased.Add(10 * time.Second).Sub(e.clock.Now()))
+	j := e.waitState(id, queue.StateFailed)
+	if !strings.Contains(j.FailedReason, "timed out") || !j.FinishedAt.Equal(leased.Add(10*time.Second)) {
+		t.Errorf("failed at +%v with %q; want at +10s, timed out", j.FinishedAt.Sub(leased), j.FailedReason)
 	}
 }

@@ -1,7 +1,9 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -10,9 +12,23 @@ import (
 )
 
 // bucketDedup holds a queue's deduplication keys: key → encoded
-// dedupEntry. Queues made before it existed lack it until an add with a
-// key creates it.
+// dedupEntry, and the sweep index of the keys with a TTL (sweepKey → "").
+// Queues made before it existed lack it until an add with a key creates
+// it.
 var bucketDedup = []byte("dedup")
+
+// sweepKey is the key of key's entry in the sweep index: 0x00, the end of
+// its TTL (unix ns, big-endian), then the key. Deduplication keys have no
+// control characters, so no key's entry starts with 0x00.
+func sweepKey(at time.Time, key string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{0}, uint64(at.UnixNano()))
+	return append(k, key...)
+}
+
+// sweepMax is the most index entries an add that takes a key sweeps.
+// Each such add makes at most one, so the keys whose TTL ran out do not
+// pile up while keyed adds go on.
+const sweepMax = 8
 
 // dedupEntry is a deduplication key as the store keeps it. Whether it
 // holds is worked out when it is read (holds), so no removal path has to
@@ -131,10 +147,59 @@ func (q *qtx) holds(key string, x *dedupEntry, now time.Time) (*backend.Job, boo
 // takeKey makes job id the holder of d.Key.
 func (q *qtx) takeKey(id string, d *backend.Dedup) error {
 	x := &dedupEntry{jobID: id, mode: d.Mode, keepLast: d.KeepLastIfActive}
+	if err := q.sweepKeys(); err != nil {
+		return err
+	}
 	if d.TTL > 0 {
 		x.expiresAt = q.t.now.Add(d.TTL)
+		b, err := q.dedupBucket(true)
+		if err != nil {
+			return err
+		}
+		if err := q.put(b, q.t.keep(sweepKey(x.expiresAt, d.Key)), []byte{}); err != nil {
+			return err
+		}
 	}
 	return q.putDedup(d.Key, x)
+}
+
+// sweepKeys deletes the entries of up to sweepMax keys whose TTL ran out,
+// oldest first. A key that no longer holds matters to nobody: a throttle's
+// outlives its job until then, and a deferred add dies with its key's TTL.
+// An index entry whose key was taken again or let go since is dropped.
+func (q *qtx) sweepKeys() error {
+	b, err := q.dedupBucket(false)
+	if b == nil || err != nil {
+		return err
+	}
+	now := q.t.now.UnixNano()
+	var due [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek([]byte{0}); k != nil && k[0] == 0 && len(due) < sweepMax; k, _ = c.Next() {
+		if len(k) < 9 {
+			return errCorrupt
+		}
+		if int64(binary.BigEndian.Uint64(k[1:9])) > now {
+			break
+		}
+		due = append(due, bytes.Clone(k))
+	}
+	for _, k := range due {
+		key := string(k[9:])
+		x, err := q.dedupEntry(key)
+		if err != nil {
+			return err
+		}
+		if x != nil && !x.expiresAt.IsZero() && x.expiresAt.UnixNano() <= now {
+			if err := q.delDedup(key); err != nil {
+				return err
+			}
+		}
+		if err := q.del(b, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dedupAdd handles an add of nj, which has a deduplication key: when the

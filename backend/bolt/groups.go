@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"time"
@@ -474,15 +475,7 @@ func (b *Backend) Groups(ctx context.Context, queue string, req *backend.GroupsR
 	if r.Limit == 0 {
 		r.Limit = 100
 	}
-	err := b.view(func(tx *bbolt.Tx) error {
-		q := readQueue(tx, queue)
-		if q == nil {
-			return nil
-		}
-		gs, err := q.groups(false)
-		if gs == nil || err != nil {
-			return err
-		}
+	err := b.viewGroups(queue, func(q *qtx, gs *groupsState) error {
 		res.Limits = gs.meta.limits
 		c := gs.b.Cursor()
 		k, v := c.Seek(infoKey(r.After))
@@ -508,4 +501,60 @@ func (b *Backend) Groups(ctx context.Context, queue string, req *backend.GroupsR
 	return res, err
 }
 
+// viewGroups runs fn in a read transaction on the queue's grouped mode;
+// it does not run fn when the queue has no groups.
+func (b *Backend) viewGroups(queue string, fn func(q *qtx, gs *groupsState) error) error {
+	return b.view(func(tx *bbolt.Tx) error {
+		q := readQueue(tx, queue)
+		if q == nil {
+			return nil
+		}
+		gs, err := q.groups(false)
+		if gs == nil || err != nil {
+			return err
+		}
+		return fn(q, gs)
+	})
+}
+
 var _ backend.GroupStore = (*Backend)(nil)
+
+// GroupJobs returns a page of a group's waiting jobs, read from its line,
+// or of its active ones, found among the queue's active jobs (which are
+// few: bounded by the workers' slots).
+func (b *Backend) GroupJobs(ctx context.Context, queue, group string, req *backend.JobsRequest) (backend.JobsResult, error) {
+	var res backend.JobsResult
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return res, err
+	}
+	if err := backend.ValidateGroupJobs(group, req); err != nil {
+		return res, err
+	}
+	limit := cmp.Or(req.Limit, 100)
+	err := b.viewGroups(queue, func(q *qtx, gs *groupsState) error {
+		if req.State == backend.StateActive {
+			var err error
+			res.Jobs, err = q.activeJobs(req.Offset, limit, func(j *backend.Job) bool { return j.Group == group })
+			return err
+		}
+		prefix := lineKey(group, nil)
+		c := gs.b.Cursor()
+		skip := req.Offset
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(res.Jobs) < limit; k, v = c.Next() {
+			if skip > 0 {
+				skip--
+				continue
+			}
+			j, err := q.jobWithChildren(string(v))
+			if err != nil {
+				return err
+			}
+			if j == nil {
+				return errCorrupt // a job in a line is stored
+			}
+			res.Jobs = append(res.Jobs, j)
+		}
+		return nil
+	})
+	return res, err
+}

@@ -60,23 +60,9 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 		c := q.idx[s].Cursor()
 		switch s {
 		case stActive:
-			// Indexed by lease expiry; shown by Seq. Active jobs are few
-			// (bounded by the workers' slots), so they are sorted here.
-			var all []*backend.Job
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				j, err := q.jobWithChildren(string(v))
-				if err != nil {
-					return err
-				}
-				if j != nil {
-					all = append(all, j)
-				}
-			}
-			slices.SortFunc(all, func(a, b *backend.Job) int { return cmpUint(a.Seq, b.Seq) })
-			if req.Offset < len(all) {
-				res.Jobs = all[req.Offset:min(len(all), req.Offset+limit)]
-			}
-			return nil
+			var err error
+			res.Jobs, err = q.activeJobs(req.Offset, limit, func(*backend.Job) bool { return true })
+			return err
 		case stCompleted, stFailed:
 			skip := req.Offset
 			for k, v := c.Last(); k != nil && len(ids) < limit; k, v = c.Prev() {
@@ -145,4 +131,23 @@ func (b *Backend) Counts(ctx context.Context, queue string) (backend.Counts, err
 		return nil
 	})
 	return c, err
+}
+
+// activeJobs returns a page of the active jobs that keep selects, by Seq.
+// They are indexed by lease expiry, but few (bounded by the workers'
+// slots), so they are sorted here.
+func (q *qtx) activeJobs(offset, limit int, keep func(*backend.Job) bool) ([]*backend.Job, error) {
+	var all []*backend.Job
+	c := q.idx[stActive].Cursor()
+	for _, v := c.First(); v != nil; _, v = c.Next() {
+		j, err := q.jobWithChildren(string(v))
+		if err != nil {
+			return nil, err
+		}
+		if j != nil && keep(j) {
+			all = append(all, j)
+		}
+	}
+	slices.SortFunc(all, func(a, b *backend.Job) int { return cmpUint(a.Seq, b.Seq) })
+	return all[min(offset, len(all)):min(len(all), offset+limit)], nil
 }

@@ -55,7 +55,7 @@ func parseState(s string, allowed ...backend.JobState) (backend.JobState, error)
 
 func newJobsCmd(o *options) *cobra.Command {
 	var (
-		state         string
+		state, group  string
 		offset, limit int
 	)
 	cmd := &cobra.Command{
@@ -64,8 +64,10 @@ func newJobsCmd(o *options) *cobra.Command {
 		Long: `List the jobs of a queue in one state, in the state's order: waiting jobs in
 the order they will run, delayed ones by due time, active and
 waiting-children ones by number, completed and failed ones most recently
-finished first. --offset and --limit page through them.`,
+finished first. --offset and --limit page through them. With --group, list
+the waiting or active jobs of one group.`,
 		Example: `  drover --bolt jobs.db jobs mail --state failed
+  drover --bolt jobs.db jobs exports --group acme
   drover --bolt jobs.db jobs mail --state completed --offset 20 --limit 20 --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,7 +79,13 @@ finished first. --offset and --limit page through them.`,
 				return usagef("--offset %d --limit %d: want an offset of 0 or more and a limit of 1 or more", offset, limit)
 			}
 			return o.withQueue(args[0], func(_ store, q *queue.Queue) error {
-				jobs, err := q.Jobs(cmd.Context(), st, queue.Page{Offset: offset, Limit: limit})
+				page := queue.Page{Offset: offset, Limit: limit}
+				var jobs []*queue.Job
+				if cmd.Flags().Changed("group") {
+					jobs, err = q.GroupJobs(cmd.Context(), group, st, page)
+				} else {
+					jobs, err = q.Jobs(cmd.Context(), st, page)
+				}
 				if err != nil {
 					return err
 				}
@@ -100,6 +108,7 @@ finished first. --offset and --limit page through them.`,
 	f.StringVarP(&state, "state", "s", string(backend.StateWaiting), "the state: waiting, delayed, active, waiting-children, completed or failed")
 	f.IntVar(&offset, "offset", 0, "jobs to skip")
 	f.IntVarP(&limit, "limit", "n", 20, "jobs to list")
+	f.StringVar(&group, "group", "", "list the jobs of the group `NAME` (waiting or active)")
 	return cmd
 }
 

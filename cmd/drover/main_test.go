@@ -407,6 +407,12 @@ func testCommands(t *testing.T, flags []string, f fixture) {
 		}
 		run("groups", "other", "--pause", "a\tb").want(t, exitUsage, nil, "control character")
 		run("groups", "other", "--clear").want(t, exitOK, []string{"GROUP"})
+		run("jobs", "other", "--group", "acme").want(t, exitOK, []string{"ID", "NAME"})
+		if jobs := jsonOf[[]job](t, run("--json", "jobs", "other", "--group", "acme", "--state", "active")); len(jobs) != 0 {
+			t.Errorf("jobs --group of a group with none = %v", jobs)
+		}
+		run("jobs", "other", "--group", "acme", "--state", "failed").want(t, exitUsage, nil, "not kept by group")
+		run("jobs", "other", "--group", "").want(t, exitUsage, nil, "group name is empty")
 	} else {
 		g.want(t, exitError, nil, "unsupported")
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -85,4 +86,27 @@ func (b *Backend) Groups(ctx context.Context, queue string, req *backend.GroupsR
 		})
 	}
 	return out, nil
+}
+
+// GroupJobs returns a page of a group's waiting jobs, read from its line
+// in the group index, or of its active ones, found among the queue's
+// active jobs.
+func (b *Backend) GroupJobs(ctx context.Context, queue, group string, req *backend.JobsRequest) (backend.JobsResult, error) {
+	if err := b.check(queue); err != nil {
+		return backend.JobsResult{}, err
+	}
+	if err := backend.ValidateGroupJobs(group, req); err != nil {
+		return backend.JobsResult{}, err
+	}
+	limit := cmp.Or(req.Limit, 100)
+	if req.State == backend.StateActive {
+		out, err := b.activeJobs(ctx, queue, req.Offset, limit, func(j *backend.Job) bool { return j.Group == group })
+		return backend.JobsResult{Jobs: out}, err
+	}
+	res, err := b.runRepeatable(ctx, "jobs", queue, string(req.State), req.Offset, limit, group)
+	if err != nil {
+		return backend.JobsResult{}, err
+	}
+	out, err := decodeJobs(queue, res)
+	return backend.JobsResult{Jobs: out}, err
 }

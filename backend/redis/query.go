@@ -56,13 +56,11 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 		return backend.JobsResult{}, err
 	}
 	limit := cmp.Or(req.Limit, 100)
-	offset := req.Offset
-	// Active jobs are kept by lease expiry; the page is by Seq.
-	active := req.State == backend.StateActive
-	if active {
-		offset, limit = 0, -1
+	if req.State == backend.StateActive {
+		out, err := b.activeJobs(ctx, queue, req.Offset, limit, nil)
+		return backend.JobsResult{Jobs: out}, err
 	}
-	res, err := b.runRepeatable(ctx, "jobs", queue, string(req.State), offset, limit)
+	res, err := b.runRepeatable(ctx, "jobs", queue, string(req.State), req.Offset, limit, "")
 	if err != nil {
 		return backend.JobsResult{}, err
 	}
@@ -70,12 +68,26 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 	if err != nil {
 		return backend.JobsResult{}, err
 	}
-	if active {
-		slices.SortFunc(out, func(x, y *backend.Job) int { return cmp.Compare(x.Seq, y.Seq) })
-		limit = cmp.Or(req.Limit, 100)
-		out = out[min(req.Offset, len(out)):min(req.Offset+limit, len(out))]
-	}
 	return backend.JobsResult{Jobs: out}, nil
+}
+
+// activeJobs returns a page of the queue's active jobs that keep accepts
+// (nil: every one), by Seq. Active jobs are kept by lease expiry, and
+// are few (bounded by the workers' slots): all are read, then sorted.
+func (b *Backend) activeJobs(ctx context.Context, queue string, offset, limit int, keep func(*backend.Job) bool) ([]*backend.Job, error) {
+	res, err := b.runRepeatable(ctx, "jobs", queue, string(backend.StateActive), 0, -1, "")
+	if err != nil {
+		return nil, err
+	}
+	out, err := decodeJobs(queue, res)
+	if err != nil {
+		return nil, err
+	}
+	if keep != nil {
+		out = slices.DeleteFunc(out, func(j *backend.Job) bool { return !keep(j) })
+	}
+	slices.SortFunc(out, func(x, y *backend.Job) int { return cmp.Compare(x.Seq, y.Seq) })
+	return out[min(offset, len(out)):min(offset+limit, len(out))], nil
 }
 
 // Counts returns the number of jobs in each state, read in one round trip.

@@ -4,8 +4,9 @@
 --
 -- KEYS: one queue key set (NK keys, see layout.lua).
 -- ARGV: [1..4] now, event count, event age, reply TTL; [5] queue name;
---   [6] state, or "" to read the jobs whose IDs follow; then [7] offset
---   and [8] limit (-1: all), or the IDs.
+--   [6] state, or "" to read the jobs whose IDs follow; then [7] offset,
+--   [8] limit (-1: all) and [9] a group ("": none; for waiting jobs only,
+--   read from the group's line), or the IDs.
 -- Returns: {id1, job1, hot1, children1, ...} in the state's order (or the
 --   order of the IDs, leaving out those that do not exist); see children
 --   in flows.lua.
@@ -19,7 +20,9 @@ else
   local offset, limit = tonumber(ARGV[7]), tonumber(ARGV[8])
   local stop = -1
   if limit >= 0 then stop = offset + limit - 1 end
-  if state == "waiting" then
+  if state == "waiting" and ARGV[9] ~= "" then
+    ids = groups.line_ids(Q, ARGV[9], offset, limit)
+  elseif state == "waiting" then
     ids = list_ready(Q, offset, limit)
   elseif state == "completed" then
     ids = redis.call("ZREVRANGE", Q.c, offset, stop)

@@ -154,6 +154,19 @@ function groups.put(Q, name, g, rotate)
   redis.call("HSET", Q.g, name, enc(g, G.N))
 end
 
+-- groups.line_ids returns the IDs of the jobs of the line of group name
+-- from offset on, at most limit of them (-1: all), in the order they
+-- will start, and the members of the line they are.
+function groups.line_ids(Q, name, offset, limit)
+  local pre = "l" .. name .. "\0"
+  local ms = redis.call("ZRANGEBYLEX", Q.gx, "[" .. pre, "(l" .. name .. "\1", "LIMIT", offset, limit)
+  local ids = {}
+  for i, m in ipairs(ms) do
+    ids[i] = string.sub(m, #pre + GROUPS.PLACE_DIGITS + 1)
+  end
+  return ids, ms
+end
+
 -- groups.ready keeps group name (UNGROUPED for a job without one) in step
 -- with waiting job id, of score score in p, entering (d = 1) or leaving
 -- (d = -1) its line.
@@ -244,13 +257,12 @@ function groups.take(Q, max)
       break
     end
     local name = string.sub(r, GROUPS.PLACE_DIGITS + 2)
-    local pre = "l" .. name .. "\0"
-    local m = redis.call("ZRANGEBYLEX", Q.gx, "[" .. pre, "(l" .. name .. "\1", "LIMIT", 0, 1)[1]
-    if not m then
+    local first, ms = groups.line_ids(Q, name, 0, 1)
+    local id = first[1]
+    if not id then
       error("drover: group " .. name .. " of " .. Q.name .. " is in the ring with no job ready")
     end
-    local id = string.sub(m, #pre + GROUPS.PLACE_DIGITS + 1)
-    redis.call("ZREM", Q.gx, m)
+    redis.call("ZREM", Q.gx, ms[1])
     redis.call("ZREM", Q.p, id)
     local g = groups.get(Q, name)
     g[G.READY] = num(g[G.READY]) - 1

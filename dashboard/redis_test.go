@@ -41,4 +41,21 @@ func TestOnRedis(t *testing.T) {
 	}
 	// The retried job and the new one wait with the fixture's two.
 	st.waitCount("mail", "waiting", 4)
+
+	// The Redis store serves groups: the Limits page lists them and a
+	// group's waiting jobs.
+	tq, err := queue.New(store, "tenants", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tq.SetGroupLimits(ctx, queue.Limits{Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"acme", "acme", "zeta"} {
+		if _, err := tq.Add(ctx, "export-"+g, nil, &queue.AddOptions{Group: g}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	contains(t, "the limits page", s.page("/queues/tenants/limits"), "1 at once", `href="queues/tenants/limits?group=acme"`, "zeta")
+	contains(t, "a group's waiting jobs", s.page("/queues/tenants/limits?group=acme"), "Waiting jobs of group acme", "export-acme")
 }

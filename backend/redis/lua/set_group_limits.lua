@@ -16,15 +16,7 @@ if replayed() then
 end
 local Q = keyset(1, ARGV[5])
 grouped(Q, true)
-for i, f in ipairs({"gconc", "grate", "gper"}) do
-  local v = ARGV[5 + i]
-  if v == "0" then
-    redis.call("HDEL", Q.meta, f)
-  else
-    redis.call("HSET", Q.meta, f, v)
-  end
-end
-Q.glim = nil
+limits.put(Q, {"gconc", "grate", "gper"}, ARGV[6], ARGV[7], ARGV[8])
 if ARGV[7] == "0" then
   -- Without a rate no group keeps its starts.
   redis.call("ZREMRANGEBYLEX", Q.gx, "[s", "(t")

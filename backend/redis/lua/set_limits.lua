@@ -14,14 +14,7 @@ if replayed() then
   return done(1)
 end
 local Q = keyset(1, ARGV[5])
-for i, f in ipairs({"conc", "rate", "per"}) do
-  local v = ARGV[5 + i]
-  if v == "0" then
-    redis.call("HDEL", Q.meta, f)
-  else
-    redis.call("HSET", Q.meta, f, v)
-  end
-end
+limits.put(Q, {"conc", "rate", "per"}, ARGV[6], ARGV[7], ARGV[8])
 local rate = tonumber(ARGV[7])
 if rate == 0 then
   redis.call("DEL", Q.st)

@@ -30,6 +30,20 @@ function limits.of(Q)
   return lim
 end
 
+-- limits.put writes a Limits as the meta fields names (concurrency,
+-- rate and rate period ms), from the values given as strings; a 0 is no
+-- field. The limits read in this call are read again.
+function limits.put(Q, names, conc, rate, per)
+  for i, v in ipairs({conc, rate, per}) do
+    if v == "0" then
+      redis.call("HDEL", Q.meta, names[i])
+    else
+      redis.call("HSET", Q.meta, names[i], v)
+    end
+  end
+  Q.lim, Q.glim = nil, nil
+end
+
 -- window holds the sliding windows of rate limits. A window w is a table
 -- of its rate and period (ms) and of the functions over the starts it
 -- keeps: w.count(since) is the number of starts after since, w.nth(k) the

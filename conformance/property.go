@@ -47,6 +47,28 @@ func propertyStore(t *testing.T, rt *rapid.T, f Factory, run *int) (backend.Full
 	return store, clock
 }
 
+// checkProperty runs the rapid property name, a heavy case: body gets a
+// fresh store and its fake clock for each run.
+func checkProperty(t *testing.T, f Factory, name string, body func(rt *rapid.T, store backend.Full, clock *fakeclock.Clock)) {
+	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		heavy(t)
+		run := 0
+		rapid.Check(t, func(rt *rapid.T) {
+			store, clock := propertyStore(t, rt, f, &run)
+			body(rt, store, clock)
+		})
+	})
+}
+
+// drawJob draws one of jobs, and takes it out.
+func drawJob(t *rapid.T, jobs *[]*backend.Job) *backend.Job {
+	i := rapid.IntRange(0, len(*jobs)-1).Draw(t, "job")
+	j := (*jobs)[i]
+	*jobs = slices.Delete(*jobs, i, i+1)
+	return j
+}
+
 // modelJob is what the model knows of one job.
 type modelJob struct {
 	id       string

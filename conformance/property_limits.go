@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/droverhq/drover/backend"
+	"github.com/droverhq/drover/internal/fakeclock"
 )
 
 // flowControlMachine drives a queue with deduplication keys, a concurrency
@@ -94,9 +94,7 @@ func (m *flowControlMachine) settle(t *rapid.T) {
 	if len(m.active) == 0 {
 		t.Skip("nothing active")
 	}
-	i := rapid.IntRange(0, len(m.active)-1).Draw(t, "job")
-	j := m.active[i]
-	m.active = slices.Delete(m.active, i, i+1)
+	j := drawJob(t, &m.active)
 	s := backend.Settlement{Lease: j.Lease}
 	switch rapid.IntRange(0, 3).Draw(t, "outcome") {
 	case 0:
@@ -260,9 +258,7 @@ func (m *fairnessMachine) settle(t *rapid.T) {
 	if len(m.active) == 0 {
 		t.Skip("nothing active")
 	}
-	i := rapid.IntRange(0, len(m.active)-1).Draw(t, "job")
-	j := m.active[i]
-	m.active = slices.Delete(m.active, i, i+1)
+	j := drawJob(t, &m.active)
 	s := backend.Settlement{Lease: j.Lease, Outcome: rapid.SampledFrom([]backend.Outcome{backend.OutcomeComplete, backend.OutcomeRetry, backend.OutcomeFail, backend.OutcomeRelease}).Draw(t, "outcome")}
 	res, err := m.store.Settle(t.Context(), propQueue, &backend.SettleRequest{Settlements: []backend.Settlement{s}})
 	if err != nil || res.Errs[0] != nil {
@@ -342,63 +338,51 @@ func (m *fairnessMachine) check(t *rapid.T) {
 }
 
 func testPropertyLimits(t *testing.T, f Factory) {
-	t.Run("groups are served round robin: no group starts two jobs while another that may start one starts none", func(t *testing.T) {
-		t.Parallel()
-		heavy(t)
-		run := 0
-		rapid.Check(t, func(rt *rapid.T) {
-			store, clock := propertyStore(t, rt, f, &run)
-			gs, ok := store.(backend.GroupStore)
-			if !ok {
-				rt.Skipf("store %T does not serve groups", store)
-			}
-			m := &fairnessMachine{store: store, clock: clock, groups: []string{"", "x", "y", "z"}, groupOf: map[string]string{},
-				ready: map[string]int{}, count: map[string]int{}, isActive: map[string]bool{}, since: map[string]map[string]int{}}
-			m.limit = rapid.IntRange(0, 2).Draw(rt, "group concurrency")
-			if err := gs.SetGroupLimits(rt.Context(), propQueue, backend.Limits{Concurrency: m.limit}); err != nil {
-				rt.Fatalf("SetGroupLimits: %v", err)
-			}
-			rt.Repeat(map[string]func(*rapid.T){
-				"add":     m.add,
-				"lease":   m.lease,
-				"settle":  m.settle,
-				"advance": m.advance,
-				"":        m.check,
-			})
+	checkProperty(t, f, "groups are served round robin: no group starts two jobs while another that may start one starts none", func(rt *rapid.T, store backend.Full, clock *fakeclock.Clock) {
+		gs, ok := store.(backend.GroupStore)
+		if !ok {
+			rt.Skipf("store %T does not serve groups", store)
+		}
+		m := &fairnessMachine{store: store, clock: clock, groups: []string{"", "x", "y", "z"}, groupOf: map[string]string{},
+			ready: map[string]int{}, count: map[string]int{}, isActive: map[string]bool{}, since: map[string]map[string]int{}}
+		m.limit = rapid.IntRange(0, 2).Draw(rt, "group concurrency")
+		if err := gs.SetGroupLimits(rt.Context(), propQueue, backend.Limits{Concurrency: m.limit}); err != nil {
+			rt.Fatalf("SetGroupLimits: %v", err)
+		}
+		rt.Repeat(map[string]func(*rapid.T){
+			"add":     m.add,
+			"lease":   m.lease,
+			"settle":  m.settle,
+			"advance": m.advance,
+			"":        m.check,
 		})
 	})
 
-	t.Run("random adds, leases and settlements under limits and keys keep every limit", func(t *testing.T) {
-		t.Parallel()
-		heavy(t)
-		run := 0
-		rapid.Check(t, func(rt *rapid.T) {
-			store, clock := propertyStore(t, rt, f, &run)
-			m := &flowControlMachine{store: store, clock: clock, keys: []string{"a", "b", "c"}, released: map[string]bool{}}
-			m.limits = backend.Limits{
-				Concurrency: rapid.IntRange(1, 4).Draw(rt, "concurrency"),
-				Rate:        rapid.IntRange(1, 5).Draw(rt, "rate"),
-				RatePer:     time.Duration(rapid.IntRange(1, 6).Draw(rt, "per")) * 100 * time.Millisecond,
+	checkProperty(t, f, "random adds, leases and settlements under limits and keys keep every limit", func(rt *rapid.T, store backend.Full, clock *fakeclock.Clock) {
+		m := &flowControlMachine{store: store, clock: clock, keys: []string{"a", "b", "c"}, released: map[string]bool{}}
+		m.limits = backend.Limits{
+			Concurrency: rapid.IntRange(1, 4).Draw(rt, "concurrency"),
+			Rate:        rapid.IntRange(1, 5).Draw(rt, "rate"),
+			RatePer:     time.Duration(rapid.IntRange(1, 6).Draw(rt, "per")) * 100 * time.Millisecond,
+		}
+		if err := store.SetLimits(rt.Context(), propQueue, m.limits); err != nil {
+			rt.Fatalf("SetLimits: %v", err)
+		}
+		m.groupOf = map[string]string{}
+		if gs, ok := store.(backend.GroupStore); ok {
+			m.groups = []string{"", "x", "y"}
+			m.groupLimit = rapid.IntRange(1, 2).Draw(rt, "group concurrency")
+			if err := gs.SetGroupLimits(rt.Context(), propQueue, backend.Limits{Concurrency: m.groupLimit}); err != nil {
+				rt.Fatalf("SetGroupLimits: %v", err)
 			}
-			if err := store.SetLimits(rt.Context(), propQueue, m.limits); err != nil {
-				rt.Fatalf("SetLimits: %v", err)
-			}
-			m.groupOf = map[string]string{}
-			if gs, ok := store.(backend.GroupStore); ok {
-				m.groups = []string{"", "x", "y"}
-				m.groupLimit = rapid.IntRange(1, 2).Draw(rt, "group concurrency")
-				if err := gs.SetGroupLimits(rt.Context(), propQueue, backend.Limits{Concurrency: m.groupLimit}); err != nil {
-					rt.Fatalf("SetGroupLimits: %v", err)
-				}
-			}
-			rt.Repeat(map[string]func(*rapid.T){
-				"add":     m.add,
-				"lease":   m.lease,
-				"settle":  m.settle,
-				"advance": m.advance,
-				"release": m.release,
-				"":        m.check,
-			})
+		}
+		rt.Repeat(map[string]func(*rapid.T){
+			"add":     m.add,
+			"lease":   m.lease,
+			"settle":  m.settle,
+			"advance": m.advance,
+			"release": m.release,
+			"":        m.check,
 		})
 	})
 }

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -70,18 +69,8 @@ func testGroupsKeys(t *testing.T, f storeFactory) {
 	x := setup(t, f, storeOptions{})
 	b := x.b.(*Backend)
 	c := b.client
-	meta, wake, recs, index := b.key("q", layout.KeyMeta), b.key("q", layout.KeyWake), b.key("q", layout.KeyGroups), b.key("q", layout.KeyGroupIndex)
-	for _, k := range []string{recs, index} {
-		if keySlot(k) != keySlot(meta) {
-			t.Fatalf("%s and %s hash to different slots", k, meta)
-		}
-	}
-	tokens := func(want int64, after string) {
-		t.Helper()
-		if n := c.LLen(x.ctx, wake).Val(); n != want {
-			t.Fatalf("%d wake tokens after %s, want %d", n, after, want)
-		}
-	}
+	meta, recs, index := b.key("q", layout.KeyMeta), b.key("q", layout.KeyGroups), b.key("q", layout.KeyGroupIndex)
+	tokens := func(want int64, after string) { t.Helper(); x.tokens(t, "q", want, after) }
 	if err := b.SetGroupLimits(x.ctx, "q", backend.Limits{Concurrency: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,32 +146,6 @@ func testGroupsKeys(t *testing.T, f storeFactory) {
 // limit keeps from taking a job waits, on the store's clock, exactly
 // until the group may start one.
 func testWakeGroupRateLimited(t *testing.T, f storeFactory) {
-	x := setup(t, f, storeOptions{})
-	if err := x.b.(*Backend).SetGroupLimits(x.ctx, "q", backend.Limits{Rate: 1, RatePer: 20 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	x.add(t, "q", backend.NewJob{Name: "a-0", Group: "a"}, backend.NewJob{Name: "a-1", Group: "a"})
-	if jobs := x.lease(t, "q", 2); len(jobs) != 1 {
-		t.Fatalf("leased %d jobs of a group at a rate of 1", len(jobs))
-	}
-	x.clock.Advance(5 * time.Second)
-	done := make(chan []*backend.Job, 1)
-	go func() {
-		r, err := x.b.Lease(x.ctx, "q", &backend.LeaseRequest{Max: 1, TTL: time.Minute, Wait: 2 * time.Hour})
-		if err != nil {
-			t.Errorf("lease: %v", err)
-		}
-		done <- r.Jobs
-	}()
-	next := t0.Add(20 * time.Second)
-	ctx, cancel := context.WithTimeout(x.ctx, 10*time.Second)
-	defer cancel()
-	if err := x.clock.AwaitTimer(ctx, next, 1); err != nil {
-		t.Fatalf("no timer of the blocked lease at %v: %v (timers at %v)", next, err, x.clock.Waiters())
-	}
-	x.clock.Set(next)
-	jobs := <-done
-	if len(jobs) != 1 || jobs[0].Name != "a-1" || !jobs[0].ProcessedAt.Equal(next) {
-		t.Fatalf("leased %v, want a-1 started at %v", names(jobs), next)
-	}
+	wakesAtNextStart(t, f, func(b *Backend, l backend.Limits) error { return b.SetGroupLimits(t.Context(), "q", l) },
+		backend.NewJob{Name: "a-0", Group: "a"}, backend.NewJob{Name: "a-1", Group: "a"})
 }

@@ -15,16 +15,11 @@ func testLimitsKeys(t *testing.T, f storeFactory) {
 	x := setup(t, f, storeOptions{})
 	b := x.b.(*Backend)
 	c := b.client
-	meta, wake, starts := b.key("q", layout.KeyMeta), b.key("q", layout.KeyWake), b.key("q", layout.KeyStarts)
+	meta, starts := b.key("q", layout.KeyMeta), b.key("q", layout.KeyStarts)
 	if keySlot(starts) != keySlot(meta) {
 		t.Fatalf("%s and %s hash to different slots", starts, meta)
 	}
-	tokens := func(want int64, after string) {
-		t.Helper()
-		if n := c.LLen(x.ctx, wake).Val(); n != want {
-			t.Fatalf("%d wake tokens after %s, want %d", n, after, want)
-		}
-	}
+	tokens := func(want int64, after string) { t.Helper(); x.tokens(t, "q", want, after) }
 	if err := b.SetLimits(x.ctx, "q", backend.Limits{Concurrency: 1, Rate: 2, RatePer: time.Second}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,27 +70,38 @@ func testLimitsKeys(t *testing.T, f storeFactory) {
 	}
 }
 
+// tokens checks that queue q has want wake tokens, after what the test
+// did.
+func (x *bundle) tokens(t *testing.T, q string, want int64, after string) {
+	t.Helper()
+	b := x.b.(*Backend)
+	if n := b.client.LLen(x.ctx, b.key(q, layout.KeyWake)).Val(); n != want {
+		t.Fatalf("%d wake tokens after %s, want %d", n, after, want)
+	}
+}
+
 // testWakeRateLimited checks that a Lease that the rate limit keeps from
 // taking a job waits, on the store's clock, exactly until the next start
 // it allows: not until the end of its wait, nor for a poll interval.
 func testWakeRateLimited(t *testing.T, f storeFactory) {
+	wakesAtNextStart(t, f, func(b *Backend, l backend.Limits) error { return b.SetLimits(t.Context(), "q", l) },
+		backend.NewJob{Name: "a"}, backend.NewJob{Name: "b"})
+}
+
+// wakesAtNextStart sets limits of one start per 20 s with set, adds two
+// jobs, leases the first, and checks that a Lease of the second waits, on
+// the store's clock, exactly until the limits allow its start.
+func wakesAtNextStart(t *testing.T, f storeFactory, set func(b *Backend, l backend.Limits) error, first, second backend.NewJob) {
 	x := setup(t, f, storeOptions{})
-	if err := x.b.(*Backend).SetLimits(x.ctx, "q", backend.Limits{Rate: 1, RatePer: 20 * time.Second}); err != nil {
+	if err := set(x.b.(*Backend), backend.Limits{Rate: 1, RatePer: 20 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	x.add(t, "q", backend.NewJob{Name: "a"}, backend.NewJob{Name: "b"})
+	x.add(t, "q", first, second)
 	if jobs := x.lease(t, "q", 2); len(jobs) != 1 {
 		t.Fatalf("leased %d jobs at a rate of 1", len(jobs))
 	}
 	x.clock.Advance(5 * time.Second)
-	done := make(chan []*backend.Job, 1)
-	go func() {
-		r, err := x.b.Lease(x.ctx, "q", &backend.LeaseRequest{Max: 1, TTL: time.Minute, Wait: 2 * time.Hour})
-		if err != nil {
-			t.Errorf("lease: %v", err)
-		}
-		done <- r.Jobs
-	}()
+	done := x.leaseLater(t, "q")
 	// Before the lease of the first job expires (30s).
 	next := t0.Add(20 * time.Second)
 	ctx, cancel := context.WithTimeout(x.ctx, 10*time.Second)
@@ -108,7 +114,7 @@ func testWakeRateLimited(t *testing.T, f storeFactory) {
 	}
 	x.clock.Set(next)
 	jobs := <-done
-	if len(jobs) != 1 || !jobs[0].ProcessedAt.Equal(next) {
-		t.Fatalf("leased %v, want one job started at %v", jobs, next)
+	if len(jobs) != 1 || jobs[0].Name != second.Name || !jobs[0].ProcessedAt.Equal(next) {
+		t.Fatalf("leased %v, want %s started at %v", jobs, second.Name, next)
 	}
 }

@@ -406,18 +406,25 @@ func isMini(b backend.Full) bool {
 	return err != nil
 }
 
-// testWakeDelayed: an idle leaser wakes when a delayed job falls due.
-func testWakeDelayed(t *testing.T, f storeFactory) {
-	x := setup(t, f, storeOptions{})
-	x.add(t, "q", backend.NewJob{Name: "later", Delay: time.Hour})
+// leaseLater starts a Lease of one job of q that waits up to two hours,
+// and returns the channel its jobs come on.
+func (x *bundle) leaseLater(t *testing.T, q string) <-chan []*backend.Job {
 	done := make(chan []*backend.Job, 1)
 	go func() {
-		r, err := x.b.Lease(x.ctx, "q", &backend.LeaseRequest{Max: 1, TTL: time.Minute, Wait: 2 * time.Hour})
+		r, err := x.b.Lease(x.ctx, q, &backend.LeaseRequest{Max: 1, TTL: time.Minute, Wait: 2 * time.Hour})
 		if err != nil {
 			t.Errorf("lease: %v", err)
 		}
 		done <- r.Jobs
 	}()
+	return done
+}
+
+// testWakeDelayed: an idle leaser wakes when a delayed job falls due.
+func testWakeDelayed(t *testing.T, f storeFactory) {
+	x := setup(t, f, storeOptions{})
+	x.add(t, "q", backend.NewJob{Name: "later", Delay: time.Hour})
+	done := x.leaseLater(t, "q")
 	waitFor(t, "the leaser's timer", func() bool { return x.clock.Timers() > 0 })
 	x.clock.Advance(time.Hour)
 	if jobs := <-done; len(jobs) != 1 {

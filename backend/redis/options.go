@@ -31,6 +31,19 @@ type Options struct {
 	// end the prefix, so that no two (prefix, queue) pairs share keys.
 	// Defaults to "drover".
 	Prefix string
+	// SlotTag, if set, places queues in shared Redis Cluster slots: the
+	// queues for which it returns the same tag keep their keys in one
+	// slot, under the hash tag {prefix:tag}, so that a flow may span
+	// them on Cluster (and a transaction's keys may be in their slot).
+	// A queue for which it returns "" keeps a slot of its own,
+	// {prefix:queue}, as without SlotTag. A tag follows the rules of a
+	// queue name. SlotTag must always give a queue the same tag, and
+	// every process that shares the queues must use the same SlotTag,
+	// as they use the same Prefix: a queue placed under another tag is
+	// another queue, and its jobs are not seen. The queues of one slot
+	// live on one master, so put together only queues that flows join.
+	// On a single server or behind Sentinel it changes only key names.
+	SlotTag func(queue string) string
 
 	// wrapScript, when set, rewrites each script's source before it is
 	// loaded (tests use it to watch the keys scripts touch).

@@ -115,15 +115,22 @@ func (b *Backend) spawn(fn func()) bool {
 }
 
 // queueKeys returns the key set of a queue (see internal/layout): every
-// key has the hash tag {prefix:queue}.
+// key starts with the queue's hash tag, as "{prefix:queue}:j" for a queue
+// in a slot of its own and "{prefix:tag}[queue]:j" for one that
+// Options.SlotTag places under tag. The character after the tag tells
+// the two apart, and neither a queue name nor a key suffix has a brace
+// or "]:" in it, so no two queues share a key.
 func (b *Backend) queueKeys(queue string) []string {
 	if k, ok := b.keys.Load(queue); ok {
 		return k.([]string)
 	}
-	tag := b.HashTag(queue) + ":"
+	head := b.HashTag(queue) + ":"
+	if b.slotTag(queue) != "" {
+		head = b.HashTag(queue) + "[" + queue + "]:"
+	}
 	k := make([]string, layout.NumKeys)
 	for i, s := range layout.KeySuffixes {
-		k[i] = tag + s
+		k[i] = head + s
 	}
 	b.keys.Store(queue, k)
 	return k
@@ -131,12 +138,42 @@ func (b *Backend) queueKeys(queue string) []string {
 
 func (b *Backend) key(queue string, k int) string { return b.queueKeys(queue)[k] }
 
-// check reports ErrClosed after Close and validates the queue name.
+// check reports ErrClosed after Close and validates the queue name and
+// its slot tag.
 func (b *Backend) check(queue string) error {
 	if b.closed.Load() {
 		return backend.ErrClosed
 	}
-	return backend.ValidateQueueName(queue)
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	return b.checkTag(queue)
+}
+
+// slotTag returns the tag Options.SlotTag gives queue, or "" for a queue
+// of its own slot.
+func (b *Backend) slotTag(queue string) string {
+	if b.opts.SlotTag == nil {
+		return ""
+	}
+	return b.opts.SlotTag(queue)
+}
+
+// checkTag validates the slot tag of queue, if it has one.
+func (b *Backend) checkTag(queue string) error {
+	tag := b.slotTag(queue)
+	if tag == "" {
+		return nil
+	}
+	if err := backend.ValidateQueueName(tag); err != nil {
+		var v *backend.ValidationError
+		reason := err.Error()
+		if errors.As(err, &v) {
+			reason = v.Reason
+		}
+		return backend.Invalid("SlotTag", fmt.Sprintf("slot tag %q of queue %q: %s", tag, queue, reason))
+	}
+	return nil
 }
 
 func (b *Backend) now() int64 { return b.opts.Clock.Now().UnixMilli() }

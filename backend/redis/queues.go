@@ -58,7 +58,7 @@ func (b *Backend) Queues(ctx context.Context) ([]string, error) {
 		err = scan(ctx, b.client)
 	}
 	if err != nil {
-		return nil, translate(err)
+		return nil, b.failed(err)
 	}
 	names := make([]string, 0, len(found))
 	for n := range found {

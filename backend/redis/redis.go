@@ -201,7 +201,7 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	ctx, cancel := context.WithTimeout(ctx, b.window)
 	defer cancel()
 	res, err := b.scripts.run(ctx, b.client, script, keys, argv...)
-	return res, translate(err)
+	return res, b.failed(err)
 }
 
 // runRepeatable runs a script that may run twice over one queue's key
@@ -210,7 +210,20 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args ...any) (any, error) {
 	argv := append(append(b.header(b.now(), "0", 1+len(args)), queue), args...)
 	res, err := b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
-	return res, translate(err)
+	return res, b.failed(err)
+}
+
+// failed translates err, what a command of the store's returned, and on
+// Cluster asks the client to reload its slot map after a failure that may
+// come from a failover: go-redis reloads it on a MOVED reply, but not when
+// the master it sends to has gone, and otherwise only every
+// ClusterStateReloadInterval (a minute by default).
+func (b *Backend) failed(err error) error {
+	err = translate(err)
+	if b.cluster && errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, context.Canceled) {
+		b.client.(*goredis.ClusterClient).ReloadState(context.Background())
+	}
+	return err
 }
 
 // storeError is a go-redis error translated into one of drover's

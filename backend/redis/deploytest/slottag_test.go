@@ -78,7 +78,9 @@ func TestFlowUnderSlotTagOnCluster(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = w.Stop(context.Background()) })
 	}
-	run("receipts", func(ctx context.Context, j *queue.Job) ([]byte, error) { return append([]byte("printed "), j.Data...), nil })
+	run("receipts", func(ctx context.Context, j *queue.Job) ([]byte, error) {
+		return append([]byte("printed "), j.Data...), nil
+	})
 	run("invoices", func(ctx context.Context, j *queue.Job) ([]byte, error) {
 		var got []string
 		for _, v := range j.ChildrenValues() {

@@ -243,6 +243,15 @@ func (c *Cluster) stable(ctx context.Context) string {
 		if why := s.role(ctx, role); why != "" {
 			return why
 		}
+		if role == "slave" {
+			m := c.byAddr("127.0.0.1:" + strconv.Itoa(s.masterPort(ctx)))
+			if m == nil || !slices.Contains(agreed, m.Addr) {
+				return fmt.Sprintf("%s replicates no master that serves slots", s)
+			}
+			if why := acked(ctx, m, s); why != "" {
+				return why
+			}
+		}
 	}
 	return ""
 }

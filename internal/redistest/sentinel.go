@@ -204,6 +204,37 @@ func (s *Server) role(ctx context.Context, role string) string {
 	return ""
 }
 
+// acked reports why master m does not yet count replica r for WAIT, or
+// "" when it does: m lists r online with an acknowledged offset. After a
+// full sync a replica acknowledges (and the master streams writes to it)
+// only about a second later, so a WAIT just after it would time out.
+func acked(ctx context.Context, m, r *Server) string {
+	repl, err := m.admin().Info(ctx, "replication").Result()
+	if err != nil {
+		return fmt.Sprintf("%s: %v", m, err)
+	}
+	for _, line := range strings.Split(repl, "\r\n") {
+		if !strings.HasPrefix(line, "slave") || !strings.Contains(line, ",port="+strconv.Itoa(r.port)+",") {
+			continue
+		}
+		_, off, _ := strings.Cut(line, "offset=")
+		off, _, _ = strings.Cut(off, ",")
+		if n, _ := strconv.ParseInt(off, 10, 64); strings.Contains(line, "state=online") && n > 0 {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s has no acknowledgement from its replica %s yet", m, r)
+}
+
+// masterPort returns the port of the master that replica s replicates.
+func (s *Server) masterPort(ctx context.Context) int {
+	repl, _ := s.admin().Info(ctx, "replication").Result()
+	_, port, _ := strings.Cut(repl, "master_port:")
+	port, _, _ = strings.Cut(port, "\r")
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
 // replicasOf returns the running servers of nodes that say they
 // replicate master m.
 func replicasOf(t testing.TB, nodes []*Server, m *Server) []*Server {
@@ -213,11 +244,7 @@ func replicasOf(t testing.TB, nodes []*Server, m *Server) []*Server {
 		if s == m || !s.Running() {
 			continue
 		}
-		repl, err := s.admin().Info(context.Background(), "replication").Result()
-		if err != nil {
-			t.Fatalf("redistest: replication of %s: %v", s, err)
-		}
-		if strings.Contains(repl, "role:slave") && strings.Contains(repl, "master_port:"+strconv.Itoa(m.port)+"\r") {
+		if s.role(context.Background(), "slave") == "" && s.masterPort(context.Background()) == m.port {
 			out = append(out, s)
 		}
 	}
@@ -237,9 +264,11 @@ func (st *Sentinel) waitServers(t testing.TB, master *Server) {
 			if why := s.role(ctx, "slave"); why != "" {
 				return why
 			}
-			repl, _ := s.admin().Info(ctx, "replication").Result()
-			if !strings.Contains(repl, "master_port:"+strconv.Itoa(master.port)+"\r") {
+			if s.masterPort(ctx) != master.port {
 				return fmt.Sprintf("%s replicates another master", s)
+			}
+			if why := acked(ctx, master, s); why != "" {
+				return why
 			}
 		}
 		return ""

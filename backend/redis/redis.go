@@ -63,6 +63,9 @@ func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkWait(client, &o); err != nil {
+		return nil, err
+	}
 	_, cluster := client.(*goredis.ClusterClient)
 	// On Cluster a function library would have to be loaded on every
 	// master, and again on each new one; scripts load where they run.
@@ -200,7 +203,13 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	keys = append(keys[:len(keys):len(keys)], b.replyKey(queue, id))
 	ctx, cancel := context.WithTimeout(ctx, b.window)
 	defer cancel()
-	res, err := b.scripts.run(ctx, b.client, script, keys, argv...)
+	var res any
+	var err error
+	if b.opts.WaitReplicas > 0 && script != "lease" && script != "renew" {
+		res, err = b.runDurable(ctx, script, keys, argv)
+	} else {
+		res, err = b.scripts.run(ctx, b.client, script, keys, argv...)
+	}
 	return res, b.failed(err)
 }
 
@@ -209,7 +218,15 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 // keeps nothing for a resend.
 func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args ...any) (any, error) {
 	argv := append(append(b.header(b.now(), "0", 1+len(args)), queue), args...)
-	res, err := b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
+	var res any
+	var err error
+	if b.opts.WaitReplicas > 0 && script == "notify" {
+		// The one repeatable script that writes: its notice must last
+		// before the outbox entry that holds it goes.
+		res, err = b.runDurable(ctx, script, b.queueKeys(queue), argv)
+	} else {
+		res, err = b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
+	}
 	return res, b.failed(err)
 }
 
@@ -220,7 +237,7 @@ func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args 
 // ClusterStateReloadInterval (a minute by default).
 func (b *Backend) failed(err error) error {
 	err = translate(err)
-	if b.cluster && errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, context.Canceled) {
+	if b.cluster && errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrNotDurable) {
 		b.client.(*goredis.ClusterClient).ReloadState(context.Background())
 	}
 	return err
@@ -250,6 +267,9 @@ func (e *storeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
 func translate(err error) error {
 	if err == nil {
 		return nil
+	}
+	if se := (*storeError)(nil); errors.As(err, &se) {
+		return err // translated already
 	}
 	if errors.Is(err, goredis.Nil) {
 		return &storeError{sentinel: backend.ErrNotFound, cause: err}

@@ -329,6 +329,54 @@ func (c *Cluster) Failover(t testing.TB, replica *Server) {
 	})
 }
 
+// MoveSlot moves slot, with its keys, from its master to master to, as
+// redis-cli --cluster reshard does: the target imports the slot and the
+// source migrates it, MIGRATE moves its keys a batch at a time (meanwhile
+// the source answers ASK or TRYAGAIN for keys it no longer has), and then
+// every master learns the slot's new owner. It waits until the cluster is
+// stable.
+func (c *Cluster) MoveSlot(t testing.TB, slot int, to *Server) {
+	t.Helper()
+	ctx := context.Background()
+	from := c.MasterOf(t, slot)
+	if from == to {
+		t.Fatalf("redistest: slot %d is on %s already", slot, to)
+	}
+	do := func(s *Server, args ...any) any {
+		t.Helper()
+		v, err := s.admin().Do(ctx, args...).Result()
+		if err != nil {
+			t.Fatalf("redistest: %v on %s: %v", args, s, err)
+		}
+		return v
+	}
+	do(to, "cluster", "setslot", slot, "importing", c.ids[from])
+	do(from, "cluster", "setslot", slot, "migrating", c.ids[to])
+	host, port, _ := strings.Cut(to.Addr, ":")
+	for {
+		keys, _ := do(from, "cluster", "getkeysinslot", slot, 100).([]any)
+		if len(keys) == 0 {
+			break
+		}
+		args := append([]any{"migrate", host, port, "", 0, 10000, "keys"}, keys...)
+		do(from, args...)
+	}
+	// The new owner first, then the old one, then the others.
+	do(to, "cluster", "setslot", slot, "node", c.ids[to])
+	do(from, "cluster", "setslot", slot, "node", c.ids[to])
+	for _, m := range c.Masters(t) {
+		if m != to && m != from {
+			do(m, "cluster", "setslot", slot, "node", c.ids[to])
+		}
+	}
+	c.waitSlots(t, func(m []string) string {
+		if m[slot] != to.Addr {
+			return fmt.Sprintf("slot %d is not yet on %s", slot, to)
+		}
+		return ""
+	})
+}
+
 // WaitFailedOver waits until another node than old (a master that was
 // stopped, say) serves slot and the cluster is stable, and returns that
 // node.

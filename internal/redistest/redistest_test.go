@@ -130,6 +130,20 @@ func TestThreeMasterCluster(t *testing.T) {
 		t.Fatalf("%d masters after the restart, want 3", n)
 	}
 	check("after the killed master came back")
+
+	// A slot moved to another master takes its keys along.
+	from := c.MasterOfKey(t, "c")
+	var to *Server
+	for _, m := range c.Masters(t) {
+		if m != from {
+			to = m
+		}
+	}
+	c.MoveSlot(t, Slot("c"), to)
+	if m := c.MasterOfKey(t, "c"); m != to {
+		t.Fatalf("after the move %s serves c, want %s", m, to)
+	}
+	check("after a slot moved")
 }
 
 // TestSentinelFailover starts a master, a replica and three sentinels,

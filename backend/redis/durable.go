@@ -72,8 +72,9 @@ func (b *Backend) runDurable(ctx context.Context, script string, keys []string, 
 // sendWait sends a script command and WAIT in one pipeline, on one
 // connection to the master of key's slot, and returns the script's reply
 // and the replicas that acknowledged it. On Cluster it follows MOVED and
-// ASK replies itself, as the Cluster client would for the script alone,
-// and waits out TRYAGAIN and CLUSTERDOWN; the script did not run then.
+// ASK replies itself, as the Cluster client would for the script alone
+// (the script did not run then); the caller retries TRYAGAIN and
+// CLUSTERDOWN (retryUnstable).
 func (b *Backend) sendWait(ctx context.Context, key string, args []any) (any, int64, error) {
 	cc, ok := b.client.(*goredis.ClusterClient)
 	if !ok {
@@ -98,18 +99,6 @@ func (b *Backend) sendWait(ctx context.Context, key string, args []any) (any, in
 		case moved || ask:
 			f := strings.Fields(msg)
 			if node, err = masterAt(ctx, cc, f[len(f)-1]); err != nil {
-				return nil, 0, err
-			}
-		case strings.HasPrefix(msg, "TRYAGAIN"), strings.HasPrefix(msg, "CLUSTERDOWN"):
-			cc.ReloadState(ctx)
-			t := time.NewTimer(100 * time.Millisecond)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, 0, err
-			}
-			if node, err = cc.MasterForKey(ctx, key); err != nil {
 				return nil, 0, err
 			}
 		default:

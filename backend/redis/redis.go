@@ -203,14 +203,35 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	keys = append(keys[:len(keys):len(keys)], b.replyKey(queue, id))
 	ctx, cancel := context.WithTimeout(ctx, b.window)
 	defer cancel()
-	var res any
-	var err error
-	if b.opts.WaitReplicas > 0 && script != "lease" && script != "renew" {
-		res, err = b.runDurable(ctx, script, keys, argv)
-	} else {
-		res, err = b.scripts.run(ctx, b.client, script, keys, argv...)
-	}
+	res, err := retryUnstable(ctx, func() (any, error) {
+		if b.opts.WaitReplicas > 0 && script != "lease" && script != "renew" {
+			return b.runDurable(ctx, script, keys, argv)
+		}
+		return b.scripts.run(ctx, b.client, script, keys, argv...)
+	})
 	return res, b.failed(err)
+}
+
+// retryUnstable calls call again while it fails with TRYAGAIN or
+// CLUSTERDOWN, replies with which a Cluster node refuses a command
+// without running it (while a slot moves with the call's keys on two
+// nodes, or while the cluster fails a master over), until ctx ends.
+// go-redis retries these too, but only MaxRedirects times within a few
+// tens of milliseconds, while a slot's move or a failover takes longer.
+func retryUnstable(ctx context.Context, call func() (any, error)) (any, error) {
+	for try := 0; ; try++ {
+		res, err := call()
+		if err == nil || !(strings.HasPrefix(err.Error(), "TRYAGAIN") || strings.HasPrefix(err.Error(), "CLUSTERDOWN")) {
+			return res, err
+		}
+		t := time.NewTimer(min(25*time.Millisecond<<min(try, 4), 400*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return res, err
+		}
+	}
 }
 
 // runRepeatable runs a script that may run twice over one queue's key
@@ -218,15 +239,14 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 // keeps nothing for a resend.
 func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args ...any) (any, error) {
 	argv := append(append(b.header(b.now(), "0", 1+len(args)), queue), args...)
-	var res any
-	var err error
-	if b.opts.WaitReplicas > 0 && script == "notify" {
-		// The one repeatable script that writes: its notice must last
-		// before the outbox entry that holds it goes.
-		res, err = b.runDurable(ctx, script, b.queueKeys(queue), argv)
-	} else {
-		res, err = b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
-	}
+	res, err := retryUnstable(ctx, func() (any, error) {
+		if b.opts.WaitReplicas > 0 && script == "notify" {
+			// The one repeatable script that writes: its notice must
+			// last before the outbox entry that holds it goes.
+			return b.runDurable(ctx, script, b.queueKeys(queue), argv)
+		}
+		return b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
+	})
 	return res, b.failed(err)
 }
 

@@ -1,7 +1,10 @@
 package deploytest
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +21,16 @@ import (
 // the test reports.
 
 // clusterLoads starts a Cluster and the two loads on queues of one
-// master, and returns the cluster, that master and the loads.
-func clusterLoads(t *testing.T) (*redistest.Cluster, *redistest.Server, []*load) {
+// master, with producers that repeat failed adds if retry is set, and
+// returns the cluster, that master and the loads.
+func clusterLoads(t *testing.T, retry bool) (*redistest.Cluster, *redistest.Server, []*load) {
 	c := redistest.StartCluster(t, nil)
+	r := &redirects{}
+	t.Cleanup(func() { t.Logf("replies to the loads' clients: %s", r) })
 	newClient := func() goredis.UniversalClient {
-		return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 8})
+		cc := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 8})
+		cc.OnNewNode(func(n *goredis.Client) { n.AddHook(r) })
+		return cc
 	}
 	const prefix = "fo"
 	tag := func(q string) string { return "{" + prefix + ":" + q + "}" }
@@ -34,8 +42,8 @@ func clusterLoads(t *testing.T) (*redistest.Cluster, *redistest.Server, []*load)
 		}
 	}
 	loads := []*load{
-		{name: "default options", queue: "plain", opts: redis.Options{Prefix: prefix}, newClient: newClient},
-		{name: "WaitReplicas 1", queue: durable, opts: redis.Options{Prefix: prefix, WaitReplicas: 1}, newClient: newClient},
+		{name: "default options", queue: "plain", opts: redis.Options{Prefix: prefix}, newClient: newClient, retry: retry},
+		{name: "WaitReplicas 1", queue: durable, opts: redis.Options{Prefix: prefix, WaitReplicas: 1}, newClient: newClient, retry: retry},
 	}
 	for _, l := range loads {
 		startLoad(t, l, 2, 2)
@@ -45,7 +53,8 @@ func clusterLoads(t *testing.T) (*redistest.Cluster, *redistest.Server, []*load)
 
 // finishLoads lets each load run on after the fault that began at start,
 // then stops it and checks and reports what became of its jobs.
-func finishLoads(t *testing.T, loads []*load, start time.Time, lostWrites int, graceful bool) {
+func finishLoads(t *testing.T, loads []*load, start time.Time, lostWrites int, graceful bool) []report {
+	var reps []report
 	for _, l := range loads {
 		l.waitProgress(200)
 		stopped, resumed := l.pause(start)
@@ -56,7 +65,9 @@ func finishLoads(t *testing.T, loads []*load, start time.Time, lostWrites int, g
 			t.Logf("%s: lost jobs, such as %v", l.name, rep.lost[:min(len(rep.lost), 5)])
 		}
 		l.check(rep, graceful || l.opts.WaitReplicas > 0)
+		reps = append(reps, rep)
 	}
+	return reps
 }
 
 // TestClusterFailoverUnderLoad hands a master's slots to its replica with
@@ -66,7 +77,7 @@ func finishLoads(t *testing.T, loads []*load, start time.Time, lostWrites int, g
 // recovery as stalled.
 func TestClusterFailoverUnderLoad(t *testing.T) {
 	t.Parallel()
-	c, victim, loads := clusterLoads(t)
+	c, victim, loads := clusterLoads(t, false)
 	replica := c.ReplicasOf(t, victim)[0]
 	start := time.Now()
 	c.Failover(t, replica)
@@ -80,7 +91,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 // with WaitReplicas 1 lasts, and those calls fail).
 func TestClusterMasterKilledUnderLoad(t *testing.T) {
 	t.Parallel()
-	c, victim, loads := clusterLoads(t)
+	c, victim, loads := clusterLoads(t, false)
 	slot := redistest.Slot("{fo:plain}")
 	start := time.Now()
 	victim.Kill()
@@ -117,4 +128,54 @@ func TestSentinelMasterKilledUnderLoad(t *testing.T) {
 	st.WaitMaster(t, nil)
 	t.Logf("the killed master was back as a replica %s after the kill", time.Since(start).Round(time.Millisecond))
 	finishLoads(t, loads, start, 1, false)
+}
+
+// redirects counts the MOVED, ASK, TRYAGAIN and CLUSTERDOWN replies that
+// Cluster nodes gave, which the Cluster client and the store handle
+// without the caller seeing them.
+type redirects struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *redirects) count(err error) {
+	if err == nil {
+		return
+	}
+	word, _, _ := strings.Cut(err.Error(), " ")
+	switch word {
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN":
+		r.mu.Lock()
+		if r.n == nil {
+			r.n = map[string]int{}
+		}
+		r.n[word]++
+		r.mu.Unlock()
+	}
+}
+
+func (r *redirects) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprint(r.n)
+}
+
+func (r *redirects) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (r *redirects) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		r.count(err)
+		return err
+	}
+}
+
+func (r *redirects) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			r.count(c.Err())
+		}
+		return err
+	}
 }

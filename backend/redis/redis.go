@@ -212,16 +212,18 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	return res, b.failed(err)
 }
 
-// retryUnstable calls call again while it fails with TRYAGAIN or
-// CLUSTERDOWN, replies with which a Cluster node refuses a command
-// without running it (while a slot moves with the call's keys on two
-// nodes, or while the cluster fails a master over), until ctx ends.
-// go-redis retries these too, but only MaxRedirects times within a few
-// tens of milliseconds, while a slot's move or a failover takes longer.
+// retryUnstable calls call again while a Cluster node refused to run it:
+// TRYAGAIN (a slot is moving, and the call's keys are on both nodes),
+// CLUSTERDOWN (the cluster is failing a master over), and MOVED or ASK
+// after go-redis followed MaxRedirects of them (a slot in the middle of
+// a move sends a call back and forth). The call did not run, so it is
+// safe to send it again, until ctx ends. go-redis retries these too, but
+// only MaxRedirects times within a few tens of milliseconds, while a
+// slot's move or a failover takes longer.
 func retryUnstable(ctx context.Context, call func() (any, error)) (any, error) {
 	for try := 0; ; try++ {
 		res, err := call()
-		if err == nil || !(strings.HasPrefix(err.Error(), "TRYAGAIN") || strings.HasPrefix(err.Error(), "CLUSTERDOWN")) {
+		if err == nil || !refused(err) {
 			return res, err
 		}
 		t := time.NewTimer(min(25*time.Millisecond<<min(try, 4), 400*time.Millisecond))
@@ -232,6 +234,18 @@ func retryUnstable(ctx context.Context, call func() (any, error)) (any, error) {
 			return res, err
 		}
 	}
+}
+
+// refused reports the errors of a Cluster node that did not run a
+// command (see retryUnstable).
+func refused(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"TRYAGAIN", "CLUSTERDOWN", "MOVED ", "ASK "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // runRepeatable runs a script that may run twice over one queue's key

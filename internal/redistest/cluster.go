@@ -97,9 +97,11 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 }
 
 // Addrs returns the addresses of every node.
-func (c *Cluster) Addrs() []string {
-	out := make([]string, len(c.Nodes))
-	for i, s := range c.Nodes {
+func (c *Cluster) Addrs() []string { return addrsOf(c.Nodes) }
+
+func addrsOf(servers []*Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
 		out[i] = s.Addr
 	}
 	return out
@@ -396,7 +398,7 @@ func (c *Cluster) WaitFailedOver(t testing.TB, old *Server, slot int) *Server {
 func (c *Cluster) waitSlots(t testing.TB, cond func(m []string) string) []string {
 	t.Helper()
 	var m []string
-	poll(t, "the cluster", func() string {
+	Poll(t, "the cluster", func() string {
 		if why := c.stable(context.Background()); why != "" {
 			return why
 		}

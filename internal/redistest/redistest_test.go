@@ -88,7 +88,7 @@ func TestThreeMasterCluster(t *testing.T) {
 	// default, so it is asked to after each failed try).
 	check := func(when string) {
 		t.Helper()
-		poll(t, when, func() string {
+		Poll(t, when, func() string {
 			for _, k := range keys {
 				if v, err := cc.Get(ctx, k).Result(); err != nil || v != k {
 					cc.ReloadState(ctx)
@@ -175,7 +175,7 @@ func TestSentinelFailover(t *testing.T) {
 	if m != st.Servers[1] {
 		t.Fatalf("new master %s, want %s", m, st.Servers[1])
 	}
-	poll(t, "the failover client to reach the new master", func() string {
+	Poll(t, "the failover client to reach the new master", func() string {
 		v, err := c.Get(ctx, "k").Result()
 		if err != nil || v != "v" {
 			return fmt.Sprintf("GET k = %q, %v", v, err)

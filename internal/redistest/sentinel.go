@@ -124,13 +124,7 @@ func StartSentinel(t testing.TB, opts *SentinelOptions) *Sentinel {
 }
 
 // SentinelAddrs returns the sentinels' addresses.
-func (st *Sentinel) SentinelAddrs() []string {
-	out := make([]string, len(st.Sentinels))
-	for i, s := range st.Sentinels {
-		out[i] = s.Addr
-	}
-	return out
-}
+func (st *Sentinel) SentinelAddrs() []string { return addrsOf(st.Sentinels) }
 
 // Client returns a failover client that finds the master through the
 // sentinels, closed when the test ends.
@@ -256,7 +250,7 @@ func replicasOf(t testing.TB, nodes []*Server, m *Server) []*Server {
 func (st *Sentinel) waitServers(t testing.TB, master *Server) {
 	t.Helper()
 	ctx := context.Background()
-	poll(t, "the replicas to be in sync", func() string {
+	Poll(t, "the replicas to be in sync", func() string {
 		for _, s := range st.Servers {
 			if s == master || !s.Running() {
 				continue
@@ -284,7 +278,7 @@ func (st *Sentinel) WaitMaster(t testing.TB, old *Server) *Server {
 	t.Helper()
 	ctx := context.Background()
 	var master *Server
-	poll(t, "the sentinels to agree on a master", func() string {
+	Poll(t, "the sentinels to agree on a master", func() string {
 		m, why := st.agreed(ctx)
 		switch {
 		case why != "":
@@ -302,7 +296,7 @@ func (st *Sentinel) WaitMaster(t testing.TB, old *Server) *Server {
 			running++
 		}
 	}
-	poll(t, "the sentinels to know every replica and each other", func() string {
+	Poll(t, "the sentinels to know every replica and each other", func() string {
 		for _, s := range st.Sentinels {
 			if !s.Running() {
 				continue
@@ -374,9 +368,10 @@ func field(entry any, name string) string {
 // It is generous for slow -race runs.
 const stableWait = time.Minute
 
-// poll calls cond until it returns "", failing the test with what it
-// last returned after stableWait.
-func poll(t testing.TB, what string, cond func() string) {
+// Poll calls cond until it returns "", failing the test with what it
+// last returned after a minute: for waits on what servers do, generous
+// for slow -race runs.
+func Poll(t testing.TB, what string, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(stableWait)
 	for {

@@ -40,11 +40,7 @@ func (s *stores) factory(t testing.TB, o conformance.Options) backend.Full {
 	opts := s.base
 	opts.Prefix = fmt.Sprintf("c%d", prefixSeq.Add(1))
 	opts.Clock, opts.MaxPayload, opts.EventRetention = o.Clock, o.MaxPayload, o.EventRetention
-	b, err := redis.New(s.client, &opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := open(t, s.client, &opts)
 	s.mu.Lock()
 	s.prefixes[b] = opts.Prefix
 	s.mu.Unlock()

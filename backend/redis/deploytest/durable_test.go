@@ -19,12 +19,7 @@ import (
 func TestWaitReplicasOnCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, nil)
-	client := c.Client(t, &goredis.ClusterOptions{PoolSize: 16})
-	store, err := redis.New(client, &redis.Options{Prefix: "wait", WaitReplicas: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := open(t, c.Client(t, &goredis.ClusterOptions{PoolSize: 16}), &redis.Options{Prefix: "wait", WaitReplicas: 1})
 	ctx := context.Background()
 	add := func(id string) error {
 		_, err := store.Add(ctx, "q", &backend.AddRequest{Jobs: []backend.NewJob{{ID: id, Name: "n"}}})
@@ -44,7 +39,7 @@ func TestWaitReplicasOnCluster(t *testing.T) {
 	// The new master's only replica is the old master: without it, no
 	// write of the queue lasts.
 	old.Kill()
-	err = add("c")
+	err := add("c")
 	if !errors.Is(err, redis.ErrNotDurable) || !errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("Add without a replica = %v, want ErrNotDurable", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/droverhq/drover/backend"
 	"github.com/droverhq/drover/backend/redis"
+	"github.com/droverhq/drover/internal/redistest"
 	"github.com/droverhq/drover/queue"
 )
 
@@ -45,7 +46,8 @@ type load struct {
 	mu      sync.Mutex
 	acked   map[string]bool
 	acks    int
-	failed  int // Add calls that returned an error
+	failed  int      // Add calls that returned an error
+	errs    []string // the first few of their errors
 	returns map[string]int
 	runs    int
 	// ackTimes and runTimes are when each Add was acknowledged and each
@@ -95,13 +97,20 @@ func startLoad(t *testing.T, l *load, producers, workers int) {
 // open returns a store on a client of its own, closed when the test ends.
 func (l *load) open(t *testing.T) *redis.Backend {
 	c := l.newClient()
+	t.Cleanup(func() { c.Close() })
 	o := l.opts
 	o.Logger = quiet
-	b, err := redis.New(c, &o)
+	return open(t, c, &o)
+}
+
+// open returns a store on client, closed when the test ends.
+func open(t testing.TB, client goredis.UniversalClient, opts *redis.Options) *redis.Backend {
+	t.Helper()
+	b, err := redis.New(client, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close(); c.Close() })
+	t.Cleanup(func() { b.Close() })
 	return b
 }
 
@@ -142,6 +151,9 @@ func (l *load) produce(index int, q *queue.Queue) {
 				l.ackTimes = append(l.ackTimes, time.Now())
 			} else {
 				l.failed++
+				if len(l.errs) < 5 {
+					l.errs = append(l.errs, err.Error())
+				}
 			}
 			l.mu.Unlock()
 			if err == nil || !l.retry {
@@ -163,9 +175,11 @@ func (l *load) progress() (acks, runs int) {
 func (l *load) waitProgress(n int) {
 	l.t.Helper()
 	a0, r0 := l.progress()
-	waitFor(l.t, fmt.Sprintf("%s: %d more adds and runs", l.name, n), func() bool {
-		a, r := l.progress()
-		return a >= a0+n && r >= r0+n
+	redistest.Poll(l.t, fmt.Sprintf("%s: %d more adds and runs", l.name, n), func() string {
+		if a, r := l.progress(); a < a0+n || r < r0+n {
+			return fmt.Sprintf("%d more adds and %d more runs so far", a-a0, r-r0)
+		}
+		return ""
 	})
 }
 
@@ -209,6 +223,7 @@ func (l *load) stopAll() {
 // report is what became of a load's jobs.
 type report struct {
 	acked, completed, failedAdds int
+	addErrs                      []string // the first few errors of failed Add calls
 	lost                         []string
 	// dups are jobs whose handler returned more than once; stalls are
 	// how many of their extra runs followed a recovery as stalled.
@@ -276,7 +291,7 @@ func (l *load) finish(lostWrites int) report {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rep := report{acked: len(l.acked), failedAdds: l.failed}
+	rep := report{acked: len(l.acked), failedAdds: l.failed, addErrs: l.errs}
 	for _, id := range slices.Sorted(maps.Keys(l.acked)) {
 		switch j := all[id]; {
 		case j == nil:
@@ -318,17 +333,5 @@ func (l *load) check(rep report, lossless bool) {
 	if len(rep.unexplained) > 0 {
 		l.t.Errorf("%s: %d jobs ran more often than their recoveries and the failover allow, such as:\n%s",
 			l.name, len(rep.unexplained), strings.Join(rep.unexplained[:min(len(rep.unexplained), 10)], "\n"))
-	}
-}
-
-// waitFor polls cond until it holds, failing the test at the deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -34,7 +34,7 @@ func TestClusterReshardUnderLoad(t *testing.T) {
 	}
 	for _, rep := range finishLoads(t, loads, start, 0, true) {
 		if rep.failedAdds > 0 {
-			t.Errorf("%d Add calls failed while slots moved", rep.failedAdds)
+			t.Errorf("%d Add calls failed while slots moved: %q", rep.failedAdds, rep.addErrs)
 		}
 	}
 }

@@ -24,18 +24,13 @@ import (
 func TestFlowUnderSlotTagOnCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, nil)
-	client := c.Client(t, &goredis.ClusterOptions{PoolSize: 32})
 	tag := func(q string) string {
 		if q == "invoices" || q == "receipts" {
 			return "billing"
 		}
 		return ""
 	}
-	store, err := redis.New(client, &redis.Options{Prefix: "flow", SlotTag: tag})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := open(t, c.Client(t, &goredis.ClusterOptions{PoolSize: 32}), &redis.Options{Prefix: "flow", SlotTag: tag})
 	ctx := context.Background()
 	// other is a queue on another master than the billing queues.
 	billingMaster := c.MasterOfKey(t, store.HashTag("invoices"))
@@ -50,7 +45,7 @@ func TestFlowUnderSlotTagOnCluster(t *testing.T) {
 		}
 	}
 
-	_, err = store.Add(ctx, "invoices", &backend.AddRequest{Jobs: []backend.NewJob{
+	_, err := store.Add(ctx, "invoices", &backend.AddRequest{Jobs: []backend.NewJob{
 		{Name: "send", ID: "refused", Children: []backend.NewJob{{Name: "render", Queue: other}}}}})
 	if !errors.Is(err, backend.ErrUnsupported) {
 		t.Fatalf("a flow across slots = %v, want ErrUnsupported", err)

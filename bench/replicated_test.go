@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -31,19 +30,7 @@ func BenchmarkWaitReplicas(b *testing.B) {
 			b.Cleanup(func() { s.Close() })
 			return &env{kind: "redis", store: s, rdb: c}
 		}
-		b.Run(fmt.Sprintf("wait=%d/add/sequential", wait), func(b *testing.B) {
-			q := open(b).queue(b, "add")
-			ctx := context.Background()
-			data := payload(1)
-			b.ResetTimer()
-			for range b.N {
-				if _, err := q.Add(ctx, "noop", data, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			reportRate(b, b.N, "jobs/s")
-		})
+		b.Run(fmt.Sprintf("wait=%d/add/sequential", wait), func(b *testing.B) { addSequential(b, open(b)) })
 		b.Run(fmt.Sprintf("wait=%d/add/producers=50", wait), func(b *testing.B) {
 			q := open(b).queue(b, "add")
 			b.ResetTimer()
@@ -51,17 +38,6 @@ func BenchmarkWaitReplicas(b *testing.B) {
 			b.StopTimer()
 			reportRate(b, b.N, "jobs/s")
 		})
-		b.Run(fmt.Sprintf("wait=%d/process/workers=1x50", wait), func(b *testing.B) {
-			e := open(b)
-			q := e.queue(b, "process")
-			fill(b, q, b.N)
-			c := newCounter(b.N)
-			b.ResetTimer()
-			stop := startWorkers(b, e, q, 1, 50, c.handle)
-			c.wait(b, 10*time.Minute)
-			b.StopTimer()
-			stop()
-			reportRate(b, b.N, "jobs/s")
-		})
+		b.Run(fmt.Sprintf("wait=%d/process/workers=1x50", wait), func(b *testing.B) { process(b, open(b), 1) })
 	}
 }

@@ -203,7 +203,7 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	keys = append(keys[:len(keys):len(keys)], b.replyKey(queue, id))
 	ctx, cancel := context.WithTimeout(ctx, b.window)
 	defer cancel()
-	res, err := retryUnstable(ctx, func() (any, error) {
+	res, err := b.retryUnstable(ctx, func() (any, error) {
 		if b.opts.WaitReplicas > 0 && script != "lease" && script != "renew" {
 			return b.runDurable(ctx, script, keys, argv)
 		}
@@ -212,18 +212,20 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	return res, b.failed(err)
 }
 
-// retryUnstable calls call again while a Cluster node refused to run it:
-// TRYAGAIN (a slot is moving, and the call's keys are on both nodes),
-// CLUSTERDOWN (the cluster is failing a master over), and MOVED or ASK
-// after go-redis followed MaxRedirects of them (a slot in the middle of
-// a move sends a call back and forth). The call did not run, so it is
-// safe to send it again, until ctx ends. go-redis retries these too, but
-// only MaxRedirects times within a few tens of milliseconds, while a
-// slot's move or a failover takes longer.
-func retryUnstable(ctx context.Context, call func() (any, error)) (any, error) {
+// retryUnstable calls call, and on Cluster calls it again while a node
+// refused to run it: TRYAGAIN (a slot is moving, and the call's keys are
+// on both nodes), CLUSTERDOWN (the cluster is failing a master over), and
+// MOVED or ASK after go-redis followed MaxRedirects of them (a slot in
+// the middle of a move sends a call back and forth). The call did not
+// run, so it is safe to send it again, until ctx ends or the resend
+// window (which bounds a write call anyway) has passed. go-redis retries
+// these too, but only MaxRedirects times within a few tens of
+// milliseconds, while a slot's move or a failover takes longer.
+func (b *Backend) retryUnstable(ctx context.Context, call func() (any, error)) (any, error) {
+	end := time.Now().Add(b.window)
 	for try := 0; ; try++ {
 		res, err := call()
-		if err == nil || !refused(err) {
+		if err == nil || !b.cluster || !refused(err) || time.Now().After(end) {
 			return res, err
 		}
 		t := time.NewTimer(min(25*time.Millisecond<<min(try, 4), 400*time.Millisecond))
@@ -253,7 +255,7 @@ func refused(err error) bool {
 // keeps nothing for a resend.
 func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args ...any) (any, error) {
 	argv := append(append(b.header(b.now(), "0", 1+len(args)), queue), args...)
-	res, err := retryUnstable(ctx, func() (any, error) {
+	res, err := b.retryUnstable(ctx, func() (any, error) {
 		if b.opts.WaitReplicas > 0 && script == "notify" {
 			// The one repeatable script that writes: its notice must
 			// last before the outbox entry that holds it goes.

@@ -125,9 +125,9 @@ func (c *Cluster) ID(s *Server) string { return c.ids[s] }
 
 // clusterNode is one line of CLUSTER NODES.
 type clusterNode struct {
-	id, addr, master string
-	flags            []string
-	slots            [][2]int // ranges, both ends included
+	addr  string
+	flags []string
+	slots [][2]int // ranges, both ends included
 }
 
 func (n *clusterNode) is(flag string) bool { return slices.Contains(n.flags, flag) }
@@ -145,7 +145,7 @@ func nodesOf(ctx context.Context, s *Server) ([]clusterNode, error) {
 			return nil, fmt.Errorf("CLUSTER NODES line %q", line)
 		}
 		addr, _, _ := strings.Cut(f[1], "@")
-		n := clusterNode{id: f[0], addr: addr, flags: strings.Split(f[2], ","), master: f[3]}
+		n := clusterNode{addr: addr, flags: strings.Split(f[2], ",")}
 		for _, r := range f[8:] {
 			if strings.HasPrefix(r, "[") {
 				continue // a slot being migrated or imported

@@ -14,23 +14,7 @@ import (
 // round trips). One op is one job.
 func BenchmarkAdd(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
-		b.Run("sequential", func(b *testing.B) {
-			e := open(b, nil)
-			q := e.queue(b, "add")
-			ctx := context.Background()
-			data := payload(1)
-			b.ReportAllocs()
-			meter := e.meterServer(b)
-			b.ResetTimer()
-			for range b.N {
-				if _, err := q.Add(ctx, "noop", data, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			reportRate(b, b.N, "jobs/s")
-			meter(b.N, "job")
-		})
+		b.Run("sequential", func(b *testing.B) { addSequential(b, open(b, nil)) })
 		b.Run("producers=50", func(b *testing.B) {
 			e := open(b, nil)
 			q := e.queue(b, "add")
@@ -43,6 +27,24 @@ func BenchmarkAdd(b *testing.B) {
 			meter(b.N, "job")
 		})
 	})
+}
+
+// addSequential adds b.N single jobs one after the other.
+func addSequential(b *testing.B, e *env) {
+	q := e.queue(b, "add")
+	ctx := context.Background()
+	data := payload(1)
+	b.ReportAllocs()
+	meter := e.meterServer(b)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := q.Add(ctx, "noop", data, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportRate(b, b.N, "jobs/s")
+	meter(b.N, "job")
 }
 
 // produce adds n single jobs from p goroutines.

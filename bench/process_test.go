@@ -14,25 +14,27 @@ import (
 func BenchmarkProcess(b *testing.B) {
 	forStores(b, func(b *testing.B, open func(testing.TB, *storeOptions) *env) {
 		for _, workers := range []int{1, 2} {
-			b.Run(fmt.Sprintf("workers=%dx50", workers), func(b *testing.B) {
-				e := open(b, nil)
-				q := e.queue(b, "process")
-				fill(b, q, b.N)
-				c := newCounter(b.N)
-				cs := &countingStore{Backend: e.store}
-				b.ReportAllocs()
-				meter := e.meterServer(b)
-				b.ResetTimer()
-				stop := startWorkersOn(b, cs, q, workers, 50, c.handle)
-				c.wait(b, 10*time.Minute)
-				b.StopTimer()
-				stop()
-				reportRate(b, b.N, "jobs/s")
-				meter(b.N, "job")
-				cs.report(b)
-			})
+			b.Run(fmt.Sprintf("workers=%dx50", workers), func(b *testing.B) { process(b, open(b, nil), workers) })
 		}
 	})
+}
+
+// process runs b.N waiting no-op jobs on workers workers of concurrency 50.
+func process(b *testing.B, e *env, workers int) {
+	q := e.queue(b, "process")
+	fill(b, q, b.N)
+	c := newCounter(b.N)
+	cs := &countingStore{Backend: e.store}
+	b.ReportAllocs()
+	meter := e.meterServer(b)
+	b.ResetTimer()
+	stop := startWorkersOn(b, cs, q, workers, 50, c.handle)
+	c.wait(b, 10*time.Minute)
+	b.StopTimer()
+	stop()
+	reportRate(b, b.N, "jobs/s")
+	meter(b.N, "job")
+	cs.report(b)
 }
 
 // BenchmarkBacklog runs no-op jobs (one worker of concurrency 50) from the

@@ -17,8 +17,15 @@ import (
 // cancelled cause at the worker's next renewal, and the job fails as
 // cancelled, not retried, though it had attempts left.
 func TestRedisCancelReachesAHandlerInAnotherProcess(t *testing.T) {
+	testCancelReachesAHandlerInAnotherProcess(t, startRedis)
+}
+
+// testCancelReachesAHandlerInAnotherProcess runs
+// TestRedisCancelReachesAHandlerInAnotherProcess on the Redis deployment
+// that on starts.
+func testCancelReachesAHandlerInAnotherProcess(t *testing.T, on deployment) {
 	const q = "cancel"
-	addr, prefix, store := startRedis(t)
+	addr, prefix, store, cluster := on(t)
 	ctx := context.Background()
 	qu, err := queue.New(store, q, nil)
 	if err != nil {
@@ -31,7 +38,7 @@ func TestRedisCancelReachesAHandlerInAnotherProcess(t *testing.T) {
 	lines := make(chan line, 64)
 	// A short lease renews every third of it: the cancel arrives within a
 	// second.
-	ps := startWorkers(t, lines, 1, procArgs{Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: 3 * time.Second, LeaseWait: time.Second, Block: "*"})
+	ps := startWorkers(t, lines, 1, procArgs{Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q, LeaseTTL: 3 * time.Second, LeaseWait: time.Second, Block: "*"})
 	if l := next(t, lines, "the handler to start"); !strings.HasPrefix(l.Text, "start "+j.ID+" ") {
 		t.Fatalf("worker printed %q", l.Text)
 	}
@@ -55,7 +62,7 @@ func TestRedisCancelReachesAHandlerInAnotherProcess(t *testing.T) {
 // them all with RetryJobs, on each store, and reports the rate.
 func TestRetryAndPromoteOfAHundredThousandJobs(t *testing.T) {
 	const n = 100_000
-	_, _, redisStore := startRedis(t)
+	_, _, redisStore, _ := startRedis(t)
 	for name, store := range map[string]backend.Full{
 		"bolt":  openBolt(t, filepath.Join(t.TempDir(), "drover.db")),
 		"redis": redisStore,

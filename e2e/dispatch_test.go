@@ -44,18 +44,24 @@ func blockedClients(t *testing.T, c *goredis.Client) int {
 // The handlers then wait for each other (a barrier the test opens once
 // all four have started), so no worker can take a second job of a round.
 func TestRedisBulkStartsEveryIdleWorkerProcess(t *testing.T) {
+	testBulkStartsEveryIdleWorkerProcess(t, startRedis)
+}
+
+// testBulkStartsEveryIdleWorkerProcess runs
+// TestRedisBulkStartsEveryIdleWorkerProcess on the Redis deployment that
+// on starts.
+func testBulkStartsEveryIdleWorkerProcess(t *testing.T, on deployment) {
 	const workers, rounds, q = 4, 20, "dispatch"
-	addr, prefix, store := startRedis(t)
+	addr, prefix, store, cluster := on(t)
 	ctx := context.Background()
-	client := goredis.NewClient(&goredis.Options{Addr: addr})
-	t.Cleanup(func() { client.Close() })
+	client := serverOf(t, addr, cluster, store, q)
 	qu, err := queue.New(store, q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	barrier := t.TempDir()
 	lines := make(chan line, 1024)
-	ps := startWorkers(t, lines, workers, procArgs{Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: time.Minute, LeaseWait: 5 * time.Second, Barrier: barrier})
+	ps := startWorkers(t, lines, workers, procArgs{Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q, LeaseTTL: time.Minute, LeaseWait: 5 * time.Second, Barrier: barrier})
 	for round := range rounds {
 		// Idle: every worker is blocked in its Lease call.
 		waitFor(t, fmt.Sprintf("round %d: %d idle workers", round, workers), func() bool {
@@ -120,8 +126,15 @@ func TestRedisBulkStartsEveryIdleWorkerProcess(t *testing.T) {
 // by two workers at once: its runs never overlap, and in the event log each
 // activation of a job is settled before the next.
 func TestRedisRandomBulksAcrossWorkerProcesses(t *testing.T) {
+	testRandomBulksAcrossWorkerProcesses(t, startRedis)
+}
+
+// testRandomBulksAcrossWorkerProcesses runs
+// TestRedisRandomBulksAcrossWorkerProcesses on the Redis deployment that
+// on starts.
+func testRandomBulksAcrossWorkerProcesses(t *testing.T, on deployment) {
 	const workers, q = 3, "random"
-	addr, prefix, store := startRedis(t)
+	addr, prefix, store, cluster := on(t)
 	ctx := context.Background()
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
@@ -133,7 +146,7 @@ func TestRedisRandomBulksAcrossWorkerProcesses(t *testing.T) {
 	lines := make(chan line, 1<<14)
 	var ps []*proc
 	for i := range workers {
-		ps = append(ps, startProc(t, lines, "worker", procArgs{Index: i, Addr: addr, Prefix: prefix, Queue: q, Concurrency: 3,
+		ps = append(ps, startProc(t, lines, "worker", procArgs{Index: i, Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q, Concurrency: 3,
 			LeaseTTL: 10 * time.Second, LeaseWait: time.Second, SleepRandom: 3 * time.Millisecond, Flaky: "flaky"}))
 	}
 	flaky := map[string]bool{}

@@ -73,13 +73,17 @@ func readEvents(t *testing.T, lines <-chan line, from int) ([]string, uint64) {
 // process, which prints its cursor and exits; a new process resumes from
 // that cursor while the workload goes on, and reads the rest. Together
 // they read exactly the whole log: no gap, no duplicate (G4).
-func TestRedisEventsResumeInNewProcess(t *testing.T) {
+func TestRedisEventsResumeInNewProcess(t *testing.T) { testEventsResumeInNewProcess(t, startRedis) }
+
+// testEventsResumeInNewProcess runs TestRedisEventsResumeInNewProcess on
+// the Redis deployment that on starts.
+func testEventsResumeInNewProcess(t *testing.T, on deployment) {
 	const q = "events"
-	addr, prefix, store := startRedis(t)
+	addr, prefix, store, cluster := on(t)
 	runWorkload(t, store, q, 0, 150)
 
 	lines := make(chan line, 4096)
-	a := startProc(t, lines, "events", procArgs{Index: 1, Addr: addr, Prefix: prefix, Queue: q, Count: 500})
+	a := startProc(t, lines, "events", procArgs{Index: 1, Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q, Count: 500})
 	first, cursor := readEvents(t, lines, 1)
 	a.wait()
 	if len(first) != 500 {
@@ -89,7 +93,7 @@ func TestRedisEventsResumeInNewProcess(t *testing.T) {
 		t.Fatalf("first process read events %q to %q, cursor %d; want 1 to the cursor", first[0], first[499], cursor)
 	}
 
-	b := startProc(t, lines, "events", procArgs{Index: 2, Addr: addr, Prefix: prefix, Queue: q, After: cursor})
+	b := startProc(t, lines, "events", procArgs{Index: 2, Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q, After: cursor})
 	expect(t, lines, "ready")
 	runWorkload(t, store, q, 150, 60)
 	last, err := store.LastEventID(context.Background(), q)

@@ -126,10 +126,14 @@ func TestBoltFlowChildWorkerKilled(t *testing.T) {
 // redis-server and kills the one running a flow child with SIGKILL; the
 // other recovers the child as stalled and completes it, and the parent
 // then runs and completes.
-func TestRedisFlowChildWorkerKilled(t *testing.T) {
-	addr, prefix, store := startRedis(t)
+func TestRedisFlowChildWorkerKilled(t *testing.T) { testFlowChildWorkerKilled(t, startRedis) }
+
+// testFlowChildWorkerKilled runs TestRedisFlowChildWorkerKilled on the
+// Redis deployment that on starts.
+func testFlowChildWorkerKilled(t *testing.T, on deployment) {
+	addr, prefix, store, cluster := on(t)
 	lines := make(chan line, 1024)
-	args := procArgs{Index: 1, Addr: addr, Prefix: prefix, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"}
+	args := procArgs{Index: 1, Addr: addr, Cluster: cluster, Prefix: prefix, Queue: flowQueue, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "stuck"}
 	victim := startProc(t, lines, "worker", args)
 	expect(t, lines, "ready")
 	addFlow(t, store)

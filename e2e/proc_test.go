@@ -45,11 +45,13 @@ func TestMain(m *testing.M) {
 type procArgs struct {
 	// Index numbers the process among its siblings.
 	Index int
-	// Path is the bbolt file; Addr and Prefix name a Redis store.
-	Path   string
-	Addr   string
-	Prefix string
-	Queue  string
+	// Path is the bbolt file; Addr and Prefix name a Redis store, on a
+	// Cluster (of which Addr is a node) if Cluster is set.
+	Path    string
+	Addr    string
+	Cluster bool
+	Prefix  string
+	Queue   string
 
 	// Worker settings.
 	Concurrency int

@@ -69,7 +69,8 @@ func runRole(role string, a *procArgs) int {
 	return 0
 }
 
-// openStore opens the bbolt file a.Path, or the Redis store at a.Addr.
+// openStore opens the bbolt file a.Path, or the Redis store at a.Addr
+// (a Cluster if a.Cluster).
 func openStore(a *procArgs) (backend.Backend, func(), error) {
 	if a.Path != "" {
 		b, err := bolt.Open(a.Path, &bolt.Options{LockTimeout: 10 * time.Second})
@@ -78,7 +79,10 @@ func openStore(a *procArgs) (backend.Backend, func(), error) {
 		}
 		return b, func() { b.Close() }, nil
 	}
-	client := goredis.NewClient(&goredis.Options{Addr: a.Addr, PoolSize: 16})
+	var client goredis.UniversalClient = goredis.NewClient(&goredis.Options{Addr: a.Addr, PoolSize: 16})
+	if a.Cluster {
+		client = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{a.Addr}, PoolSize: 16})
+	}
 	b, err := redis.New(client, &redis.Options{Prefix: a.Prefix})
 	if err != nil {
 		client.Close()

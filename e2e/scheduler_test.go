@@ -15,13 +15,20 @@ import (
 // and both carry the data of the upsert that wrote the highest revision:
 // the last one in linearisation order (G1).
 func TestRedisSchedulerUpsertFromProcesses(t *testing.T) {
+	testSchedulerUpsertFromProcesses(t, startRedis)
+}
+
+// testSchedulerUpsertFromProcesses runs
+// TestRedisSchedulerUpsertFromProcesses on the Redis deployment that on
+// starts.
+func testSchedulerUpsertFromProcesses(t *testing.T, on deployment) {
 	const procs, rounds, q = 8, 20, "sched"
-	addr, prefix, store := startRedis(t)
+	addr, prefix, store, cluster := on(t)
 	ctx := context.Background()
 	lines := make(chan line, 1024)
 	var ps []*proc
 	for i := range procs {
-		ps = append(ps, startProc(t, lines, "upsert", procArgs{Index: i, Addr: addr, Prefix: prefix, Queue: q}))
+		ps = append(ps, startProc(t, lines, "upsert", procArgs{Index: i, Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q}))
 	}
 	for range procs {
 		expect(t, lines, "ready")

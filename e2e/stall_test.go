@@ -37,12 +37,35 @@ func openBolt(t *testing.T, path string) *bolt.Backend {
 	return b
 }
 
-// startRedis starts a redis-server for the test and returns its address,
-// a store on it with a key prefix of the test's own, and the prefix.
-func startRedis(t *testing.T) (addr, prefix string, store *redis.Backend) {
+// deployment starts the Redis deployment of a test and returns the
+// address of a server, a store on it with a key prefix of the test's own,
+// the prefix, and whether it is a Cluster (whose other nodes the address
+// leads to).
+type deployment func(t *testing.T) (addr, prefix string, store *redis.Backend, cluster bool)
+
+// startRedis starts a redis-server for the test: a deployment.
+func startRedis(t *testing.T) (addr, prefix string, store *redis.Backend, cluster bool) {
 	t.Helper()
 	srv, prefix, store := startRedisWith(t, nil)
-	return srv.Addr, prefix, store
+	return srv.Addr, prefix, store, false
+}
+
+// serverOf returns a client of the server that holds queue q of store:
+// the server at addr, or on a Cluster the master of q's slot.
+func serverOf(t *testing.T, addr string, cluster bool, store *redis.Backend, q string) *goredis.Client {
+	t.Helper()
+	if !cluster {
+		c := goredis.NewClient(&goredis.Options{Addr: addr})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	cc := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{addr}})
+	t.Cleanup(func() { cc.Close() })
+	c, err := cc.MasterForKey(context.Background(), store.HashTag(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // startRedisWith is startRedis with the server's options, and returns the
@@ -217,11 +240,15 @@ func TestBoltWorkerKilledMidJob(t *testing.T) {
 // redis-server and kills the one that took the job with SIGKILL; the
 // other recovers the job as stalled once its lease has expired, and
 // completes it.
-func TestRedisWorkerKilledMidJob(t *testing.T) {
-	addr, prefix, store := startRedis(t)
+func TestRedisWorkerKilledMidJob(t *testing.T) { testWorkerKilledMidJob(t, startRedis) }
+
+// testWorkerKilledMidJob runs TestRedisWorkerKilledMidJob on the Redis
+// deployment that on starts.
+func testWorkerKilledMidJob(t *testing.T, on deployment) {
+	addr, prefix, store, cluster := on(t)
 	const q, id = "stall", "job-x"
 	lines := make(chan line, 1024)
-	args := procArgs{Index: 1, Addr: addr, Prefix: prefix, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "*"}
+	args := procArgs{Index: 1, Addr: addr, Cluster: cluster, Prefix: prefix, Queue: q, LeaseTTL: stallTTL, LeaseWait: time.Second, Block: "*"}
 	victim := startProc(t, lines, "worker", args)
 	expect(t, lines, "ready")
 	if _, err := store.Add(context.Background(), q, &backend.AddRequest{Jobs: []backend.NewJob{{ID: id, Name: "work"}}}); err != nil {

@@ -46,7 +46,8 @@ func flag(b bool) string {
 
 // Add inserts jobs and flow trees in one script call. A flow whose
 // children live in other queues passes those queues' key sets too; on a
-// Cluster client such a flow fails with ErrUnsupported.
+// Cluster client such a flow fails with ErrUnsupported unless its queues
+// share a slot (Options.SlotTag).
 func (b *Backend) Add(ctx context.Context, queue string, req *backend.AddRequest) (backend.AddResult, error) {
 	queues, nodes, err := b.planAdd(ctx, queue, req)
 	if err != nil {
@@ -101,8 +102,13 @@ func (b *Backend) planAdd(ctx context.Context, queue string, req *backend.AddReq
 	for i := range req.Jobs {
 		walk(&req.Jobs[i], queue, 0)
 	}
-	if len(queues) > 1 && b.cluster {
-		return nil, nil, fmt.Errorf("%w: a flow across queues %q on Redis Cluster", backend.ErrUnsupported, queues)
+	for _, q := range queues[1:] {
+		if err := b.checkTag(q); err != nil {
+			return nil, nil, err
+		}
+		if b.cluster && b.HashTag(q) != b.HashTag(queue) {
+			return nil, nil, fmt.Errorf("%w: a flow across queues %q of different Redis Cluster slots (Options.SlotTag can place them in one)", backend.ErrUnsupported, queues)
+		}
 	}
 	return queues, nodes, nil
 }

@@ -14,9 +14,11 @@
 // would have to reach every master), where the user may not use functions
 // and where the server refuses the library, each runs with EVALSHA,
 // re-loaded on NOSCRIPT. All keys of a queue share the hash tag
-// {prefix:queue}, and scripts touch only keys passed in KEYS, so the same
-// scripts run on Redis Cluster. A queue has a fixed set of keys, defined
-// once in internal/layout, so no script builds a key name from data:
+// {prefix:queue}, or {prefix:tag} for a queue that Options.SlotTag places
+// under tag (its keys then start "{prefix:tag}[queue]:"), and scripts
+// touch only keys passed in KEYS, so the same scripts run on Redis
+// Cluster. A queue has a fixed set of keys, defined once in
+// internal/layout, so no script builds a key name from data:
 //
 //	{p:q}:meta  hash: seq (job numbers), ev (last event ID), back and
 //	            front (places in the ready order), paused, the queue's
@@ -152,10 +154,10 @@
 //
 // A flow is added by one script that takes the key sets of every queue in
 // the tree. On a non-cluster client (plain or Sentinel) flows may span
-// queues. On a *goredis.ClusterClient the queues of a flow live in
-// different slots, so a flow that spans queues fails with an error
-// wrapping backend.ErrUnsupported before anything is written; flows within
-// one queue work everywhere.
+// queues. On a *goredis.ClusterClient they may span the queues that share
+// a slot (Options.SlotTag); a flow across queues of different slots fails
+// with an error wrapping backend.ErrUnsupported before anything is
+// written. Flows within one queue work everywhere.
 //
 // A child that ends tells its parent in the same script when the parent is
 // in the same queue. Otherwise the script appends a notice to the child
@@ -163,6 +165,18 @@
 // idempotent script, then removes it. Every Lease and Settle that sees a
 // non-empty outbox delivers it, so a crash between the two steps heals on
 // the next call. This works on Cluster too: each step touches one slot.
+//
+// # Replicas and Cluster failovers
+//
+// With Options.WaitReplicas, a write script call runs in a pipeline with
+// WAIT on one connection to the master (on Cluster, of the node that
+// serves the queue's slot, following MOVED and ASK itself), so that the
+// WAIT counts the replicas that have that very write; too few give
+// ErrNotDurable. Lease and renew calls do not wait. A Cluster node that
+// refuses a call without running it (TRYAGAIN, CLUSTERDOWN, or MOVED and
+// ASK past go-redis's MaxRedirects) gets it again, with a backoff, until
+// the call's deadline; a failed call makes the Cluster client reload its
+// slot map, which go-redis does not do when a master has gone.
 //
 // # Transactions
 //

@@ -129,5 +129,5 @@ func (b *Backend) LastEventID(ctx context.Context, queue string) (uint64, error)
 	if errors.Is(err, goredis.Nil) {
 		return 0, nil
 	}
-	return n, translate(err)
+	return n, b.failed(err)
 }

@@ -51,31 +51,8 @@ local redis = setmetatable({
 
 func wrapKeyCheck(src string) string { return keyCheck + src }
 
-// crc16 is the CRC16-CCITT (XMODEM) that Redis Cluster uses for slots.
-func crc16(b []byte) uint16 {
-	var crc uint16
-	for _, c := range b {
-		crc ^= uint16(c) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
-
 // keySlot is Redis Cluster's HASH_SLOT of a key, hash tags included.
-func keySlot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	return int(crc16([]byte(key)) % 16384)
-}
+func keySlot(key string) int { return redistest.Slot(key) }
 
 func TestKeySlot(t *testing.T) {
 	// Values from the Redis Cluster specification and redis-cli.
@@ -83,9 +60,6 @@ func TestKeySlot(t *testing.T) {
 		if got := keySlot(key); got != want {
 			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
 		}
-	}
-	if crc16([]byte("123456789")) != 0x31C3 {
-		t.Fatal("crc16 check value")
 	}
 }
 
@@ -96,8 +70,12 @@ type slotHook struct {
 	addSHA string
 	ours   map[string]bool
 	writes map[string]bool // scripts that must take a reply key
-	mu     sync.Mutex
-	seen   map[string]int // sha -> calls
+	// oneSlot asks that all keys of every call, of every key set, be in
+	// one slot (every queue under one slot tag).
+	oneSlot bool
+	mu      sync.Mutex
+	seen    map[string]int // sha -> calls
+	spans   int            // calls with the key sets of several queues
 }
 
 func (h *slotHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
@@ -142,7 +120,7 @@ func (h *slotHook) inspect(args []any) {
 		h.t.Errorf("script %s declares %d keys", sha, n)
 		return
 	case reply == 1:
-		if k := fmt.Sprint(keys[n-1]); keySlot(k) != keySlot(fmt.Sprint(keys[0])) || !strings.Contains(k, "}:r:") {
+		if k := fmt.Sprint(keys[n-1]); keySlot(k) != keySlot(fmt.Sprint(keys[0])) || !strings.Contains(k, "]:r:") && !strings.Contains(k, "}:r:") {
 			h.t.Errorf("script %s has reply key %s in another slot than %s", sha, k, keys[0])
 		}
 	}
@@ -157,8 +135,19 @@ func (h *slotHook) inspect(args []any) {
 			slot = s
 		}
 	}
+	if h.oneSlot {
+		for _, k := range keys {
+			if keySlot(fmt.Sprint(k)) != keySlot(fmt.Sprint(keys[0])) {
+				h.t.Errorf("script under one slot tag declares keys of two slots: %v", keys)
+				break
+			}
+		}
+	}
 	h.mu.Lock()
 	h.seen[sha]++
+	if sets > 1 {
+		h.spans++
+	}
 	h.mu.Unlock()
 }
 
@@ -168,9 +157,11 @@ var repeatable = map[string]bool{"events": true, "jobs": true, "limits": true, "
 
 // TestScriptKeys runs the store's cases with every script checked: each
 // Redis command a script runs names only keys passed in KEYS, and the keys
-// of each call hash to one slot.
+// of each queue's key set hash to one slot; with every queue under one
+// slot tag (Options.SlotTag), all keys of every call do, flows across
+// queues included.
 func TestScriptKeys(t *testing.T) {
-	for _, kind := range []string{"miniredis", "redis"} {
+	for _, kind := range []string{"miniredis", "redis", "redis under one slot tag"} {
 		t.Run(kind, func(t *testing.T) {
 			var client *goredis.Client
 			if kind == "miniredis" {
@@ -178,9 +169,14 @@ func TestScriptKeys(t *testing.T) {
 			} else {
 				client = redistest.Start(t, nil).Client(t, &goredis.Options{PoolSize: 64})
 			}
-			f := factory(client, wrapKeyCheck)
+			opts := Options{wrapScript: wrapKeyCheck}
+			oneSlot := kind == "redis under one slot tag"
+			if oneSlot {
+				opts.SlotTag = func(string) string { return "all" }
+			}
+			f := factoryWith(client, opts)
 			b := f(t, storeOptions{}).(*Backend)
-			hook := &slotHook{t: t, seen: map[string]int{}, addSHA: b.scripts.eval["add"].Hash()}
+			hook := &slotHook{t: t, seen: map[string]int{}, addSHA: b.scripts.eval["add"].Hash(), oneSlot: oneSlot}
 			hook.ours, hook.writes = map[string]bool{}, map[string]bool{}
 			for name, s := range b.scripts.eval {
 				hook.ours[s.Hash()] = true
@@ -197,6 +193,9 @@ func TestScriptKeys(t *testing.T) {
 				if hook.seen[s.Hash()] == 0 {
 					t.Errorf("script %s never ran under the check", name)
 				}
+			}
+			if oneSlot && hook.spans == 0 {
+				t.Error("no call took the key sets of several queues")
 			}
 		})
 	}
@@ -240,21 +239,33 @@ func TestPrefixAndQueueNameKeysOneToOne(t *testing.T) {
 			t.Errorf("New with prefix %q = %v, want ErrInvalid", p, err)
 		}
 	}
-	// Pairs that once shared keys, and a queue name that looks like a
-	// prefix: each pair has keys of its own.
-	pairs := []struct{ prefix, queue string }{{"t", "a:b"}, {"t", "a"}, {"ta", "b"}, {"t", "b"}, {"drover", "drover:q"}, {"drover", "q"}}
+	// Pairs that once shared keys, a queue name that looks like a
+	// prefix, and slot tags that are the queue's name or another's, or
+	// with queue names that hold the characters after a tag: each has
+	// keys of its own.
+	pairs := []struct{ prefix, queue, tag string }{{"t", "a:b", ""}, {"t", "a", ""}, {"ta", "b", ""}, {"t", "b", ""}, {"drover", "drover:q", ""}, {"drover", "q", ""},
+		{"t", "a", "a"}, {"t", "b", "a"}, {"t", "a:b", "a"}, {"t", "[a]", "a"}, {"t", "a]:b", "a"}, {"t", "a", "a:b"}, {"t", "r", "a"}, {"t", "x", "b"}}
 	seen := map[string]string{}
 	for _, p := range pairs {
-		b, err := New(c, &Options{Prefix: p.prefix})
+		o := &Options{Prefix: p.prefix}
+		if p.tag != "" {
+			o.SlotTag = func(string) string { return p.tag }
+		}
+		b, err := New(c, o)
 		if err != nil {
 			t.Fatalf("New(%q): %v", p.prefix, err)
 		}
-		for _, k := range b.queueKeys(p.queue) {
-			who := p.prefix + " / " + p.queue
+		who := p.prefix + " / " + p.queue + " / tag " + p.tag
+		for _, k := range append(b.queueKeys(p.queue), b.replyKey(p.queue, b.reqs.next())) {
 			if prev, ok := seen[k]; ok {
 				t.Errorf("key %q belongs to both %s and %s", k, prev, who)
 			}
 			seen[k] = who
+		}
+		// Queues reads the name back from the meta key.
+		head := "{" + p.prefix + ":"
+		if got := queueOfMeta(b.key(p.queue, layout.KeyMeta), head, ":meta"); got != p.queue {
+			t.Errorf("%s: queue of its meta key %q is %q", who, b.key(p.queue, layout.KeyMeta), got)
 		}
 	}
 }
@@ -267,14 +278,27 @@ func TestQueueKeysShareTheQueueSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"q", "emails", "a:b"} {
+	tagged, err := New(c, &Options{Prefix: "t", SlotTag: func(q string) string {
+		if q == "emails" {
+			return ""
+		}
+		return "shared"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		b *Backend
+		q string
+	}{{b, "q"}, {b, "emails"}, {b, "a:b"}, {tagged, "q"}, {tagged, "emails"}, {tagged, "a:b"}} {
+		b, q := x.b, x.q
 		keys := b.queueKeys(q)
 		if len(keys) != layout.NumKeys {
 			t.Fatalf("%d keys of %s, want %d", len(keys), q, layout.NumKeys)
 		}
 		seen := map[string]bool{}
 		for _, k := range keys {
-			if keySlot(k) != keySlot(b.HashTag(q)) || !strings.HasPrefix(k, b.HashTag(q)+":") {
+			if keySlot(k) != keySlot(b.HashTag(q)) || !strings.HasPrefix(k, b.HashTag(q)) {
 				t.Errorf("key %s of queue %s is not under its hash tag %s", k, q, b.HashTag(q))
 			}
 			if seen[k] {
@@ -283,7 +307,7 @@ func TestQueueKeysShareTheQueueSlot(t *testing.T) {
 			seen[k] = true
 		}
 		for _, suffix := range []string{"dd", "ddx", "g", "gx"} {
-			if !seen[b.HashTag(q)+":"+suffix] {
+			if !seen[strings.TrimSuffix(b.key(q, layout.KeyMeta), "meta")+suffix] {
 				t.Errorf("the key set of %s lacks its %s key", q, suffix)
 			}
 		}

@@ -169,6 +169,7 @@ func (b *Backend) pushBack(key string) {
 // backoff pauses after a failed blocking wait so that a leaser whose
 // server is away does not spin; the caller then tries again.
 func (b *Backend) backoff(ctx context.Context, cause error) error {
+	_ = b.failed(cause)
 	t := b.opts.Clock.NewTimer(100 * time.Millisecond)
 	defer t.Stop()
 	select {
@@ -251,7 +252,7 @@ func (b *Backend) drainOne(ctx context.Context, queue string) ([]string, error) 
 	for range 100 {
 		entries, err := b.client.LRange(ctx, key, 0, 99).Result()
 		if err != nil || len(entries) == 0 {
-			return next, translate(err)
+			return next, b.failed(err)
 		}
 		for _, e := range entries {
 			f, err := decodeN(e, 7)
@@ -267,7 +268,7 @@ func (b *Backend) drainOne(ctx context.Context, queue string) ([]string, error) 
 				}
 			}
 			if err := b.client.LRem(ctx, key, 1, e).Err(); err != nil {
-				return next, translate(err)
+				return next, b.failed(err)
 			}
 		}
 	}

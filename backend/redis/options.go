@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/droverhq/drover/backend"
@@ -31,6 +32,41 @@ type Options struct {
 	// end the prefix, so that no two (prefix, queue) pairs share keys.
 	// Defaults to "drover".
 	Prefix string
+	// SlotTag, if set, places queues in shared Redis Cluster slots: the
+	// queues for which it returns the same tag keep their keys in one
+	// slot, under the hash tag {prefix:tag}, so that a flow may span
+	// them on Cluster (and a transaction's keys may be in their slot).
+	// A queue for which it returns "" keeps a slot of its own,
+	// {prefix:queue}, as without SlotTag. A tag follows the rules of a
+	// queue name. SlotTag must always give a queue the same tag, and
+	// every process that shares the queues must use the same SlotTag,
+	// as they use the same Prefix: a queue placed under another tag is
+	// another queue, and its jobs are not seen. The queues of one slot
+	// live on one master, so put together only queues that flows join.
+	// On a single server or behind Sentinel it changes only key names.
+	SlotTag func(queue string) string
+	// WaitReplicas, if above 0, makes every write that the store
+	// acknowledges wait until that many replicas have it: after the
+	// script, on the same connection to the master that ran it, the
+	// store sends Redis's WAIT, and returns only once enough replicas
+	// have acknowledged the write or WaitTimeout has passed. If fewer
+	// did, the call returns an error matching ErrNotDurable (and
+	// backend.ErrUnavailable): the master applied the write, but a
+	// failover may lose it. Adds, settles, scheduler upserts, admin
+	// writes, progress and logs wait, and so does a flow child's notice
+	// to its parent in another queue; leases and lease renewals do not
+	// (losing one only lets a job run again, which can happen anyway:
+	// at least once), and nor do adds in the application's own
+	// transactions (InTx), which the application can follow with WAIT
+	// itself. The client must be a *goredis.Client (a single server or
+	// a Sentinel failover client) or a *goredis.ClusterClient. 0, the
+	// default, waits for no replica: an acknowledged write that had not
+	// reached a replica is lost if that replica takes over.
+	WaitReplicas int
+	// WaitTimeout bounds each wait for replicas (WaitReplicas). It must
+	// be shorter than the client's ReadTimeout, which bounds reading the
+	// reply of the script and the wait together. Defaults to one second.
+	WaitTimeout time.Duration
 
 	// wrapScript, when set, rewrites each script's source before it is
 	// loaded (tests use it to watch the keys scripts touch).
@@ -49,6 +85,7 @@ func (o *Options) withDefaults() Options {
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	c.MaxPayload = cmp.Or(c.MaxPayload, backend.DefaultMaxPayload)
 	c.Prefix = cmp.Or(c.Prefix, "drover")
+	c.WaitTimeout = cmp.Or(c.WaitTimeout, time.Second)
 	return c
 }
 
@@ -56,6 +93,10 @@ func (o *Options) validate() error {
 	switch {
 	case o.MaxPayload < 0:
 		return backend.Invalid("MaxPayload", "negative payload limit")
+	case o.WaitReplicas < 0:
+		return backend.Invalid("WaitReplicas", "negative number of replicas")
+	case o.WaitTimeout < 0:
+		return backend.Invalid("WaitTimeout", "negative timeout")
 	case o.EventRetention.Validate() != nil:
 		return o.EventRetention.Validate()
 	case strings.IndexFunc(o.Prefix, func(r rune) bool {

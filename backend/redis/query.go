@@ -104,7 +104,7 @@ func (b *Backend) Counts(ctx context.Context, queue string) (backend.Counts, err
 	}
 	paused := p.HGet(ctx, k[layout.KeyMeta], "paused")
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
-		return backend.Counts{}, translate(err)
+		return backend.Counts{}, b.failed(err)
 	}
 	return backend.Counts{
 		Waiting:         int(cards[0].Val() + cards[1].Val()),

@@ -16,8 +16,8 @@ var _ backend.QueueLister = (*Backend)(nil)
 
 // Queues returns the name of every queue under the store's prefix,
 // sorted. Every queue that ever had an event has a meta hash,
-// "{prefix:queue}:meta" (its counters outlive Obliterate), so Queues
-// SCANs for those keys: on Cluster, on every master. The scan walks the
+// "{prefix:queue}:meta" or "{prefix:tag}[queue]:meta" (its counters
+// outlive Obliterate), so Queues SCANs for those keys: on Cluster, on every master. The scan walks the
 // whole key space of each server, a page at a time; it is for tools, not
 // for a hot path.
 func (b *Backend) Queues(ctx context.Context) ([]string, error) {
@@ -25,7 +25,7 @@ func (b *Backend) Queues(ctx context.Context) ([]string, error) {
 		return nil, backend.ErrClosed
 	}
 	head := "{" + b.opts.Prefix + ":"
-	tail := "}:" + layout.KeySuffixes[layout.KeyMeta]
+	tail := ":" + layout.KeySuffixes[layout.KeyMeta]
 	match := escapeGlob(head) + "*" + escapeGlob(tail)
 	var (
 		mu    sync.Mutex
@@ -40,10 +40,7 @@ func (b *Backend) Queues(ctx context.Context) ([]string, error) {
 			}
 			mu.Lock()
 			for _, k := range keys {
-				// A queue name has no brace, so the name ends at the
-				// first "}".
-				name, ok := strings.CutPrefix(k, head)
-				if name, ok2 := strings.CutSuffix(name, tail); ok && ok2 && backend.ValidateQueueName(name) == nil {
+				if name := queueOfMeta(k, head, tail); name != "" {
 					found[name] = true
 				}
 			}
@@ -61,7 +58,7 @@ func (b *Backend) Queues(ctx context.Context) ([]string, error) {
 		err = scan(ctx, b.client)
 	}
 	if err != nil {
-		return nil, translate(err)
+		return nil, b.failed(err)
 	}
 	names := make([]string, 0, len(found))
 	for n := range found {
@@ -69,6 +66,35 @@ func (b *Backend) Queues(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// queueOfMeta returns the queue whose meta key is k, or "" if k is not
+// one: "{prefix:queue}:meta", or "{prefix:tag}[queue]:meta" for a queue
+// under a slot tag (see queueKeys). Neither a queue name nor a tag has a
+// brace, so the tag ends at the first "}".
+func queueOfMeta(k, head, tail string) string {
+	rest, ok := strings.CutPrefix(k, head)
+	if !ok {
+		return ""
+	}
+	rest, ok = strings.CutSuffix(rest, tail)
+	i := strings.IndexByte(rest, '}')
+	if !ok || i < 0 || backend.ValidateQueueName(rest[:i]) != nil {
+		return ""
+	}
+	name := rest[:i]
+	if after := rest[i+1:]; after != "" {
+		inner, ok := strings.CutPrefix(after, "[")
+		if inner, ok2 := strings.CutSuffix(inner, "]"); ok && ok2 {
+			name = inner
+		} else {
+			return ""
+		}
+	}
+	if backend.ValidateQueueName(name) != nil {
+		return ""
+	}
+	return name
 }
 
 // escapeGlob escapes the characters that SCAN's MATCH pattern reads as

@@ -63,6 +63,9 @@ func New(client goredis.UniversalClient, opts *Options) (*Backend, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkWait(client, &o); err != nil {
+		return nil, err
+	}
 	_, cluster := client.(*goredis.ClusterClient)
 	// On Cluster a function library would have to be loaded on every
 	// master, and again on each new one; scripts load where they run.
@@ -115,15 +118,22 @@ func (b *Backend) spawn(fn func()) bool {
 }
 
 // queueKeys returns the key set of a queue (see internal/layout): every
-// key has the hash tag {prefix:queue}.
+// key starts with the queue's hash tag, as "{prefix:queue}:j" for a queue
+// in a slot of its own and "{prefix:tag}[queue]:j" for one that
+// Options.SlotTag places under tag. The character after the tag tells
+// the two apart, and neither a queue name nor a key suffix has a brace
+// or "]:" in it, so no two queues share a key.
 func (b *Backend) queueKeys(queue string) []string {
 	if k, ok := b.keys.Load(queue); ok {
 		return k.([]string)
 	}
-	tag := b.HashTag(queue) + ":"
+	head := b.HashTag(queue) + ":"
+	if b.slotTag(queue) != "" {
+		head = b.HashTag(queue) + "[" + queue + "]:"
+	}
 	k := make([]string, layout.NumKeys)
 	for i, s := range layout.KeySuffixes {
-		k[i] = tag + s
+		k[i] = head + s
 	}
 	b.keys.Store(queue, k)
 	return k
@@ -131,12 +141,42 @@ func (b *Backend) queueKeys(queue string) []string {
 
 func (b *Backend) key(queue string, k int) string { return b.queueKeys(queue)[k] }
 
-// check reports ErrClosed after Close and validates the queue name.
+// check reports ErrClosed after Close and validates the queue name and
+// its slot tag.
 func (b *Backend) check(queue string) error {
 	if b.closed.Load() {
 		return backend.ErrClosed
 	}
-	return backend.ValidateQueueName(queue)
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	return b.checkTag(queue)
+}
+
+// slotTag returns the tag Options.SlotTag gives queue, or "" for a queue
+// of its own slot.
+func (b *Backend) slotTag(queue string) string {
+	if b.opts.SlotTag == nil {
+		return ""
+	}
+	return b.opts.SlotTag(queue)
+}
+
+// checkTag validates the slot tag of queue, if it has one.
+func (b *Backend) checkTag(queue string) error {
+	tag := b.slotTag(queue)
+	if tag == "" {
+		return nil
+	}
+	if err := backend.ValidateQueueName(tag); err != nil {
+		var v *backend.ValidationError
+		reason := err.Error()
+		if errors.As(err, &v) {
+			reason = v.Reason
+		}
+		return backend.Invalid("SlotTag", fmt.Sprintf("slot tag %q of queue %q: %s", tag, queue, reason))
+	}
+	return nil
 }
 
 func (b *Backend) now() int64 { return b.opts.Clock.Now().UnixMilli() }
@@ -163,8 +203,51 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 	keys = append(keys[:len(keys):len(keys)], b.replyKey(queue, id))
 	ctx, cancel := context.WithTimeout(ctx, b.window)
 	defer cancel()
-	res, err := b.scripts.run(ctx, b.client, script, keys, argv...)
-	return res, translate(err)
+	res, err := b.retryUnstable(ctx, func() (any, error) {
+		if b.opts.WaitReplicas > 0 && script != "lease" && script != "renew" {
+			return b.runDurable(ctx, script, keys, argv)
+		}
+		return b.scripts.run(ctx, b.client, script, keys, argv...)
+	})
+	return res, b.failed(err)
+}
+
+// retryUnstable calls call, and on Cluster calls it again while a node
+// refused to run it: TRYAGAIN (a slot is moving, and the call's keys are
+// on both nodes), CLUSTERDOWN (the cluster is failing a master over), and
+// MOVED or ASK after go-redis followed MaxRedirects of them (a slot in
+// the middle of a move sends a call back and forth). The call did not
+// run, so it is safe to send it again, until ctx ends or the resend
+// window (which bounds a write call anyway) has passed. go-redis retries
+// these too, but only MaxRedirects times within a few tens of
+// milliseconds, while a slot's move or a failover takes longer.
+func (b *Backend) retryUnstable(ctx context.Context, call func() (any, error)) (any, error) {
+	end := time.Now().Add(b.window)
+	for try := 0; ; try++ {
+		res, err := call()
+		if err == nil || !b.cluster || !refused(err) || time.Now().After(end) {
+			return res, err
+		}
+		t := time.NewTimer(min(25*time.Millisecond<<min(try, 4), 400*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return res, err
+		}
+	}
+}
+
+// refused reports the errors of a Cluster node that did not run a
+// command (see retryUnstable).
+func refused(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"TRYAGAIN", "CLUSTERDOWN", "MOVED ", "ASK "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // runRepeatable runs a script that may run twice over one queue's key
@@ -172,8 +255,28 @@ func (b *Backend) write(ctx context.Context, script, queue, id string, keys []st
 // keeps nothing for a resend.
 func (b *Backend) runRepeatable(ctx context.Context, script, queue string, args ...any) (any, error) {
 	argv := append(append(b.header(b.now(), "0", 1+len(args)), queue), args...)
-	res, err := b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
-	return res, translate(err)
+	res, err := b.retryUnstable(ctx, func() (any, error) {
+		if b.opts.WaitReplicas > 0 && script == "notify" {
+			// The one repeatable script that writes: its notice must
+			// last before the outbox entry that holds it goes.
+			return b.runDurable(ctx, script, b.queueKeys(queue), argv)
+		}
+		return b.scripts.run(ctx, b.client, script, b.queueKeys(queue), argv...)
+	})
+	return res, b.failed(err)
+}
+
+// failed translates err, what a command of the store's returned, and on
+// Cluster asks the client to reload its slot map after a failure that may
+// come from a failover: go-redis reloads it on a MOVED reply, but not when
+// the master it sends to has gone, and otherwise only every
+// ClusterStateReloadInterval (a minute by default).
+func (b *Backend) failed(err error) error {
+	err = translate(err)
+	if b.cluster && errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrNotDurable) {
+		b.client.(*goredis.ClusterClient).ReloadState(context.Background())
+	}
+	return err
 }
 
 // storeError is a go-redis error translated into one of drover's
@@ -200,6 +303,9 @@ func (e *storeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
 func translate(err error) error {
 	if err == nil {
 		return nil
+	}
+	if se := (*storeError)(nil); errors.As(err, &se) {
+		return err // translated already
 	}
 	if errors.Is(err, goredis.Nil) {
 		return &storeError{sentinel: backend.ErrNotFound, cause: err}

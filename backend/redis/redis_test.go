@@ -27,14 +27,17 @@ type storeFactory func(t testing.TB, o storeOptions) backend.Full
 
 // factory makes stores on one server, each under its own key prefix.
 func factory(client goredis.UniversalClient, wrap func(string) string) storeFactory {
+	return factoryWith(client, Options{wrapScript: wrap})
+}
+
+// factoryWith is factory with more options: base's Prefix, Clock,
+// MaxPayload and EventRetention are the factory's.
+func factoryWith(client goredis.UniversalClient, base Options) storeFactory {
 	return func(t testing.TB, o storeOptions) backend.Full {
-		b, err := New(client, &Options{
-			Prefix:         fmt.Sprintf("t%d", prefixSeq.Add(1)),
-			Clock:          o.Clock,
-			MaxPayload:     o.MaxPayload,
-			EventRetention: o.EventRetention,
-			wrapScript:     wrap,
-		})
+		opts := base
+		opts.Prefix = fmt.Sprintf("t%d", prefixSeq.Add(1))
+		opts.Clock, opts.MaxPayload, opts.EventRetention = o.Clock, o.MaxPayload, o.EventRetention
+		b, err := New(client, &opts)
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}

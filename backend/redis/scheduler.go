@@ -81,7 +81,7 @@ func (b *Backend) Schedulers(ctx context.Context, queue string, req *backend.Sch
 	}
 	all, err := b.client.HGetAll(ctx, b.key(queue, layout.KeySchedulers)).Result()
 	if err != nil {
-		return backend.SchedulersResult{}, translate(err)
+		return backend.SchedulersResult{}, b.failed(err)
 	}
 	ids := make([]string, 0, len(all))
 	for id := range all {

@@ -23,6 +23,7 @@ import (
 // then the script's body.
 type scripts struct {
 	eval    map[string]*goredis.Script
+	text    map[string]string // script name -> its text, for EVAL
 	fn      map[string]string // script name -> its function's name
 	library string            // the FUNCTION LOAD source
 	name    string            // the library's name
@@ -173,13 +174,14 @@ func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scr
 	if err != nil {
 		return nil, err
 	}
-	s := &scripts{eval: make(map[string]*goredis.Script), fn: make(map[string]string), log: log}
+	s := &scripts{eval: make(map[string]*goredis.Script), text: make(map[string]string), fn: make(map[string]string), log: log}
 	for _, name := range src.names {
 		text := stripComments(src.prelude(src.closure(src.uses[name])) + "\nbegin(KEYS, ARGV)\n" + src.bodies[name])
 		if wrap != nil {
 			text = wrap(text)
 		}
 		s.eval[name] = goredis.NewScript(text)
+		s.text[name] = text
 	}
 	// The library holds every part once and a function per script. It is
 	// named by a hash of its text, so that processes running different
@@ -205,8 +207,24 @@ func newScripts(evalOnly bool, wrap func(string) string, log *slog.Logger) (*scr
 
 // run runs script name over keys with args.
 func (s *scripts) run(ctx context.Context, c goredis.UniversalClient, name string, keys []string, args ...any) (any, error) {
+	return s.runVia(ctx, c, name, keys, args, func(ctx context.Context, a []any) (any, error) {
+		return c.Do(ctx, a...).Result()
+	})
+}
+
+// runVia is run with each command (FCALL, EVALSHA or EVAL, with its
+// arguments) sent by send, which returns its reply.
+func (s *scripts) runVia(ctx context.Context, c goredis.UniversalClient, name string, keys []string, args []any, send func(context.Context, []any) (any, error)) (any, error) {
+	call := func(cmd, script string) (any, error) {
+		a := make([]any, 0, 3+len(keys)+len(args))
+		a = append(a, cmd, script, len(keys))
+		for _, k := range keys {
+			a = append(a, k)
+		}
+		return send(ctx, append(a, args...))
+	}
 	if !s.evalOnly.Load() {
-		res, err := c.FCall(ctx, s.fn[name], keys, args...).Result()
+		res, err := call("fcall", s.fn[name])
 		if err == nil || !(noFunctions(err) || functionMissing(err)) {
 			return res, err
 		}
@@ -215,7 +233,7 @@ func (s *scripts) run(ctx context.Context, c goredis.UniversalClient, name strin
 			// functions: nothing ran, so load and call again.
 			err = s.load(ctx, c)
 			if err == nil {
-				return c.FCall(ctx, s.fn[name], keys, args...).Result()
+				return call("fcall", s.fn[name])
 			}
 			// Whatever the server refused (the command, the user, the
 			// library itself), the scripts still run with EVALSHA; only
@@ -230,7 +248,11 @@ func (s *scripts) run(ctx context.Context, c goredis.UniversalClient, name strin
 		}
 		s.evalOnly.Store(true)
 	}
-	return s.eval[name].Run(ctx, c, keys, args...).Result()
+	res, err := call("evalsha", s.eval[name].Hash())
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return call("eval", s.text[name])
+	}
+	return res, err
 }
 
 // load loads the function library; one that is there already is fine.

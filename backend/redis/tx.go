@@ -81,12 +81,16 @@ func (b *Backend) InTx(pipe goredis.Pipeliner) backend.Tx {
 }
 
 // HashTag returns the Redis Cluster hash tag of queue's keys,
-// "{prefix:queue}": a key that contains it, with no "{" before it, is in
+// "{prefix:queue}", or "{prefix:tag}" for a queue that Options.SlotTag
+// places under tag: a key that contains it, with no "{" before it, is in
 // the queue's slot, as in "order:" + HashTag(queue) + ":42". A
 // transaction that adds jobs to queue on Cluster (InTx) must have all its
 // keys there. Do not start a key with the tag: those keys are the store's.
 // Elsewhere than on Cluster the tag does no harm.
 func (b *Backend) HashTag(queue string) string {
+	if tag := b.slotTag(queue); tag != "" {
+		return "{" + b.opts.Prefix + ":" + tag + "}"
+	}
 	return "{" + b.opts.Prefix + ":" + queue + "}"
 }
 

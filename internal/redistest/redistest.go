@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,28 +47,51 @@ type Server struct {
 	port int
 	cmd  *exec.Cmd
 	exit chan struct{}
+
+	// bin is the program (redis-server unless set), conf a config file
+	// it reads first, and extra more arguments after the common ones.
+	bin   string
+	conf  string
+	extra []string
+
+	adminOnce sync.Once
+	adminC    *goredis.Client
 }
 
 // Start starts redis-server and stops it when the test ends. Without a
 // redis-server on PATH the test is skipped, or fails if DROVER_REQUIRE_REDIS=1.
 func Start(t testing.TB, opts *Options) *Server {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		msg := "redis-server not found on PATH; install it to run the real-Redis tests (Debian: apt-get install redis-server)"
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatal(msg)
+	require(t, "redis-server")
+	s := newServer(t, opts)
+	s.start()
+	return s
+}
+
+// require skips the test, or fails it if DROVER_REQUIRE_REDIS=1, unless
+// every named program is on PATH.
+func require(t testing.TB, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			msg := p + " not found on PATH; install it to run the real-Redis tests (Debian: apt-get install redis-server redis-tools redis-sentinel)"
+			if os.Getenv(RequireEnv) == "1" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
 		}
-		t.Skip(msg)
 	}
-	_ = path
-	s := &Server{t: t, Dir: t.TempDir()}
+}
+
+// newServer returns a server on a free port with a directory of its own,
+// not yet started, that is killed when the test ends.
+func newServer(t testing.TB, opts *Options) *Server {
+	s := &Server{t: t, Dir: t.TempDir(), bin: "redis-server"}
 	if opts != nil {
 		s.opts = *opts
 	}
 	s.port = freePort(t)
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	s.start()
 	t.Cleanup(s.Kill)
 	return s
 }
@@ -82,7 +107,11 @@ func freePort(t testing.TB) int {
 
 func (s *Server) start() {
 	s.t.Helper()
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.Dir,
@@ -91,6 +120,13 @@ func (s *Server) start() {
 		"--daemonize", "no",
 		"--loglevel", "warning",
 		"--logfile", "redis.log",
+	)
+	if s.bin == "redis-server" {
+		// A new replica syncs at once rather than after 5 s; a master
+		// pings its replicas every second rather than every 10 s, so
+		// that a replica's acknowledged offset soon shows that writes
+		// reach it (see acked).
+		args = append(args, "--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1")
 	}
 	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
@@ -98,7 +134,8 @@ func (s *Server) start() {
 	if s.opts.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
 	}
-	cmd := exec.Command("redis-server", args...)
+	args = append(args, s.extra...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("redistest: start redis-server: %v", err)
@@ -127,12 +164,11 @@ func (s *Server) waitReady() {
 		}
 		select {
 		case <-s.exit:
-			log, _ := os.ReadFile(s.Dir + "/redis.log")
-			s.t.Fatalf("redistest: redis-server exited: %s", log)
+			s.t.Fatalf("redistest: %s exited: %s", s, s.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redistest: redis-server at %s did not answer: %v", s.Addr, err)
+			s.t.Fatalf("redistest: %s did not answer: %v", s, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -179,6 +215,17 @@ func (s *Server) Restart() {
 	s.start()
 }
 
+// admin returns the harness's own client of the server, which neither
+// retries nor waits long, closed when the test ends.
+func (s *Server) admin() *goredis.Client {
+	s.adminOnce.Do(func() {
+		s.adminC = goredis.NewClient(&goredis.Options{Addr: s.Addr, MaxRetries: -1, PoolSize: 2,
+			DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+		s.t.Cleanup(func() { _ = s.adminC.Close() })
+	})
+	return s.adminC
+}
+
 // Client returns a client of the server, closed when the test ends.
 func (s *Server) Client(t testing.TB, opts *goredis.Options) *goredis.Client {
 	var o goredis.Options
@@ -204,8 +251,28 @@ func (s *Server) ClusterClient(t testing.TB, opts *goredis.ClusterOptions) *gore
 	return c
 }
 
-// String returns the server's address.
-func (s *Server) String() string { return fmt.Sprintf("redis-server at %s", s.Addr) }
+// String names the server's program and address.
+func (s *Server) String() string { return fmt.Sprintf("%s at %s", s.bin, s.Addr) }
+
+// Running reports whether the server's process is running: started, and
+// neither killed nor exited.
+func (s *Server) Running() bool {
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exit:
+		return false
+	default:
+		return true
+	}
+}
+
+// Log returns what the server wrote to its log file.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	return string(b)
+}
 
 // Mini starts an in-process miniredis and returns it with a client; both
 // are closed when the test ends.

@@ -23,7 +23,9 @@ type ClusterOptions struct {
 	// write.
 	AppendOnly bool
 	// NodeTimeout is the cluster-node-timeout: how long a node may not
-	// answer before the others fail it over. 0 means one second.
+	// answer before the others fail it over. 0 means three seconds, long
+	// enough that a busy test machine does not make the nodes fail a live
+	// master over.
 	NodeTimeout time.Duration
 }
 
@@ -58,7 +60,7 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	}
 	timeout := o.NodeTimeout
 	if timeout <= 0 {
-		timeout = time.Second
+		timeout = 3 * time.Second
 	}
 	c := &Cluster{t: t, ids: map[*Server]string{}}
 	addrs := make([]string, 0, masters*(1+replicas))

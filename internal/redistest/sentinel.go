@@ -24,7 +24,9 @@ type SentinelOptions struct {
 	// is down; 0 means two.
 	Quorum int
 	// DownAfter is how long the master may not answer before a sentinel
-	// deems it down (down-after-milliseconds); 0 means one second.
+	// deems it down (down-after-milliseconds); 0 means three seconds,
+	// long enough that a busy test machine does not make a sentinel miss
+	// a live master's replies and fail it over.
 	DownAfter time.Duration
 	// FailoverTimeout is the sentinels' failover-timeout; 0 means five
 	// seconds.
@@ -70,7 +72,7 @@ func StartSentinel(t testing.TB, opts *SentinelOptions) *Sentinel {
 	}
 	downAfter, failoverTimeout := o.DownAfter, o.FailoverTimeout
 	if downAfter <= 0 {
-		downAfter = time.Second
+		downAfter = 3 * time.Second
 	}
 	if failoverTimeout <= 0 {
 		failoverTimeout = 5 * time.Second

@@ -79,6 +79,7 @@ func BenchmarkGroups(b *testing.B) {
 					return c.handle(ctx, j)
 				}
 				cs := &countingStore{Backend: e.store}
+				meter := e.meterServer(b)
 				b.ResetTimer()
 				start := time.Now()
 				stop := startWorkersOn(b, cs, q, 1, 50, h)
@@ -87,6 +88,7 @@ func BenchmarkGroups(b *testing.B) {
 				elapsed := time.Since(start)
 				stop()
 				reportRate(b, total, "jobs/s")
+				meter(total, "job")
 				cs.report(b)
 				ends := make([]time.Duration, 0, len(last))
 				for _, t := range last {

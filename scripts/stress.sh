@@ -2,9 +2,12 @@
 # Repeats the test suite with the race detector under CPU load, to find the
 # tests that fail by chance before CI does.
 #
-#   scripts/stress.sh [-count N] [-load K] [-rounds R] [-run REGEXP] [packages...]
+#   scripts/stress.sh [-count N] [-checks C] [-load K] [-rounds R] [-run REGEXP] [packages...]
 #
 # -count   runs of each test per round (default 20)
+# -checks  cases each rapid property tries per run (default 10; a plain
+#          go test tries 100): -count 20 still tries twice the cases of
+#          one run, in less time than the properties would take otherwise
 # -load    busy loops beside the tests (default 2 per core)
 # -rounds  rounds in a row that must all pass (default 2)
 # -run     only the tests that match
@@ -16,16 +19,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 count=20
+checks=10
 load=$((2 * $(nproc)))
 rounds=2
 run=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-count) count=$2; shift 2 ;;
+	-checks) checks=$2; shift 2 ;;
 	-load) load=$2; shift 2 ;;
 	-rounds) rounds=$2; shift 2 ;;
 	-run) run=$2; shift 2 ;;
-	-h | -help | --help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h | -help | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	-*) echo "unknown flag $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -51,9 +56,9 @@ args=(-race -count="$count" -timeout="$timeout")
 failed=0
 for r in $(seq 1 "$rounds"); do
 	log="$logs/round-$r.log"
-	echo "round $r of $rounds: go test ${args[*]} $* ($load busy loops; log $log)"
+	echo "round $r of $rounds: RAPID_CHECKS=$checks go test ${args[*]} $* ($load busy loops; log $log)"
 	start=$(date +%s)
-	if go test "${args[@]}" "$@" >"$log" 2>&1; then
+	if RAPID_CHECKS=$checks go test "${args[@]}" "$@" >"$log" 2>&1; then
 		echo "round $r passed in $(($(date +%s) - start)) s"
 	else
 		failed=1

@@ -3,7 +3,6 @@ package bolt
 import (
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -265,7 +264,15 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 // in key order.
 func appendMeta(e *enc, m map[string]string) {
 	e.u(uint64(len(m)))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	// A record is encoded at every move of its job; the keys of a usual
+	// Meta fit in buf, which stays on the stack.
+	var buf [8]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		e.str(k)
 		e.str(m[k])
 	}

@@ -52,6 +52,21 @@ for i = 1, #ids, 1000 do
     recs[i + k - 1], hots[i + k - 1] = r[k], h[k]
   end
 end
+-- The groups of the jobs, read at once; their changes are written at the
+-- end, together.
+local gnames = {}
+for k = 1, #ids do
+  if recs[k] then
+    local _, grp = plain_name(recs[k])
+    if grp then
+      gnames[#gnames + 1] = grp
+    end
+  end
+end
+if #gnames > 0 then
+  groups.fetch(Q, gnames)
+end
+Q.gdefer = true
 -- Completions of jobs without flow parent or retention, the common case,
 -- write their set entries in batches.
 local zrem, zadd, hset = batch("ZREM", Q.a), batch("ZADD", Q.c), batch("HSET", Q.h)
@@ -74,9 +89,15 @@ for k = 1, #ids do
     if outcome <= 3 then
       h[H_MADE] = num(h[H_MADE]) + 1
     end
-    local name = outcome == 1 and plain_name(s)
+    local name, grp
+    if outcome == 1 then
+      name, grp = plain_name(s)
+    end
     if name then
       -- A completion of a job without flow links, retention or scheduler.
+      if grp then
+        groups.active(Q, grp, -1)
+      end
       h[H_STATE], h[H_FINISHED], h[H_RESULT] = ST_COMPLETED, NOWS, result
       push(zrem, id)
       push(zadd, NOWS, id)
@@ -137,6 +158,8 @@ end
 flush(zrem)
 flush(zadd)
 flush(hset)
+Q.gdefer = false
+groups.flush(Q)
 if #lost < #ids then
   -- Every job settled left active: a slot for another under a
   -- concurrency limit.

@@ -63,12 +63,46 @@ function groups.get(Q, name)
   end
   local g = cache[name]
   if not g then
-    local s = redis.call("HGET", Q.g, name)
-    g = dec(s or "")
-    g.known = s ~= false and s ~= nil
+    g = groups.loaded(redis.call("HGET", Q.g, name))
     cache[name] = g
   end
   return g
+end
+
+-- groups.loaded returns the record of a group as the g hash holds it (s,
+-- false when it has none), with what the store has of it: stored holds
+-- its place, wake time and room as written, from which groups.flush
+-- writes the changes of its index entries and of groom.
+function groups.loaded(s)
+  local g = dec(s or "")
+  g.known = s ~= false and s ~= nil
+  g.stored = {place = g[G.PLACE] or "", wake = num(g[G.WAKE]), room = num(g[G.ROOM])}
+  return g
+end
+
+-- groups.fetch reads the records of the groups names not read yet in this
+-- call, in one command: a script about to change many groups reads them
+-- at once rather than one by one.
+function groups.fetch(Q, names)
+  local cache = Q.groups
+  if not cache then
+    cache = {}
+    Q.groups = cache
+  end
+  local want, seen = {}, {}
+  for _, name in ipairs(names) do
+    if not cache[name] and not seen[name] then
+      seen[name] = true
+      want[#want + 1] = name
+    end
+  end
+  for i = 1, #want, 1000 do
+    local j = math.min(i + 999, #want)
+    local recs = redis.call("HMGET", Q.g, unpack(want, i, j))
+    for k = i, j do
+      cache[want[k]] = groups.loaded(recs[k - i + 1])
+    end
+  end
 end
 
 -- groups.line returns the member of job id, of score score (its score in
@@ -77,12 +111,15 @@ function groups.line(name, id, score)
   return "l" .. name .. "\0" .. window.padded(score, GROUPS.PLACE_DIGITS) .. id
 end
 
--- groups.put writes g, the record of group name, after a change, and
+-- groups.put updates g, the record of group name, after a change: it
 -- puts the group in the ring (at its back), takes it out, or gives it a
 -- wake entry for when its rate limit next lets it start, as it now may
 -- or may not start a job; with rotate set, a group in the ring goes to
 -- its back. A group with nothing left is forgotten, once the starts in
--- its rate window (if any) have left it: its wake entry says when.
+-- its rate window (if any) have left it: its wake entry says when. The
+-- store has the change once groups.flush wrote it: at once, unless the
+-- call defers the writes of its groups (Q.gdefer) to write those of many
+-- jobs together.
 function groups.put(Q, name, g, rotate)
   local gl = groups.limits(Q)
   local conc, rate = gl.conc, gl.rate
@@ -114,44 +151,84 @@ function groups.put(Q, name, g, rotate)
   end
   local place = g[G.PLACE] or ""
   if place ~= "" and (rotate or not may) then
-    redis.call("ZREM", Q.gx, "r" .. place .. name)
     place = ""
   end
   if may and place == "" then
-    place = window.padded(redis.call("HINCRBY", Q.meta, "gseq", 1), GROUPS.PLACE_DIGITS)
-    redis.call("ZADD", Q.gx, 0, "r" .. place .. name)
+    place = window.padded(window.seq(Q), GROUPS.PLACE_DIGITS)
   end
-  g[G.PLACE] = place
-  local oldwake = num(g[G.WAKE])
-  if oldwake ~= wakeat then
-    if oldwake > 0 then
-      redis.call("ZREM", Q.gx, "w" .. window.padded(oldwake, GROUPS.TIME_DIGITS) .. name)
-    end
-    if wakeat > 0 then
-      redis.call("ZADD", Q.gx, 0, "w" .. window.padded(wakeat, GROUPS.TIME_DIGITS) .. name)
-    end
-    g[G.WAKE] = wakeat
+  g[G.PLACE], g[G.WAKE], g[G.ROOM] = place, wakeat, room
+  local dirty = Q.gdirty
+  if not dirty then
+    dirty = {}
+    Q.gdirty = dirty
   end
-  local d = room - num(g[G.ROOM])
-  if d ~= 0 then
-    redis.call("HINCRBY", Q.meta, "groom", d)
-    g[G.ROOM] = room
+  if not dirty[name] then
+    dirty[name] = true
+    dirty[#dirty + 1] = name
   end
-  if ready == 0 and active == 0 and not paused and place == "" and wakeat == 0 then
-    if g.known then
-      redis.call("HDEL", Q.g, name)
-      if name ~= GROUPS.UNGROUPED then
-        redis.call("ZREM", Q.gx, "n" .. name)
+  if not Q.gdefer then
+    groups.flush(Q)
+  end
+end
+
+-- groups.flush writes the records of the groups changed since the last
+-- flush, their entries in the ring, the wake entries and the names, the
+-- change of groom, and the gseq counter (window.seq): a few commands
+-- however many groups changed.
+function groups.flush(Q)
+  local dirty = Q.gdirty
+  if dirty and #dirty > 0 then
+    Q.gdirty = nil
+    local zrem, zadd = batch("ZREM", Q.gx), batch("ZADD", Q.gx)
+    local hset, hdel = batch("HSET", Q.g), batch("HDEL", Q.g)
+    local groom = 0
+    for _, name in ipairs(dirty) do
+      local g = Q.groups[name]
+      local st = g.stored
+      local place, wake, room = g[G.PLACE] or "", num(g[G.WAKE]), num(g[G.ROOM])
+      if place ~= st.place then
+        if st.place ~= "" then
+          push(zrem, "r" .. st.place .. name)
+        end
+        if place ~= "" then
+          push(zadd, 0, "r" .. place .. name)
+        end
       end
-      g.known = false
+      if wake ~= st.wake then
+        if st.wake > 0 then
+          push(zrem, "w" .. window.padded(st.wake, GROUPS.TIME_DIGITS) .. name)
+        end
+        if wake > 0 then
+          push(zadd, 0, "w" .. window.padded(wake, GROUPS.TIME_DIGITS) .. name)
+        end
+      end
+      groom = groom + room - st.room
+      st.place, st.wake, st.room = place, wake, room
+      if num(g[G.READY]) == 0 and num(g[G.ACTIVE]) == 0 and g[G.PAUSED] ~= "1" and place == "" and wake == 0 then
+        if g.known then
+          push(hdel, name)
+          if name ~= GROUPS.UNGROUPED then
+            push(zrem, "n" .. name)
+          end
+          g.known = false
+        end
+      else
+        if not g.known and name ~= GROUPS.UNGROUPED then
+          push(zadd, 0, "n" .. name)
+        end
+        g.known = true
+        push(hset, name, enc(g, G.N))
+      end
     end
-    return
+    flush(zrem)
+    flush(zadd)
+    flush(hset)
+    flush(hdel)
+    if groom ~= 0 then
+      redis.call("HINCRBY", Q.meta, "groom", groom)
+    end
   end
-  if not g.known and name ~= GROUPS.UNGROUPED then
-    redis.call("ZADD", Q.gx, 0, "n" .. name)
-  end
-  g.known = true
-  redis.call("HSET", Q.g, name, enc(g, G.N))
+  window.seq_flush(Q)
 end
 
 -- groups.line_ids returns the IDs of the jobs of the line of group name
@@ -219,19 +296,29 @@ end
 -- groups.wake brings the groups whose wake entry is due back to the ring
 -- (or forgets them).
 function groups.wake(Q)
+  groups.flush(Q)
   local due = redis.call("ZRANGEBYLEX", Q.gx, "[w", "(w" .. window.padded(NOW + 1, GROUPS.TIME_DIGITS), "LIMIT", 0, 1000)
-  for _, m in ipairs(due) do
-    local name = string.sub(m, GROUPS.TIME_DIGITS + 2)
-    local g = groups.get(Q, name)
-    redis.call("ZREM", Q.gx, m)
-    g[G.WAKE] = ""
-    groups.put(Q, name, g, false)
+  if #due == 0 then
+    return
   end
+  local names = {}
+  for i, m in ipairs(due) do
+    names[i] = string.sub(m, GROUPS.TIME_DIGITS + 2)
+  end
+  groups.fetch(Q, names)
+  local defer = Q.gdefer
+  Q.gdefer = true
+  for _, name in ipairs(names) do
+    groups.put(Q, name, groups.get(Q, name), false)
+  end
+  Q.gdefer = defer
+  groups.flush(Q)
 end
 
 -- groups.next_wake returns the time (ms) of the first wake entry, 0 when
 -- there is none.
 function groups.next_wake(Q)
+  groups.flush(Q)
   local m = redis.call("ZRANGEBYLEX", Q.gx, "[w", "(x", "LIMIT", 0, 1)[1]
   if not m then
     return 0
@@ -241,6 +328,7 @@ end
 
 -- groups.room returns how many jobs the groups may start now (groom).
 function groups.room(Q)
+  groups.flush(Q)
   return num(redis.call("HGET", Q.meta, "groom"))
 end
 
@@ -248,22 +336,53 @@ end
 -- robin: each the first of the line of the group at the front of the
 -- ring, which then goes to the back of it (or out). It counts them
 -- active, and as starts of a rate-limited group, and returns their IDs.
+--
+-- It reads the front of the ring a page at a time, and the records of
+-- its groups at once, and writes what changed once, at the end: the ring
+-- as the store has it, less the entries taken, is the front of the ring
+-- and the groups that went to its back in this call (back) follow it.
 function groups.take(Q, max)
-  local ids = {}
+  groups.flush(Q)
+  local defer = Q.gdefer
+  Q.gdefer = true
   local gl = groups.limits(Q)
+  local ids, taken = {}, {}
+  local lrem, prem = batch("ZREM", Q.gx), batch("ZREM", Q.p)
+  local front, fi, from, more = {}, 1, "[r", true
+  local back, bi = {}, 1
   while #ids < max do
-    local r = redis.call("ZRANGEBYLEX", Q.gx, "[r", "(s", "LIMIT", 0, 1)[1]
-    if not r then
+    if fi > #front and more then
+      local want = max - #ids
+      local page = redis.call("ZRANGEBYLEX", Q.gx, from, "(s", "LIMIT", 0, want)
+      more = #page == want
+      front, fi = {}, 1
+      for i, m in ipairs(page) do
+        front[i] = string.sub(m, GROUPS.PLACE_DIGITS + 2)
+      end
+      if #page > 0 then
+        from = "(" .. page[#page]
+        groups.fetch(Q, front)
+      end
+    end
+    local name
+    if fi <= #front then
+      name, fi = front[fi], fi + 1
+    elseif bi <= #back then
+      name, bi = back[bi], bi + 1
+    else
       break
     end
-    local name = string.sub(r, GROUPS.PLACE_DIGITS + 2)
-    local first, ms = groups.line_ids(Q, name, 0, 1)
-    local id = first[1]
-    if not id then
+    -- The lines lose their taken jobs at the end: skip those taken.
+    local k = taken[name] or 0
+    local pre = "l" .. name .. "\0"
+    local m = redis.call("ZRANGEBYLEX", Q.gx, "[" .. pre, "(l" .. name .. "\1", "LIMIT", k, 1)[1]
+    if not m then
       error("drover: group " .. name .. " of " .. Q.name .. " is in the ring with no job ready")
     end
-    redis.call("ZREM", Q.gx, ms[1])
-    redis.call("ZREM", Q.p, id)
+    taken[name] = k + 1
+    local id = string.sub(m, #pre + GROUPS.PLACE_DIGITS + 1)
+    push(lrem, m)
+    push(prem, id)
     local g = groups.get(Q, name)
     g[G.READY] = num(g[G.READY]) - 1
     if name ~= GROUPS.UNGROUPED then
@@ -273,7 +392,14 @@ function groups.take(Q, max)
       end
     end
     groups.put(Q, name, g, true)
+    if g[G.PLACE] ~= "" then
+      back[#back + 1] = name
+    end
     ids[#ids + 1] = id
   end
+  flush(lrem)
+  flush(prem)
+  Q.gdefer = defer
+  groups.flush(Q)
   return ids
 end

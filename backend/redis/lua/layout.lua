@@ -3,7 +3,7 @@
 
 -- NK is the number of keys of a queue's key set; K holds the keys of the
 -- call, set by begin.
-local NK = 21
+local NK = 22
 local K
 
 -- keyset returns the keys of key set number set (1-based) of the call,
@@ -33,6 +33,7 @@ local function keyset(set, name)
     ddx = K[o + 19],
     g = K[o + 20],
     gx = K[o + 21],
+    gr = K[o + 22],
   }
 end
 

@@ -39,7 +39,8 @@ const (
 	KeyDedup                  // hash: deduplication key -> its entry (Dedup fields)
 	KeyDedupExpiry            // sorted set: the deduplication keys with a TTL, by expiry (ms)
 	KeyGroups                 // hash: group name -> the group's record (Group fields), in grouped mode
-	KeyGroupIndex             // sorted set, all scores 0, ordered by member: the groups' names, lines, ring, wake times and starts (see GroupIndex)
+	KeyGroupIndex             // sorted set, all scores 0, ordered by member: the groups' names, lines, wake times and starts (see GroupIndex)
+	KeyRing                   // sorted set: the groups that may start a job now, in the order they are served, score their place (GroupPlace)
 	NumKeys
 )
 
@@ -50,7 +51,7 @@ var KeySuffixes = [NumKeys]string{
 	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
-	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx", KeyRing: "gr",
 }
 
 // keyNames are the names of the keys in Lua's key set tables.
@@ -59,7 +60,7 @@ var keyNames = [NumKeys]string{
 	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
-	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx", KeyRing: "gr",
 }
 
 // Fields of a job record (the j hash), set when the job is added and not
@@ -170,7 +171,7 @@ const (
 	GroupReady  = iota // its waiting jobs
 	GroupActive        // its active jobs
 	GroupPaused        // "1" while paused
-	GroupPlace         // its place in the ring (GroupIndex), "" while out of it
+	GroupPlace         // its place in the ring (its score in KeyRing, from the gseq counter), "" while out of it
 	GroupWake          // ms: its wake entry's time, "" when it has none
 	GroupRoom          // how many jobs it may start now, as of its last change: its part of groom
 	NumGroupFields
@@ -191,13 +192,14 @@ const UngroupedName = "\x00"
 //
 //	'n' name                          a group with a record (not ungrouped), for listing in name order
 //	'l' name 0x00 score id            a waiting job in its group's line; score is its score in p
-//	'r' place name                    a group in the ring, which may start a job now
 //	'w' time name                     a group's wake entry: when its rate limit next lets it start, or when it can be forgotten
 //	's' name 0x00 time 0x00 n         a start of a rate-limited group within the rate period
 //
 // Numbers are zero-padded decimals of fixed width, so that the order of
-// members is the order of the numbers: scores and places PlaceDigits
-// wide, times (ms) TimeDigits wide.
+// members is the order of the numbers: scores PlaceDigits wide, times
+// (ms) TimeDigits wide. The ring, which every lease and settle of a
+// grouped job changes, is a sorted set of its own (KeyRing), scored by
+// place: small, and without the padded numbers.
 const (
 	PlaceDigits = 16
 	TimeDigits  = 13

@@ -13,17 +13,18 @@
 -- group index gx, a sorted set whose members all score 0 and so sort by
 -- their bytes: 'n' name (the groups by name), 'l' name 0x00 score id (the
 -- lines: score is the job's score in p, so a line runs in the order of
--- p), 'r' place name (the ring), 'w' time name (the wake entries) and 's'
--- name 0x00 time 0x00 n (the starts of rate-limited groups, see
--- window.group). Group names have no control characters, so 0x00 ends
--- one. The meta hash holds the limits of each group (gconc, grate, gper),
+-- p), 'w' time name (the wake entries) and 's' name 0x00 time 0x00 n (the
+-- starts of rate-limited groups, see window.group). Group names have no
+-- control characters, so 0x00 ends one. The ring is the sorted set gr of
+-- the group names, scored by their place. The meta hash holds the limits of each group (gconc, grate, gper),
 -- the counter of ring places and starts (gseq), and groom, the sum of
 -- the groups' rooms: how many jobs the groups may start now, which bounds
 -- the wake tokens (wake.lua).
 --
 -- The index hooks, groups.ready and groups.active, keep all of it in
 -- step with every move of a job: order.lua and transitions.lua call them
--- wherever a job enters or leaves waiting or active.
+-- wherever a job enters or leaves waiting or active. They change the
+-- groups' records in the call (Q.groups); groups.flush writes them.
 --
 --- @requires base, record, window
 
@@ -70,13 +71,13 @@ function groups.get(Q, name)
 end
 
 -- groups.loaded returns the record of a group as the g hash holds it (s,
--- false when it has none), with what the store has of it: stored holds
--- its place, wake time and room as written, from which groups.flush
--- writes the changes of its index entries and of groom.
+-- false when it has none), with what the store has of it: its place,
+-- wake time and room as written (splace, swake and sroom), from which
+-- groups.flush writes the changes of its index entries and of groom.
 function groups.loaded(s)
   local g = dec(s or "")
   g.known = s ~= false and s ~= nil
-  g.stored = {place = g[G.PLACE] or "", wake = num(g[G.WAKE]), room = num(g[G.ROOM])}
+  g.splace, g.swake, g.sroom = g[G.PLACE] or "", num(g[G.WAKE]), num(g[G.ROOM])
   return g
 end
 
@@ -154,7 +155,7 @@ function groups.put(Q, name, g, rotate)
     place = ""
   end
   if may and place == "" then
-    place = window.padded(window.seq(Q), GROUPS.PLACE_DIGITS)
+    place = string.format("%d", window.seq(Q))
   end
   g[G.PLACE], g[G.WAKE], g[G.ROOM] = place, wakeat, room
   local dirty = Q.gdirty
@@ -180,30 +181,29 @@ function groups.flush(Q)
   if dirty and #dirty > 0 then
     Q.gdirty = nil
     local zrem, zadd = batch("ZREM", Q.gx), batch("ZADD", Q.gx)
+    local rrem, radd = batch("ZREM", Q.gr), batch("ZADD", Q.gr)
     local hset, hdel = batch("HSET", Q.g), batch("HDEL", Q.g)
     local groom = 0
     for _, name in ipairs(dirty) do
       local g = Q.groups[name]
-      local st = g.stored
       local place, wake, room = g[G.PLACE] or "", num(g[G.WAKE]), num(g[G.ROOM])
-      if place ~= st.place then
-        if st.place ~= "" then
-          push(zrem, "r" .. st.place .. name)
-        end
+      if place ~= g.splace then
         if place ~= "" then
-          push(zadd, 0, "r" .. place .. name)
+          push(radd, place, name)
+        else
+          push(rrem, name)
         end
       end
-      if wake ~= st.wake then
-        if st.wake > 0 then
-          push(zrem, "w" .. window.padded(st.wake, GROUPS.TIME_DIGITS) .. name)
+      if wake ~= g.swake then
+        if g.swake > 0 then
+          push(zrem, "w" .. window.padded(g.swake, GROUPS.TIME_DIGITS) .. name)
         end
         if wake > 0 then
-          push(zadd, 0, "w" .. window.padded(wake, GROUPS.TIME_DIGITS) .. name)
+          push(zadd, "0", "w" .. window.padded(wake, GROUPS.TIME_DIGITS) .. name)
         end
       end
-      groom = groom + room - st.room
-      st.place, st.wake, st.room = place, wake, room
+      groom = groom + room - g.sroom
+      g.splace, g.swake, g.sroom = place, wake, room
       if num(g[G.READY]) == 0 and num(g[G.ACTIVE]) == 0 and g[G.PAUSED] ~= "1" and place == "" and wake == 0 then
         if g.known then
           push(hdel, name)
@@ -214,7 +214,7 @@ function groups.flush(Q)
         end
       else
         if not g.known and name ~= GROUPS.UNGROUPED then
-          push(zadd, 0, "n" .. name)
+          push(zadd, "0", "n" .. name)
         end
         g.known = true
         push(hset, name, enc(g, G.N))
@@ -222,10 +222,12 @@ function groups.flush(Q)
     end
     flush(zrem)
     flush(zadd)
+    flush(rrem)
+    flush(radd)
     flush(hset)
     flush(hdel)
     if groom ~= 0 then
-      redis.call("HINCRBY", Q.meta, "groom", groom)
+      redis.call("HINCRBY", Q.meta, "groom", string.format("%d", groom))
     end
   end
   window.seq_flush(Q)
@@ -249,7 +251,7 @@ end
 -- (d = -1) its line.
 function groups.ready(Q, name, id, score, d)
   if d > 0 then
-    redis.call("ZADD", Q.gx, 0, groups.line(name, id, score))
+    redis.call("ZADD", Q.gx, "0", groups.line(name, id, score))
   else
     redis.call("ZREM", Q.gx, groups.line(name, id, score))
   end
@@ -284,7 +286,7 @@ function groups.enter(Q)
     end
     local b = batch("ZADD", Q.gx)
     for i = 1, #page, 2 do
-      push(b, 0, groups.line(name, page[i], tonumber(page[i + 1])))
+      push(b, "0", groups.line(name, page[i], tonumber(page[i + 1])))
     end
     flush(b)
     n = n + #page / 2
@@ -297,7 +299,7 @@ end
 -- (or forgets them).
 function groups.wake(Q)
   groups.flush(Q)
-  local due = redis.call("ZRANGEBYLEX", Q.gx, "[w", "(w" .. window.padded(NOW + 1, GROUPS.TIME_DIGITS), "LIMIT", 0, 1000)
+  local due = redis.call("ZRANGEBYLEX", Q.gx, "[w", "(w" .. window.padded(NOW + 1, GROUPS.TIME_DIGITS), "LIMIT", "0", "1000")
   if #due == 0 then
     return
   end
@@ -319,7 +321,7 @@ end
 -- there is none.
 function groups.next_wake(Q)
   groups.flush(Q)
-  local m = redis.call("ZRANGEBYLEX", Q.gx, "[w", "(x", "LIMIT", 0, 1)[1]
+  local m = redis.call("ZRANGEBYLEX", Q.gx, "[w", "(x", "LIMIT", "0", "1")[1]
   if not m then
     return 0
   end
@@ -339,8 +341,9 @@ end
 --
 -- It reads the front of the ring a page at a time, and the records of
 -- its groups at once, and writes what changed once, at the end: the ring
--- as the store has it, less the entries taken, is the front of the ring
--- and the groups that went to its back in this call (back) follow it.
+-- as the store has it, less the groups taken from it, is the front of
+-- the ring, and the groups that went to its back in this call (back)
+-- follow it.
 function groups.take(Q, max)
   groups.flush(Q)
   local defer = Q.gdefer
@@ -348,21 +351,15 @@ function groups.take(Q, max)
   local gl = groups.limits(Q)
   local ids, taken = {}, {}
   local lrem, prem = batch("ZREM", Q.gx), batch("ZREM", Q.p)
-  local front, fi, from, more = {}, 1, "[r", true
+  local front, fi, from, more = {}, 1, 0, true
   local back, bi = {}, 1
   while #ids < max do
     if fi > #front and more then
       local want = max - #ids
-      local page = redis.call("ZRANGEBYLEX", Q.gx, from, "(s", "LIMIT", 0, want)
-      more = #page == want
-      front, fi = {}, 1
-      for i, m in ipairs(page) do
-        front[i] = string.sub(m, GROUPS.PLACE_DIGITS + 2)
-      end
-      if #page > 0 then
-        from = "(" .. page[#page]
-        groups.fetch(Q, front)
-      end
+      front, fi = redis.call("ZRANGE", Q.gr, ISTR[from], ISTR[from + want - 1]), 1
+      more = #front == want
+      from = from + #front
+      groups.fetch(Q, front)
     end
     local name
     if fi <= #front then
@@ -375,7 +372,7 @@ function groups.take(Q, max)
     -- The lines lose their taken jobs at the end: skip those taken.
     local k = taken[name] or 0
     local pre = "l" .. name .. "\0"
-    local m = redis.call("ZRANGEBYLEX", Q.gx, "[" .. pre, "(l" .. name .. "\1", "LIMIT", k, 1)[1]
+    local m = redis.call("ZRANGEBYLEX", Q.gx, "[" .. pre, "(l" .. name .. "\1", "LIMIT", ISTR[k], "1")[1]
     if not m then
       error("drover: group " .. name .. " of " .. Q.name .. " is in the ring with no job ready")
     end

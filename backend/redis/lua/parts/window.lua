@@ -143,7 +143,7 @@ function window.group(Q, name, rate, per)
       local at = pre .. window.padded(NOW, GROUPS.TIME_DIGITS) .. "\0"
       local b = batch("ZADD", Q.gx)
       for _ = 1, #members do
-        push(b, 0, at .. window.seq(Q))
+        push(b, "0", at .. window.seq(Q))
       end
       flush(b)
     end,

@@ -126,9 +126,9 @@ local ITERATION_PREFIX = "repeat:"
 local CANCELLED_REASON = "job cancelled"
 local MAX_BULK = 1000
 
--- Groups: the name of the jobs without a group, and the widths of the
--- numbers in the group index.
-local GROUPS = {UNGROUPED = "\0", PLACE_DIGITS = 16, TIME_DIGITS = 13}
+-- Groups: the name of the jobs without a group, the widths of the
+-- numbers in the group index, and the separator of a group's fields.
+local GROUPS = {UNGROUPED = "\0", PLACE_DIGITS = 16, TIME_DIGITS = 13, SEP = ":"}
 
 -- Deduplication modes and outcomes.
 local DEDUP = {THROTTLE = "throttle", DEBOUNCE = "debounce", IGNORED = "ignored", REPLACED = "replaced", DEFERRED = "deferred"}

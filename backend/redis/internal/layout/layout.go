@@ -167,6 +167,11 @@ var dedupFieldNames = [NumDedupFields]string{
 // is in the ring or has starts in its rate window; the jobs without a
 // group are the group UngroupedName, whose active jobs are not counted
 // (no group limit applies to them).
+//
+// Unlike the other records, a group's record is all its fields joined
+// by GroupSep: they are decimal numbers or empty, and every lease and
+// settle of a grouped job reads and writes one, which a script then
+// splits with one pattern match rather than field by field.
 const (
 	GroupReady  = iota // its waiting jobs
 	GroupActive        // its active jobs
@@ -181,6 +186,9 @@ var groupFieldNames = [NumGroupFields]string{
 	GroupReady: "ready", GroupActive: "active", GroupPaused: "paused", GroupPlace: "place", GroupWake: "wake",
 	GroupRoom: "room",
 }
+
+// GroupSep joins the fields of a group's record.
+const GroupSep = ":"
 
 // UngroupedName is the name under which a queue in grouped mode keeps
 // its jobs without a group: a group name has no control character, so
@@ -373,8 +381,8 @@ func Lua() string {
 	fmt.Fprintf(&b, "local PRIORITY_SHIFT = %d\nlocal ORDER_HALF = %d\n\n", PriorityShift, OrderHalf)
 	fmt.Fprintf(&b, "-- Texts and bounds of the backend package.\nlocal STALLED_REASON = %q\nlocal ITERATION_PREFIX = %q\n", backend.StalledReason, backend.IterationPrefix)
 	fmt.Fprintf(&b, "local CANCELLED_REASON = %q\nlocal MAX_BULK = %d\n", backend.CancelledReason, backend.MaxBulk)
-	fmt.Fprintf(&b, "\n-- Groups: the name of the jobs without a group, and the widths of the\n-- numbers in the group index.\nlocal GROUPS = {UNGROUPED = \"\\%d\", PLACE_DIGITS = %d, TIME_DIGITS = %d}\n",
-		UngroupedName[0], PlaceDigits, TimeDigits)
+	fmt.Fprintf(&b, "\n-- Groups: the name of the jobs without a group, the widths of the\n-- numbers in the group index, and the separator of a group's fields.\nlocal GROUPS = {UNGROUPED = \"\\%d\", PLACE_DIGITS = %d, TIME_DIGITS = %d, SEP = %q}\n",
+		UngroupedName[0], PlaceDigits, TimeDigits, GroupSep)
 	fmt.Fprintf(&b, "\n-- Deduplication modes and outcomes.\nlocal DEDUP = {THROTTLE = %q, DEBOUNCE = %q, IGNORED = %q, REPLACED = %q, DEFERRED = %q}\n",
 		backend.DedupThrottle, backend.DedupDebounce, backend.DedupIgnored, backend.DedupReplaced, backend.DedupDeferred)
 	return b.String()

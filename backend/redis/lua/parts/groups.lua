@@ -70,15 +70,50 @@ function groups.get(Q, name)
   return g
 end
 
+-- groups.PATTERN matches a group's record: all its fields, joined by
+-- GROUPS.SEP. (A function library is loaded without the string library:
+-- plain concatenation builds it.)
+groups.PATTERN = "^"
+for _ = 2, G.N do
+  groups.PATTERN = groups.PATTERN .. "([^" .. GROUPS.SEP .. "]*)" .. GROUPS.SEP
+end
+groups.PATTERN = groups.PATTERN .. "([^" .. GROUPS.SEP .. "]*)$"
+
+-- groups.decode splits a group's record s into its fields ("" for the
+-- record of no group).
+function groups.decode(s)
+  if s == "" then
+    return {}
+  end
+  local g = {string.match(s, groups.PATTERN)}
+  if #g ~= G.N then
+    error("drover: bad group record " .. s)
+  end
+  return g
+end
+
 -- groups.loaded returns the record of a group as the g hash holds it (s,
 -- false when it has none), with what the store has of it: its place,
 -- wake time and room as written (splace, swake and sroom), from which
 -- groups.flush writes the changes of its index entries and of groom.
+-- Every lease and settle of a grouped job reads a record, so this makes
+-- the table in one go; it and groups.encode name the fields in order.
 function groups.loaded(s)
-  local g = dec(s or "")
-  g.known = s ~= false and s ~= nil
-  g.splace, g.swake, g.sroom = g[G.PLACE] or "", num(g[G.WAKE]), num(g[G.ROOM])
-  return g
+  if not s then
+    return {known = false, splace = "", swake = 0, sroom = 0}
+  end
+  local ready, active, paused, place, wake, room = string.match(s, groups.PATTERN)
+  if not room then
+    error("drover: bad group record " .. s)
+  end
+  return {ready, active, paused, place, wake, room, known = true, splace = place, swake = num(wake), sroom = num(room)}
+end
+
+-- groups.encode joins the fields of group record g.
+function groups.encode(g)
+  local sep = GROUPS.SEP
+  return istr(g[G.READY]) .. sep .. istr(g[G.ACTIVE]) .. sep .. istr(g[G.PAUSED]) .. sep .. istr(g[G.PLACE]) ..
+    sep .. istr(g[G.WAKE]) .. sep .. istr(g[G.ROOM])
 end
 
 -- groups.fetch reads the records of the groups names not read yet in this
@@ -217,7 +252,7 @@ function groups.flush(Q)
           push(zadd, "0", "n" .. name)
         end
         g.known = true
-        push(hset, name, enc(g, G.N))
+        push(hset, name, groups.encode(g))
       end
     end
     flush(zrem)
@@ -371,13 +406,13 @@ function groups.take(Q, max)
     end
     -- The lines lose their taken jobs at the end: skip those taken.
     local k = taken[name] or 0
-    local pre = "l" .. name .. "\0"
-    local m = redis.call("ZRANGEBYLEX", Q.gx, "[" .. pre, "(l" .. name .. "\1", "LIMIT", ISTR[k], "1")[1]
+    local m = redis.call("ZRANGEBYLEX", Q.gx, "[l" .. name .. "\0", "(l" .. name .. "\1", "LIMIT", ISTR[k], "1")[1]
     if not m then
       error("drover: group " .. name .. " of " .. Q.name .. " is in the ring with no job ready")
     end
     taken[name] = k + 1
-    local id = string.sub(m, #pre + GROUPS.PLACE_DIGITS + 1)
+    -- m is 'l' name 0x00 score id (see groups.line).
+    local id = string.sub(m, #name + 3 + GROUPS.PLACE_DIGITS)
     push(lrem, m)
     push(prem, id)
     local g = groups.get(Q, name)

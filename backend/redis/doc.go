@@ -62,8 +62,10 @@
 //	{p:q}:gx    sorted set, every score 0, ordered by member: the group
 //	            index, whose members say by their first byte what they
 //	            are: the groups by name, each group's line of waiting
-//	            jobs, the ring, the wake entries and the starts of
-//	            rate-limited groups
+//	            jobs, the wake entries and the starts of rate-limited
+//	            groups
+//	{p:q}:gr    sorted set: the ring, the groups that may start a job
+//	            now, score their place in it
 //	{p:q}:r:<request id>  string, one per recent write call: what a resend
 //	            of the call needs to rebuild its reply; expires after
 //	            seconds
@@ -124,7 +126,7 @@
 // first SetGroupLimits or PauseGroup), and stays in it until Obliterate.
 // Its waiting jobs then all live in p, whatever their priority, and each
 // also in its group's line in gx, ordered by its score in p; the jobs
-// without a group are one more group. The ring in gx holds the groups
+// without a group are one more group. The ring (gr) holds the groups
 // that may start a job now, in the order they are served: a lease takes
 // the first job of the first group, then moves that group to the back,
 // or out of the ring when it has no job left, is paused or has reached

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/droverhq/drover/backend"
@@ -74,9 +75,9 @@ func (b *Backend) Groups(ctx context.Context, queue string, req *backend.GroupsR
 		Concurrency: int(atoi(a[0])), Rate: int(atoi(a[1])), RatePer: time.Duration(atoi(a[2])) * time.Millisecond,
 	}}
 	for i := 3; i+1 < len(a); i += 2 {
-		f, err := decodeN(a[i+1], layout.NumGroupFields)
-		if err != nil {
-			return backend.GroupsResult{}, fmt.Errorf("%w: group %s of %s: %w", backend.ErrCorrupt, a[i], queue, err)
+		f := strings.Split(a[i+1], layout.GroupSep)
+		if len(f) != layout.NumGroupFields {
+			return backend.GroupsResult{}, fmt.Errorf("%w: group %s of %s: record of %d fields", backend.ErrCorrupt, a[i], queue, len(f))
 		}
 		out.Groups = append(out.Groups, backend.GroupInfo{
 			Name:    a[i],

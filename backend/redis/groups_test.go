@@ -69,7 +69,7 @@ func testGroupsKeys(t *testing.T, f storeFactory) {
 	x := setup(t, f, storeOptions{})
 	b := x.b.(*Backend)
 	c := b.client
-	meta, recs, index := b.key("q", layout.KeyMeta), b.key("q", layout.KeyGroups), b.key("q", layout.KeyGroupIndex)
+	meta, recs, index, ring := b.key("q", layout.KeyMeta), b.key("q", layout.KeyGroups), b.key("q", layout.KeyGroupIndex), b.key("q", layout.KeyRing)
 	tokens := func(want int64, after string) { t.Helper(); x.tokens(t, "q", want, after) }
 	if err := b.SetGroupLimits(x.ctx, "q", backend.Limits{Concurrency: 1}); err != nil {
 		t.Fatal(err)
@@ -116,6 +116,9 @@ func testGroupsKeys(t *testing.T, f storeFactory) {
 	if n := c.ZCard(x.ctx, b.key("r", layout.KeyGroupIndex)).Val(); n != 0 {
 		t.Fatalf("%d entries left in the group index of r", n)
 	}
+	if n := c.ZCard(x.ctx, b.key("r", layout.KeyRing)).Val(); n != 0 {
+		t.Fatalf("%d groups left in the ring of r", n)
+	}
 
 	x.add(t, "q", backend.NewJob{Name: "z-0", Group: "z"})
 	if err := b.PauseGroup(x.ctx, "q", "y", true); err != nil {
@@ -124,7 +127,7 @@ func testGroupsKeys(t *testing.T, f storeFactory) {
 	if err := b.Obliterate(x.ctx, "q", &backend.ObliterateRequest{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if n := c.Exists(x.ctx, recs, index).Val(); n != 0 {
+	if n := c.Exists(x.ctx, recs, index, ring).Val(); n != 0 {
 		t.Fatal("the groups outlived Obliterate")
 	}
 	for _, v := range c.HMGet(x.ctx, meta, "groups", "gconc", "grate", "gper", "gseq", "groom").Val() {

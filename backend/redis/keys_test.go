@@ -306,7 +306,7 @@ func TestQueueKeysShareTheQueueSlot(t *testing.T) {
 			}
 			seen[k] = true
 		}
-		for _, suffix := range []string{"dd", "ddx", "g", "gx"} {
+		for _, suffix := range []string{"dd", "ddx", "g", "gx", "gr"} {
 			if !seen[strings.TrimSuffix(b.key(q, layout.KeyMeta), "meta")+suffix] {
 				t.Errorf("the key set of %s lacks its %s key", q, suffix)
 			}

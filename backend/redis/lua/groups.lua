@@ -30,7 +30,7 @@ while n < limit do
   end
   local recs = redis.call("HMGET", Q.g, unpack(names))
   for i, name in ipairs(names) do
-    local g = dec(recs[i] or "")
+    local g = groups.decode(recs[i] or "")
     if n < limit and (num(g[G.READY]) > 0 or num(g[G.ACTIVE]) > 0 or g[G.PAUSED] == "1") then
       out[#out + 1] = name
       out[#out + 1] = recs[i]

@@ -3,7 +3,7 @@
 
 -- NK is the number of keys of a queue's key set; K holds the keys of the
 -- call, set by begin.
-local NK = 21
+local NK = 22
 local K
 
 -- keyset returns the keys of key set number set (1-based) of the call,
@@ -33,6 +33,7 @@ local function keyset(set, name)
     ddx = K[o + 19],
     g = K[o + 20],
     gx = K[o + 21],
+    gr = K[o + 22],
   }
 end
 
@@ -125,9 +126,9 @@ local ITERATION_PREFIX = "repeat:"
 local CANCELLED_REASON = "job cancelled"
 local MAX_BULK = 1000
 
--- Groups: the name of the jobs without a group, and the widths of the
--- numbers in the group index.
-local GROUPS = {UNGROUPED = "\0", PLACE_DIGITS = 16, TIME_DIGITS = 13}
+-- Groups: the name of the jobs without a group, the widths of the
+-- numbers in the group index, and the separator of a group's fields.
+local GROUPS = {UNGROUPED = "\0", PLACE_DIGITS = 16, TIME_DIGITS = 13, SEP = ":"}
 
 -- Deduplication modes and outcomes.
 local DEDUP = {THROTTLE = "throttle", DEBOUNCE = "debounce", IGNORED = "ignored", REPLACED = "replaced", DEFERRED = "deferred"}

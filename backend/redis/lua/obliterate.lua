@@ -36,7 +36,7 @@ repeat
   end
 until cursor == "0"
 for _, key in ipairs({Q.j, Q.h, Q.w, Q.p, Q.d, Q.a, Q.c, Q.f, Q.wc, Q.e, Q.wake, Q.logs, Q.s, Q.deps, Q.dd, Q.ddx,
-  Q.g, Q.gx}) do
+  Q.g, Q.gx, Q.gr}) do
   redis.call("DEL", key)
 end
 redis.call("HDEL", Q.meta, "paused", "conc", "rate", "per", "hold", "groups", "gconc", "grate", "gper", "gseq", "groom")

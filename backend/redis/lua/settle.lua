@@ -52,6 +52,22 @@ for i = 1, #ids, 1000 do
     recs[i + k - 1], hots[i + k - 1] = r[k], h[k]
   end
 end
+-- The names of the plain jobs and their groups (see plain_name), and the
+-- groups read at once; their changes are written at the end, together.
+local names, grps, gnames = {}, {}, {}
+for k = 1, #ids do
+  if recs[k] then
+    local name, grp = plain_name(recs[k])
+    names[k], grps[k] = name, grp
+    if grp then
+      gnames[#gnames + 1] = grp
+    end
+  end
+end
+if #gnames > 0 then
+  groups.fetch(Q, gnames)
+end
+Q.gdefer = true
 -- Completions of jobs without flow parent or retention, the common case,
 -- write their set entries in batches.
 local zrem, zadd, hset = batch("ZREM", Q.a), batch("ZADD", Q.c), batch("HSET", Q.h)
@@ -61,8 +77,13 @@ for k = 1, #ids do
   local i = at[k]
   local id, token, outcome, result = ids[k], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local s, hs = recs[k], hots[k]
+  local name, grp = names[k], grps[k]
   if TOUCHED[id] then
     s, hs = redis.call("HGET", Q.j, id), redis.call("HGET", Q.h, id)
+    name, grp = nil, nil
+    if s then
+      name, grp = plain_name(s)
+    end
   end
   local h = dec(hs or "")
   if not s or state_of(h) ~= ST_ACTIVE or h[H_TOKEN] ~= token then
@@ -74,9 +95,14 @@ for k = 1, #ids do
     if outcome <= 3 then
       h[H_MADE] = num(h[H_MADE]) + 1
     end
-    local name = outcome == 1 and plain_name(s)
+    if outcome ~= 1 then
+      name = nil
+    end
     if name then
       -- A completion of a job without flow links, retention or scheduler.
+      if grp then
+        groups.active(Q, grp, -1)
+      end
       h[H_STATE], h[H_FINISHED], h[H_RESULT] = ST_COMPLETED, NOWS, result
       push(zrem, id)
       push(zadd, NOWS, id)
@@ -137,6 +163,8 @@ end
 flush(zrem)
 flush(zadd)
 flush(hset)
+Q.gdefer = false
+groups.flush(Q)
 if #lost < #ids then
   -- Every job settled left active: a slot for another under a
   -- concurrency limit.

@@ -39,7 +39,8 @@ const (
 	KeyDedup                  // hash: deduplication key -> its entry (Dedup fields)
 	KeyDedupExpiry            // sorted set: the deduplication keys with a TTL, by expiry (ms)
 	KeyGroups                 // hash: group name -> the group's record (Group fields), in grouped mode
-	KeyGroupIndex             // sorted set, all scores 0, ordered by member: the groups' names, lines, ring, wake times and starts (see GroupIndex)
+	KeyGroupIndex             // sorted set, all scores 0, ordered by member: the groups' names, lines, wake times and starts (see GroupIndex)
+	KeyRing                   // sorted set: the groups that may start a job now, in the order they are served, score their place (GroupPlace)
 	NumKeys
 )
 
@@ -50,7 +51,7 @@ var KeySuffixes = [NumKeys]string{
 	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
-	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx", KeyRing: "gr",
 }
 
 // keyNames are the names of the keys in Lua's key set tables.
@@ -59,7 +60,7 @@ var keyNames = [NumKeys]string{
 	KeyStarts: "st",
 	KeyActive: "a", KeyCompleted: "c", KeyFailed: "f", KeyWaitingChildren: "wc", KeyEvents: "e",
 	KeyWake: "wake", KeyLogs: "logs", KeyOutbox: "o", KeySchedulers: "s", KeyDeps: "deps",
-	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx",
+	KeyDedup: "dd", KeyDedupExpiry: "ddx", KeyGroups: "g", KeyGroupIndex: "gx", KeyRing: "gr",
 }
 
 // Fields of a job record (the j hash), set when the job is added and not
@@ -166,11 +167,16 @@ var dedupFieldNames = [NumDedupFields]string{
 // is in the ring or has starts in its rate window; the jobs without a
 // group are the group UngroupedName, whose active jobs are not counted
 // (no group limit applies to them).
+//
+// Unlike the other records, a group's record is all its fields joined
+// by GroupSep: they are decimal numbers or empty, and every lease and
+// settle of a grouped job reads and writes one, which a script then
+// splits with one pattern match rather than field by field.
 const (
 	GroupReady  = iota // its waiting jobs
 	GroupActive        // its active jobs
 	GroupPaused        // "1" while paused
-	GroupPlace         // its place in the ring (GroupIndex), "" while out of it
+	GroupPlace         // its place in the ring (its score in KeyRing, from the gseq counter), "" while out of it
 	GroupWake          // ms: its wake entry's time, "" when it has none
 	GroupRoom          // how many jobs it may start now, as of its last change: its part of groom
 	NumGroupFields
@@ -180,6 +186,9 @@ var groupFieldNames = [NumGroupFields]string{
 	GroupReady: "ready", GroupActive: "active", GroupPaused: "paused", GroupPlace: "place", GroupWake: "wake",
 	GroupRoom: "room",
 }
+
+// GroupSep joins the fields of a group's record.
+const GroupSep = ":"
 
 // UngroupedName is the name under which a queue in grouped mode keeps
 // its jobs without a group: a group name has no control character, so
@@ -191,13 +200,14 @@ const UngroupedName = "\x00"
 //
 //	'n' name                          a group with a record (not ungrouped), for listing in name order
 //	'l' name 0x00 score id            a waiting job in its group's line; score is its score in p
-//	'r' place name                    a group in the ring, which may start a job now
 //	'w' time name                     a group's wake entry: when its rate limit next lets it start, or when it can be forgotten
 //	's' name 0x00 time 0x00 n         a start of a rate-limited group within the rate period
 //
 // Numbers are zero-padded decimals of fixed width, so that the order of
-// members is the order of the numbers: scores and places PlaceDigits
-// wide, times (ms) TimeDigits wide.
+// members is the order of the numbers: scores PlaceDigits wide, times
+// (ms) TimeDigits wide. The ring, which every lease and settle of a
+// grouped job changes, is a sorted set of its own (KeyRing), scored by
+// place: small, and without the padded numbers.
 const (
 	PlaceDigits = 16
 	TimeDigits  = 13
@@ -371,8 +381,8 @@ func Lua() string {
 	fmt.Fprintf(&b, "local PRIORITY_SHIFT = %d\nlocal ORDER_HALF = %d\n\n", PriorityShift, OrderHalf)
 	fmt.Fprintf(&b, "-- Texts and bounds of the backend package.\nlocal STALLED_REASON = %q\nlocal ITERATION_PREFIX = %q\n", backend.StalledReason, backend.IterationPrefix)
 	fmt.Fprintf(&b, "local CANCELLED_REASON = %q\nlocal MAX_BULK = %d\n", backend.CancelledReason, backend.MaxBulk)
-	fmt.Fprintf(&b, "\n-- Groups: the name of the jobs without a group, and the widths of the\n-- numbers in the group index.\nlocal GROUPS = {UNGROUPED = \"\\%d\", PLACE_DIGITS = %d, TIME_DIGITS = %d}\n",
-		UngroupedName[0], PlaceDigits, TimeDigits)
+	fmt.Fprintf(&b, "\n-- Groups: the name of the jobs without a group, the widths of the\n-- numbers in the group index, and the separator of a group's fields.\nlocal GROUPS = {UNGROUPED = \"\\%d\", PLACE_DIGITS = %d, TIME_DIGITS = %d, SEP = %q}\n",
+		UngroupedName[0], PlaceDigits, TimeDigits, GroupSep)
 	fmt.Fprintf(&b, "\n-- Deduplication modes and outcomes.\nlocal DEDUP = {THROTTLE = %q, DEBOUNCE = %q, IGNORED = %q, REPLACED = %q, DEFERRED = %q}\n",
 		backend.DedupThrottle, backend.DedupDebounce, backend.DedupIgnored, backend.DedupReplaced, backend.DedupDeferred)
 	return b.String()

@@ -19,10 +19,12 @@ local function getjob(Q, id)
 end
 
 -- plain_name returns the name of a job whose record has no field after
--- J_SEQ but, maybe, its metadata (no flow link, option, or scheduler: the
--- layout puts those last, and metadata, which no transition reads, after
--- them), or nil for any other job. It reads the record without splitting
--- it.
+-- J_SEQ but, maybe, its metadata and its group (no flow link, option,
+-- scheduler or deduplication key: the layout puts those last, and
+-- metadata and the group, which the transitions of such a job need not
+-- read but for its group's count, after them), and its group (nil for a
+-- job without one); or nil for any other job. It reads the record
+-- without splitting it.
 local function plain_name(s)
   local i, len, name = 1, #s, nil
   for f = 1, J_SEQ do
@@ -36,22 +38,30 @@ local function plain_name(s)
     end
     i = c + l + 1
   end
-  -- The empty fields before the metadata, then the metadata.
-  for _ = J_SEQ + 1, J_META - 1 do
+  -- The empty fields before the metadata, then the metadata, the empty
+  -- fields before the group, then the group.
+  for f = J_SEQ + 1, J_GROUP do
     if i > len then
       return name
     end
-    if string.sub(s, i, i + 1) ~= "0:" then
+    if f == J_META or f == J_GROUP then
+      local c = string.find(s, ":", i, true)
+      local l = tonumber(string.sub(s, i, c - 1))
+      if f == J_GROUP then
+        if c + l < len then
+          return nil
+        end
+        if l == 0 then
+          return name
+        end
+        return name, string.sub(s, c + 1, c + l)
+      end
+      i = c + l + 1
+    elseif string.sub(s, i, i + 1) ~= "0:" then
       return nil
+    else
+      i = i + 2
     end
-    i = i + 2
-  end
-  if i <= len then
-    local c = string.find(s, ":", i, true)
-    i = c + tonumber(string.sub(s, i, c - 1)) + 1
-  end
-  if i > len then
-    return name
   end
   return nil
 end

@@ -102,10 +102,32 @@ function window.padded(n, digits)
   return string.format("%0" .. digits .. "d", math.max(n, 0))
 end
 
+-- window.seq returns the next number of the queue's gseq counter, which
+-- numbers the places of the ring and the starts of groups (groups.lua).
+-- The counter is read once per call and counted in Q.gseq;
+-- window.seq_flush writes it back.
+function window.seq(Q)
+  local n = Q.gseq
+  if not n then
+    n = num(redis.call("HGET", Q.meta, "gseq"))
+  end
+  n = n + 1
+  Q.gseq, Q.gseqw = n, true
+  return n
+end
+
+-- window.seq_flush writes the gseq counter, if window.seq moved it.
+function window.seq_flush(Q)
+  if Q.gseqw then
+    redis.call("HSET", Q.meta, "gseq", string.format("%d", Q.gseq))
+    Q.gseqw = nil
+  end
+end
+
 -- window.group returns the window of group name's rate limit: the members
 -- 's' name 0x00 time 0x00 n of the queue's group index (see groups.lua),
 -- one per start within the rate period, n from the queue's gseq counter
--- so that starts at the same time differ.
+-- (window.seq) so that starts at the same time differ.
 function window.group(Q, name, rate, per)
   local pre = "s" .. name .. "\0"
   local last = "(s" .. name .. "\1"
@@ -119,9 +141,11 @@ function window.group(Q, name, rate, per)
     end,
     add = function(members)
       local at = pre .. window.padded(NOW, GROUPS.TIME_DIGITS) .. "\0"
+      local b = batch("ZADD", Q.gx)
       for _ = 1, #members do
-        redis.call("ZADD", Q.gx, 0, at .. redis.call("HINCRBY", Q.meta, "gseq", 1))
+        push(b, "0", at .. window.seq(Q))
       end
+      flush(b)
     end,
     trim = function()
       redis.call("ZREMRANGEBYLEX", Q.gx, "[" .. pre, "[" .. pre .. window.padded(NOW - per, GROUPS.TIME_DIGITS) .. "\255")

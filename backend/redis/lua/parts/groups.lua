@@ -16,10 +16,10 @@
 -- p), 'w' time name (the wake entries) and 's' name 0x00 time 0x00 n (the
 -- starts of rate-limited groups, see window.group). Group names have no
 -- control characters, so 0x00 ends one. The ring is the sorted set gr of
--- the group names, scored by their place. The meta hash holds the limits of each group (gconc, grate, gper),
--- the counter of ring places and starts (gseq), and groom, the sum of
--- the groups' rooms: how many jobs the groups may start now, which bounds
--- the wake tokens (wake.lua).
+-- the group names, scored by their place. The meta hash holds the limits
+-- of each group (gconc, grate, gper), the counter of ring places and
+-- starts (gseq), and groom, the sum of the groups' rooms: how many jobs
+-- the groups may start now, which bounds the wake tokens (wake.lua).
 --
 -- The index hooks, groups.ready and groups.active, keep all of it in
 -- step with every move of a job: order.lua and transitions.lua call them

@@ -54,14 +54,20 @@ function groups.limits(Q)
   return gl
 end
 
--- groups.get returns group name's record as a table (fields G, and known
--- set when the group has a record in g), read once per call.
-function groups.get(Q, name)
+-- records returns the group records read so far in the call, by name.
+local function records(Q)
   local cache = Q.groups
   if not cache then
     cache = {}
     Q.groups = cache
   end
+  return cache
+end
+
+-- groups.get returns group name's record as a table (fields G, and known
+-- set when the group has a record in g), read once per call.
+function groups.get(Q, name)
+  local cache = records(Q)
   local g = cache[name]
   if not g then
     g = groups.loaded(redis.call("HGET", Q.g, name))
@@ -120,11 +126,7 @@ end
 -- call, in one command: a script about to change many groups reads them
 -- at once rather than one by one.
 function groups.fetch(Q, names)
-  local cache = Q.groups
-  if not cache then
-    cache = {}
-    Q.groups = cache
-  end
+  local cache = records(Q)
   local want, seen = {}, {}
   for _, name in ipairs(names) do
     if not cache[name] and not seen[name] then

@@ -52,11 +52,13 @@ for i = 1, #ids, 1000 do
     recs[i + k - 1], hots[i + k - 1] = r[k], h[k]
   end
 end
--- The names of the plain jobs and their groups (see plain_name), and the
--- groups read at once; their changes are written at the end, together.
+-- The names of the plain jobs completed and their groups (see
+-- plain_name), and the groups read at once; their changes are written at
+-- the end, together. Other outcomes take the transitions, which read
+-- what they need.
 local names, grps, gnames = {}, {}, {}
 for k = 1, #ids do
-  if recs[k] then
+  if recs[k] and ARGV[at[k] + 2] == "1" then
     local name, grp = plain_name(recs[k])
     names[k], grps[k] = name, grp
     if grp then
@@ -81,7 +83,7 @@ for k = 1, #ids do
   if TOUCHED[id] then
     s, hs = redis.call("HGET", Q.j, id), redis.call("HGET", Q.h, id)
     name, grp = nil, nil
-    if s then
+    if s and outcome == 1 then
       name, grp = plain_name(s)
     end
   end
@@ -94,9 +96,6 @@ for k = 1, #ids do
     clear_lease(h)
     if outcome <= 3 then
       h[H_MADE] = num(h[H_MADE]) + 1
-    end
-    if outcome ~= 1 then
-      name = nil
     end
     if name then
       -- A completion of a job without flow links, retention or scheduler.

@@ -67,9 +67,10 @@ type Worker struct {
 	slots []atomic.Pointer[run]
 	free  chan int // indexes of free slots
 
-	timers *deadline.Scheduler
-	replan chan schedulerRef
-	order  []*lane // the dispatcher's, for the order of lanes
+	timers   *deadline.Scheduler
+	handlers *handlerPool
+	replan   chan schedulerRef
+	order    []*lane // the dispatcher's, for the order of lanes
 
 	mu       sync.Mutex
 	started  bool
@@ -167,6 +168,7 @@ func (w *Worker) run(base, leaseCtx context.Context) {
 	w.drain()
 	// Every slot is free: no handler the worker still owns is running, and
 	// every settlement has been queued.
+	w.handlers.stop()
 	for _, l := range w.lanes {
 		l.renewer.Stop()
 	}
@@ -274,7 +276,7 @@ func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
 // start runs one job leased from l in slot. finish closes step, if set,
 // once the attempt is over.
 func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job, step chan struct{}) *run {
-	r := &run{w: w, lane: l, slot: slot, job: newJob(l.q, rec), lease: rec.Lease, step: step}
+	r := &run{w: w, lane: l, slot: slot, job: newJob(l.q, rec), lease: rec.Lease, step: step, pooled: step == nil}
 	r.job.run = r
 	exp := rec.LeaseExpiresAt
 	if exp.IsZero() {
@@ -300,7 +302,12 @@ func (w *Worker) start(base context.Context, slot int, l *lane, rec *backend.Job
 			// again.
 		}
 	}
-	go r.execute()
+	if r.pooled {
+		w.handlers.run(r)
+	} else {
+		// RunNext: no goroutine outlives the call.
+		go r.execute()
+	}
 	return r
 }
 
@@ -353,6 +360,7 @@ func (w *Worker) releaseAll() {
 		if r == nil || !r.state.CompareAndSwap(stateRunning, stateReleased) {
 			continue
 		}
+		w.handlers.disown(r)
 		r.stopTimer()
 		r.cancel(ErrWorkerStopped)
 		w.log.Warn("drover: shutdown timeout passed; releasing running job", "job", r.lease.JobID, "name", r.job.Name)

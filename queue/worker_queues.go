@@ -60,15 +60,16 @@ func NewMultiWorker(b backend.Backend, queues []WorkerQueue, h Handler, opts *Wo
 		names[i] = wq.Name
 	}
 	w := &Worker{
-		b:       b,
-		h:       recoverPanics(Chain(h, o.Middleware...)),
-		o:       o,
-		log:     o.Logger.With("queue", strings.Join(names, ","), "worker", o.Name),
-		slots:   make([]atomic.Pointer[run], o.Concurrency),
-		free:    make(chan int, o.Concurrency),
-		timers:  deadline.New(o.Clock),
-		replan:  make(chan schedulerRef, 64),
-		stopped: make(chan struct{}),
+		b:        b,
+		h:        recoverPanics(Chain(h, o.Middleware...)),
+		o:        o,
+		log:      o.Logger.With("queue", strings.Join(names, ","), "worker", o.Name),
+		slots:    make([]atomic.Pointer[run], o.Concurrency),
+		free:     make(chan int, o.Concurrency),
+		timers:   deadline.New(o.Clock),
+		handlers: newHandlerPool(),
+		replan:   make(chan schedulerRef, 64),
+		stopped:  make(chan struct{}),
 	}
 	for i := range o.Concurrency {
 		w.free <- i

@@ -48,8 +48,9 @@ type run struct {
 	lostTmr   atomic.Pointer[deadline.Entry]
 	expires   atomic.Int64 // lease deadline as last known, UnixNano
 
-	item settler.Item  // the settlement, once queued
-	step chan struct{} // closed once the attempt is over, for RunNext
+	item   settler.Item  // the settlement, once queued
+	step   chan struct{} // closed once the attempt is over, for RunNext
+	pooled bool          // runs on a goroutine of the worker's handlerPool
 }
 
 // Lease, Renewed, Lost and Cancel make a run a renewer.Held.
@@ -97,11 +98,13 @@ type handlerReturn struct {
 	err    error
 }
 
-func (r *run) execute() {
+// execute runs the attempt's handler and settles the attempt. It reports
+// false if the worker gave the attempt up before the handler returned.
+func (r *run) execute() bool {
 	ret := r.call()
 	if !r.state.CompareAndSwap(stateRunning, stateDone) {
 		r.discard(&ret)
-		return
+		return false
 	}
 	r.stopTimer()
 	if e := r.lostTmr.Load(); e != nil {
@@ -114,6 +117,7 @@ func (r *run) execute() {
 	}
 	r.cancel(nil)
 	r.w.finish(r)
+	return true
 }
 
 // failed sets the settlement of an attempt whose handler returned an error.
@@ -171,6 +175,7 @@ func (r *run) onTimer(now time.Time) {
 	if !r.state.CompareAndSwap(stateRunning, stateAbandoned) {
 		return
 	}
+	r.w.handlers.disown(r)
 	r.w.log.Warn("drover: handler ignored its cancelled context; abandoning it",
 		"job", r.lease.JobID, "name", r.job.Name, "timeout", timeout, "grace", r.w.o.TimeoutGrace, "lease_lost", r.lost.Load())
 	err := fmt.Errorf("%w after %s; the handler did not return within the %s grace period and was abandoned",

@@ -1,0 +1,69 @@
+package queue
+
+import "sync"
+
+// handlerPool keeps the goroutines that run a started worker's attempts.
+// An attempt handed to a goroutine that ran one before starts on a stack
+// that has already grown to the depth of the handler and its middleware;
+// on a new goroutine the runtime grows and copies the stack again, and
+// frees it once more when the goroutine exits, which for a short job
+// costs as much as a traced span.
+//
+// The pool never holds more than about twice the worker's Concurrency:
+// it starts a goroutine only when none is idle. Every goroutine in it is
+// owned by the worker, which waits for them when it stops, except the
+// goroutine of an attempt the worker gave up (abandoned or released): that
+// one is disowned when the attempt is given up, and exits when its handler
+// returns.
+type handlerPool struct {
+	next  chan *run      // unbuffered: only an idle goroutine receives
+	quit  chan struct{}  // closed when the worker stops
+	owned sync.WaitGroup // goroutines idle or running an attempt not given up
+}
+
+func newHandlerPool() *handlerPool {
+	return &handlerPool{next: make(chan *run), quit: make(chan struct{})}
+}
+
+// run runs r, made with pooled set, on an idle goroutine, or a new one if
+// none is idle.
+func (p *handlerPool) run(r *run) {
+	select {
+	case p.next <- r:
+	default:
+		p.owned.Add(1)
+		go p.loop(r)
+	}
+}
+
+// loop runs attempts until the pool stops, or until an attempt it runs is
+// given up (and its goroutine disowned).
+func (p *handlerPool) loop(r *run) {
+	for {
+		if !r.execute() {
+			return
+		}
+		select {
+		case r = <-p.next:
+		case <-p.quit:
+			p.owned.Done()
+			return
+		}
+	}
+}
+
+// disown lets the worker stop without waiting for the goroutine of r,
+// which it has just given up.
+func (p *handlerPool) disown(r *run) {
+	if r.pooled {
+		p.owned.Done()
+	}
+}
+
+// stop ends the idle goroutines and waits until every owned one has
+// exited. The worker calls it once every slot is free, after which no
+// attempt is handed to the pool.
+func (p *handlerPool) stop() {
+	close(p.quit)
+	p.owned.Wait()
+}

@@ -38,19 +38,26 @@ func (s *instantStore) Settle(ctx context.Context, q string, req *backend.Settle
 }
 
 // BenchmarkWorkerOverhead runs no-op jobs at concurrency 50 against a store
-// that costs nothing: the worker's own ceiling. One op is one job.
+// that costs nothing: the worker's own ceiling. One op is one job. In
+// "deep", each job's handler needs 16 KB of stack, as handlers that call
+// into drivers, decoders and tracing do: a goroutine new to it must grow
+// its stack first.
 func BenchmarkWorkerOverhead(b *testing.B) {
-	for _, timeout := range []time.Duration{0, time.Minute} {
-		name := "no-timeout"
-		if timeout > 0 {
-			name = "timeout"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration
+		deep    bool
+	}{{"no-timeout", 0, false}, {"timeout", time.Minute, false}, {"deep", 0, true}} {
+		timeout := c.timeout
+		b.Run(c.name, func(b *testing.B) {
 			st := &instantStore{}
 			n := int64(b.N)
 			var done atomic.Int64
 			fin := make(chan struct{})
 			w, err := queue.NewWorker(&timeoutStore{st, timeout}, "bench", func(ctx context.Context, j *queue.Job) ([]byte, error) {
+				if c.deep {
+					useStack(j.ID)
+				}
 				if done.Add(1) == n {
 					close(fin)
 				}
@@ -73,6 +80,15 @@ func BenchmarkWorkerOverhead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// useStack takes 16 KB of stack.
+//
+//go:noinline
+func useStack(s string) byte {
+	var buf [16 << 10]byte
+	copy(buf[len(buf)-len(s):], s)
+	return buf[len(buf)-1]
 }
 
 // timeoutStore gives every leased job a timeout.

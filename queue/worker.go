@@ -53,6 +53,10 @@ var (
 // moment the handler returns, and never extends a lease past the job's
 // Timeout. Attempts are settled in batches.
 //
+// Handlers run on goroutines the worker keeps between attempts; each
+// attempt starts with the profiler labels of the context given to Run or
+// Start (pprof.WithLabels), whatever the attempt before it left.
+//
 // A handler that ignores its context cannot be stopped: once abandoned (see
 // WorkerOptions.TimeoutGrace) or released at shutdown, its goroutine runs on
 // until it returns, outside the worker's Concurrency, and its result is

@@ -1,13 +1,20 @@
 package queue
 
-import "sync"
+import (
+	"runtime/pprof"
+	"sync"
+)
 
 // handlerPool keeps the goroutines that run a started worker's attempts.
 // An attempt handed to a goroutine that ran one before starts on a stack
 // that has already grown to the depth of the handler and its middleware;
 // on a new goroutine the runtime grows and copies the stack again, and
-// frees it once more when the goroutine exits, which for a short job
-// costs as much as a traced span.
+// frees it once more when the goroutine exits: work that shows in the
+// profiles of short jobs, traced ones most.
+//
+// Each attempt starts with the profiler labels of the context the worker
+// was started with (pprof.WithLabels), on a goroutine new or reused, so
+// that labels one handler set on its goroutine do not follow the next.
 //
 // The pool never holds more than about twice the worker's Concurrency:
 // it starts a goroutine only when none is idle. Every goroutine in it is
@@ -40,6 +47,7 @@ func (p *handlerPool) run(r *run) {
 // given up (and its goroutine disowned).
 func (p *handlerPool) loop(r *run) {
 	for {
+		pprof.SetGoroutineLabels(r.ctx)
 		if !r.execute() {
 			return
 		}

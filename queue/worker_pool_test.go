@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 
@@ -58,5 +59,57 @@ func TestWorkerRunsTheNextAttemptOnAnIdleHandlerGoroutine(t *testing.T) {
 	e.stop(w)
 	if idle := idleHandlerGoroutines(); len(idle) != 0 {
 		t.Errorf("after Stop, handler goroutines %v still wait for attempts", idle)
+	}
+}
+
+// goroutineLabels returns the profiler labels of the goroutines in whose
+// stacks fn appears, as the goroutine profile prints them.
+func goroutineLabels(t *testing.T, fn string) []string {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for rec := range strings.SplitSeq(buf.String(), "\n\n") {
+		if !strings.Contains(rec, fn) {
+			continue
+		}
+		l := ""
+		for line := range strings.SplitSeq(rec, "\n") {
+			if after, ok := strings.CutPrefix(line, "# labels: "); ok {
+				l = after
+			}
+		}
+		labels = append(labels, l)
+	}
+	return labels
+}
+
+//go:noinline
+func labelsOfThisHandler(t *testing.T) []string {
+	return goroutineLabels(t, "queue_test.labelsOfThisHandler")
+}
+
+func TestWorkerAttemptsStartWithTheProfilerLabelsOfTheWorkersContext(t *testing.T) {
+	e := newWenv(t)
+	e.ctx = pprof.WithLabels(context.Background(), pprof.Labels("app", "drover-test"))
+	seen := make(chan []string, 2)
+	e.start(func(ctx context.Context, job *queue.Job) ([]byte, error) {
+		seen <- labelsOfThisHandler(t)
+		// A handler that labels its goroutine, and leaves the labels on.
+		pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("job", job.ID)))
+		return nil, nil
+	}, &queue.WorkerOptions{Concurrency: 1})
+	first := e.add("first", nil)
+	want := `{"app":"drover-test"}`
+	if got := recv(t, "first attempt", seen); len(got) != 1 || got[0] != want {
+		t.Fatalf("first attempt's goroutine labels %q, want [%s]", got, want)
+	}
+	waitFor(t, "the first attempt's goroutine to wait for another", func() bool {
+		return len(idleHandlerGoroutines()) == 1
+	})
+	e.add("second", nil)
+	if got := recv(t, "second attempt", seen); len(got) != 1 || got[0] != want {
+		t.Errorf("second attempt's goroutine labels %q, want [%s], not the labels job %s left", got, want, first.ID)
 	}
 }

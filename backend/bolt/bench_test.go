@@ -339,3 +339,73 @@ func moveAll(b *testing.B, move func() (int, error)) {
 		n += k
 	}
 }
+
+// BenchmarkGroupPages runs b.N jobs spread over 1,000 groups of
+// concurrency 1, added group after group or interleaved, or as many
+// jobs in a queue without groups, by leases of 35 and their settles as a
+// worker of concurrency 35 would, without fsync. One op is one job; it
+// reports the pages written (bbolt's TxStats) per job by leases and by
+// settles: a job's cost on the disk, which round robin between groups
+// spreads over more pages than a queue without groups touches.
+func BenchmarkGroupPages(b *testing.B) {
+	const groups, batch = 1000, 35
+	for _, order := range []string{"ungrouped", "interleaved", "grouped"} {
+		b.Run(order, func(b *testing.B) {
+			s := openTest(b, &Options{NoSync: true})
+			per := max(b.N/groups, 1)
+			var jobs []backend.NewJob
+			for i := range groups * per {
+				j := backend.NewJob{Name: "n", Data: []byte(`{"n":1}`)}
+				switch order {
+				case "grouped":
+					j.Group = fmt.Sprint("g", i/per)
+				case "interleaved":
+					j.Group = fmt.Sprint("g", i%groups)
+				}
+				jobs = append(jobs, j)
+			}
+			if order != "ungrouped" {
+				if err := s.SetGroupLimits(ctx, "q", backend.Limits{Concurrency: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := 0; i < len(jobs); i += 1000 {
+				if _, err := s.Add(ctx, "q", &backend.AddRequest{Jobs: jobs[i:min(i+1000, len(jobs))]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var leasePages, settlePages int64
+			pages := func() int64 {
+				st := s.db.Stats().TxStats
+				return st.GetPageCount()
+			}
+			b.ResetTimer()
+			for done := 0; done < len(jobs); {
+				p0 := pages()
+				res, err := s.Lease(ctx, "q", &backend.LeaseRequest{Worker: "w", Max: batch, TTL: time.Minute})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Jobs) == 0 {
+					b.Fatalf("nothing leased after %d of %d jobs", done, len(jobs))
+				}
+				p1 := pages()
+				ss := make([]backend.Settlement, len(res.Jobs))
+				for i, j := range res.Jobs {
+					ss[i] = backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeComplete}
+				}
+				if _, err := s.Settle(ctx, "q", &backend.SettleRequest{Settlements: ss}); err != nil {
+					b.Fatal(err)
+				}
+				leasePages += p1 - p0
+				settlePages += pages() - p1
+				done += len(res.Jobs)
+			}
+			b.StopTimer()
+			n := float64(len(jobs))
+			b.ReportMetric(float64(leasePages)/n, "lease-pages/job")
+			b.ReportMetric(float64(settlePages)/n, "settle-pages/job")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/job")
+		})
+	}
+}

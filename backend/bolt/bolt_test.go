@@ -143,12 +143,60 @@ func checkInvariants(t testing.TB, b *Backend) {
 			if next != 0 && next-1 != q.m.lastEvent {
 				return fmt.Errorf("queue %s: last event %d, meta says %d", queue, next-1, q.m.lastEvent)
 			}
-			return nil
+			return checkLines(q)
 		})
 	})
 	if err != nil {
 		t.Errorf("invariant: %v", err)
 	}
+}
+
+// checkLines checks the lines of a grouped queue's groups: each waiting
+// job is in its group's line, as many entries of a line are not stale as
+// its group has jobs waiting, and the line of a group with none is empty.
+func checkLines(q *qtx) error {
+	gs, err := q.groups(false)
+	if gs == nil || err != nil {
+		return err
+	}
+	err = q.idx[stWaiting].ForEach(func(k, id []byte) error {
+		j, err := q.job(string(id))
+		if err != nil || j == nil {
+			return fmt.Errorf("queue %s: waiting job %s: %v", q.name, id, err)
+		}
+		if got := gs.b.Get(lineKey(groupName(j), k)); !bytes.Equal(got, id) {
+			return fmt.Errorf("queue %s: waiting job %s is not in the line of group %q", q.name, id, groupName(j))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	inLine := map[string]int{}
+	c := gs.b.Cursor()
+	for k, v := c.Seek([]byte{'l'}); k != nil && k[0] == 'l'; k, v = c.Next() {
+		name, idx, ok := bytes.Cut(k[1:], []byte{0})
+		if ok && len(name) == 0 { // ungrouped, "\x00"
+			name, idx, ok = k[1:2], idx[1:], len(idx) > 0
+		}
+		if !ok {
+			return fmt.Errorf("queue %s: line key %q", q.name, k)
+		}
+		inLine[string(name)] += 0
+		if q.inLine(idx, v) {
+			inLine[string(name)]++
+		}
+	}
+	for name, n := range inLine {
+		g, err := q.group(name)
+		if err != nil {
+			return err
+		}
+		if n != g.ready || g.ready == 0 {
+			return fmt.Errorf("queue %s: group %q has %d jobs waiting, %d in its line, which is not empty", q.name, name, g.ready, n)
+		}
+	}
+	return nil
 }
 
 // checkFlow checks the flow links of job j, under key k of q: its count

@@ -25,7 +25,14 @@ import (
 //   - 'i' name → the group's record (groupRec): counts, paused, place in
 //     the ring, recent starts;
 //   - 'r' place → name: the ring, in the order groups are served;
-//   - 'l' name 0x00 priority place → job ID: each group's line;
+//   - 'l' name 0x00 priority place → job ID: each group's line, whose
+//     keys end with the job's key in the waiting index. A lease leaves
+//     the entry of the job it takes behind, stale: deleting it would
+//     write a page of lines for every job, since a round of the ring
+//     visits every group's line. A later lease of the group skips stale
+//     entries (those the waiting index does not hold) and deletes them
+//     once there are staleSweep of them; a group with no job waiting has
+//     an empty line;
 //   - 'w' time name → "": groups held back by their rate limit until then.
 //
 // Group names have no control characters, so 0x00 ends one, and
@@ -213,9 +220,14 @@ func (q *qtx) groupIndexed(j *backend.Job, s, d int) error {
 		g.ready += d
 		var kb [16]byte
 		k := lineKey(name, indexKey(j, kb[:0]))
-		if d > 0 {
+		switch {
+		case d > 0:
 			err = q.put(gs.b, q.t.keep(k), q.idValue(j.ID))
-		} else {
+		case g.ready == 0:
+			err = q.clearLine(name)
+		case q.leasing:
+			// The entry stays, stale, for nextGrouped to sweep.
+		default:
 			err = q.del(gs.b, k)
 		}
 		if err != nil {
@@ -354,7 +366,16 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 	}
 	name := string(v)
 	prefix := lineKey(name, nil)
+	var stale [][]byte
 	lk, id := c.Seek(prefix)
+	for ; lk != nil && bytes.HasPrefix(lk, prefix); lk, id = c.Next() {
+		if q.inLine(lk[len(prefix):], id) {
+			break
+		}
+		if len(stale) < staleSweep {
+			stale = append(stale, bytes.Clone(lk))
+		}
+	}
 	if lk == nil || !bytes.HasPrefix(lk, prefix) {
 		return nil, "", errCorrupt // a group in the ring has a job ready
 	}
@@ -365,7 +386,38 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 	if j == nil {
 		return nil, "", errCorrupt
 	}
+	if len(stale) == staleSweep {
+		for _, k := range stale {
+			if err := q.del(q.gs.b, k); err != nil {
+				return nil, "", err
+			}
+		}
+	}
 	return j, name, nil
+}
+
+// staleSweep is how many stale entries a lease finds at the head of a
+// line before it deletes them: one page written for that many jobs,
+// against that many index lookups at most per lease.
+const staleSweep = 16
+
+// inLine reports whether the line entry of key idx (the job's key in the
+// waiting index) and value id is the job's, not stale: the job waits.
+func (q *qtx) inLine(idx, id []byte) bool {
+	return bytes.Equal(get(q.idxCursor(stWaiting), idx), id)
+}
+
+// clearLine deletes the entries of group name's line, all stale once no
+// job of the group waits.
+func (q *qtx) clearLine(name string) error {
+	prefix := lineKey(name, nil)
+	c := q.gs.b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // groupStarted records that group name started a job: its rate window
@@ -541,6 +593,9 @@ func (b *Backend) GroupJobs(ctx context.Context, queue, group string, req *backe
 		c := gs.b.Cursor()
 		skip := req.Offset
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(res.Jobs) < limit; k, v = c.Next() {
+			if !q.inLine(k[len(prefix):], v) {
+				continue // stale
+			}
 			if skip > 0 {
 				skip--
 				continue

@@ -99,6 +99,9 @@ type qtx struct {
 	// gs is the queue's grouped mode for the transaction (see groups).
 	gs       *groupsState
 	gsLoaded bool
+	// leasing is set while a lease takes a grouped job: its line entry
+	// stays behind, stale (see nextGrouped).
+	leasing bool
 	// Events appended by the transaction, written by flush.
 	evBuf   []byte
 	evCount int

@@ -207,7 +207,10 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 				return jobs, err
 			}
 		}
-		if err := t.activate(q, j, req); err != nil {
+		q.leasing = gs != nil
+		err := t.activate(q, j, req)
+		q.leasing = false
+		if err != nil {
 			return jobs, err
 		}
 		if gs != nil {

@@ -1,0 +1,74 @@
+package bolt
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/droverhq/drover/backend"
+	"go.etcd.io/bbolt"
+)
+
+// lineEntries counts the entries of group name's line in queue, and how
+// many of them are stale.
+func lineEntries(t *testing.T, b *Backend, queue, name string) (all, stale int) {
+	t.Helper()
+	err := b.db.View(func(tx *bbolt.Tx) error {
+		q := readQueue(tx, queue)
+		gs, err := q.groups(false)
+		if err != nil {
+			return err
+		}
+		prefix := lineKey(name, nil)
+		c := gs.b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			all++
+			if !q.inLine(k[len(prefix):], v) {
+				stale++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all, stale
+}
+
+func TestLeasesSweepTheStaleEntriesOfALineAndAnEmptyGroupHasNone(t *testing.T) {
+	b := openTest(t, nil)
+	if err := b.SetGroupLimits(ctx, "q", backend.Limits{Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const jobs = 3*staleSweep + 5
+	nj := make([]backend.NewJob, jobs)
+	for i := range nj {
+		nj[i] = backend.NewJob{Name: "n", Group: "g"}
+	}
+	if _, err := b.Add(ctx, "q", &backend.AddRequest{Jobs: nj}); err != nil {
+		t.Fatal(err)
+	}
+	swept := false
+	for done := range jobs {
+		got := lease(t, b, "q", 10)
+		if len(got) != 1 {
+			t.Fatalf("after %d jobs: leased %d jobs of a group of concurrency 1, want 1", done, len(got))
+		}
+		all, stale := lineEntries(t, b, "q", "g")
+		if waiting := jobs - done - 1; all-stale != waiting {
+			t.Fatalf("after %d jobs: the line holds %d jobs not stale, want the %d waiting", done+1, all-stale, waiting)
+		}
+		if stale > staleSweep {
+			t.Fatalf("after %d jobs: %d stale entries in the line; leases sweep them at %d", done+1, stale, staleSweep)
+		}
+		swept = swept || (done > 0 && stale == 1)
+		if errs := settle(t, b, "q", backend.Settlement{Lease: got[0].Lease, Outcome: backend.OutcomeComplete}); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+	}
+	if !swept {
+		t.Error("no lease swept the line's stale entries")
+	}
+	if all, _ := lineEntries(t, b, "q", "g"); all != 0 {
+		t.Errorf("the line of a group with no job waiting holds %d entries, want none", all)
+	}
+}

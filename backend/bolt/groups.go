@@ -413,6 +413,7 @@ func (q *qtx) clearLine(name string) error {
 	prefix := lineKey(name, nil)
 	c := q.gs.b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		q.t.writes++
 		if err := c.Delete(); err != nil {
 			return err
 		}

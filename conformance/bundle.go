@@ -111,20 +111,22 @@ func (b *testBundle) markClosed() {
 // scheduler has more than one pending iteration.
 func checkInvariants(t testing.TB, store backend.Full, queues []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
 	for _, q := range queues {
-		for _, err := range invariantErrors(ctx, store, q) {
+		for _, err := range invariantErrors(context.Background(), store, q) {
 			t.Errorf("invariant: queue %s: %v", q, err)
 		}
 	}
 }
 
 // invariantErrors returns every invariant violation found in queue q.
+// Each store call it makes is bounded by deadline on its own (see
+// guarded).
 func invariantErrors(ctx context.Context, store backend.Full, q string) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	counts, err := store.Counts(ctx, q)
+	cctx, cancel := guarded(ctx)
+	counts, err := store.Counts(cctx, q)
+	cancel()
 	if err != nil {
 		return []error{fmt.Errorf("Counts: %w", err)}
 	}
@@ -178,12 +180,23 @@ func invariantErrors(ctx context.Context, store backend.Full, q string) []error 
 	return errs
 }
 
-// allJobs pages through every job of state s.
+// guarded bounds ctx by deadline from now, for one store call of a check
+// that reads a whole queue: it catches a store that hangs, but a check of
+// a thousand jobs through a slow path (HTTP, -race, a loaded machine)
+// does not run out of time as it would with one deadline for all its
+// calls.
+func guarded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, deadline)
+}
+
+// allJobs pages through every job of state s, each page guarded.
 func allJobs(ctx context.Context, store backend.Backend, q string, s backend.JobState) ([]*backend.Job, error) {
 	var out []*backend.Job
 	const page = 100
 	for {
-		res, err := store.Jobs(ctx, q, &backend.JobsRequest{State: s, Offset: len(out), Limit: page})
+		cctx, cancel := guarded(ctx)
+		res, err := store.Jobs(cctx, q, &backend.JobsRequest{State: s, Offset: len(out), Limit: page})
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -197,12 +210,15 @@ func allJobs(ctx context.Context, store backend.Backend, q string, s backend.Job
 	}
 }
 
-// allSchedulers pages through every scheduler of queue q.
+// allSchedulers pages through every scheduler of queue q, each page
+// guarded.
 func allSchedulers(ctx context.Context, store backend.SchedulerStore, q string) ([]*backend.Scheduler, error) {
 	var out []*backend.Scheduler
 	const page = 100
 	for {
-		res, err := store.Schedulers(ctx, q, &backend.SchedulersRequest{Offset: len(out), Limit: page})
+		cctx, cancel := guarded(ctx)
+		res, err := store.Schedulers(cctx, q, &backend.SchedulersRequest{Offset: len(out), Limit: page})
+		cancel()
 		if err != nil {
 			return nil, err
 		}

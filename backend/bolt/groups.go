@@ -224,7 +224,7 @@ func (q *qtx) groupIndexed(j *backend.Job, s, d int) error {
 		case d > 0:
 			err = q.put(gs.b, q.t.keep(k), q.idValue(j.ID))
 		case g.ready == 0:
-			err = q.clearLine(name)
+			err = q.dropLine(name, true)
 		case q.leasing:
 			// The entry stays, stale, for nextGrouped to sweep.
 		default:
@@ -366,15 +366,13 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 	}
 	name := string(v)
 	prefix := lineKey(name, nil)
-	var stale [][]byte
+	stale := 0
 	lk, id := c.Seek(prefix)
 	for ; lk != nil && bytes.HasPrefix(lk, prefix); lk, id = c.Next() {
 		if q.inLine(lk[len(prefix):], id) {
 			break
 		}
-		if len(stale) < staleSweep {
-			stale = append(stale, bytes.Clone(lk))
-		}
+		stale++
 	}
 	if lk == nil || !bytes.HasPrefix(lk, prefix) {
 		return nil, "", errCorrupt // a group in the ring has a job ready
@@ -386,11 +384,9 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 	if j == nil {
 		return nil, "", errCorrupt
 	}
-	if len(stale) == staleSweep {
-		for _, k := range stale {
-			if err := q.del(q.gs.b, k); err != nil {
-				return nil, "", err
-			}
+	if stale >= staleSweep {
+		if err := q.dropLine(name, false); err != nil {
+			return nil, "", err
 		}
 	}
 	return j, name, nil
@@ -398,7 +394,7 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 
 // staleSweep is how many stale entries a lease finds at the head of a
 // line before it deletes them: one page written for that many jobs,
-// against that many index lookups at most per lease.
+// against about that many index lookups at most per lease.
 const staleSweep = 16
 
 // inLine reports whether the line entry of key idx (the job's key in the
@@ -407,12 +403,12 @@ func (q *qtx) inLine(idx, id []byte) bool {
 	return bytes.Equal(get(q.idxCursor(stWaiting), idx), id)
 }
 
-// clearLine deletes the entries of group name's line, all stale once no
-// job of the group waits.
-func (q *qtx) clearLine(name string) error {
+// dropLine deletes the stale entries at the head of group name's line, or
+// with all set every entry, all stale once no job of the group waits.
+func (q *qtx) dropLine(name string, all bool) error {
 	prefix := lineKey(name, nil)
 	c := q.gs.b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (all || !q.inLine(k[len(prefix):], v)); k, v = c.Seek(prefix) {
 		q.t.writes++
 		if err := c.Delete(); err != nil {
 			return err

@@ -56,7 +56,7 @@ func BenchmarkWorkerOverhead(b *testing.B) {
 			fin := make(chan struct{})
 			w, err := queue.NewWorker(&timeoutStore{st, timeout}, "bench", func(ctx context.Context, j *queue.Job) ([]byte, error) {
 				if c.deep {
-					useStack(j.ID)
+					useStack(16 << 10)
 				}
 				if done.Add(1) == n {
 					close(fin)
@@ -80,15 +80,6 @@ func BenchmarkWorkerOverhead(b *testing.B) {
 			}
 		})
 	}
-}
-
-// useStack takes 16 KB of stack.
-//
-//go:noinline
-func useStack(s string) byte {
-	var buf [16 << 10]byte
-	copy(buf[len(buf)-len(s):], s)
-	return buf[len(buf)-1]
 }
 
 // timeoutStore gives every leased job a timeout.

@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/droverhq/drover/queue"
 )
@@ -34,6 +35,15 @@ func idleHandlerGoroutines() []string {
 	return ids
 }
 
+// waitForOneIdleHandler waits until the goroutine of a worker's first
+// attempt waits for another.
+func waitForOneIdleHandler(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the first attempt's goroutine to wait for another", func() bool {
+		return len(idleHandlerGoroutines()) == 1
+	})
+}
+
 func TestWorkerRunsTheNextAttemptOnAnIdleHandlerGoroutine(t *testing.T) {
 	e := newWenv(t)
 	ran := make(chan string, 2)
@@ -43,9 +53,7 @@ func TestWorkerRunsTheNextAttemptOnAnIdleHandlerGoroutine(t *testing.T) {
 	}, &queue.WorkerOptions{Concurrency: 1})
 	e.add("first", nil)
 	first := recv(t, "first attempt", ran)
-	waitFor(t, "the first attempt's goroutine to wait for another", func() bool {
-		return len(idleHandlerGoroutines()) == 1
-	})
+	waitForOneIdleHandler(t)
 	if idle := idleHandlerGoroutines(); idle[0] != first {
 		t.Fatalf("idle handler goroutine %s, want %s, which ran the first attempt", idle[0], first)
 	}
@@ -105,11 +113,45 @@ func TestWorkerAttemptsStartWithTheProfilerLabelsOfTheWorkersContext(t *testing.
 	if got := recv(t, "first attempt", seen); len(got) != 1 || got[0] != want {
 		t.Fatalf("first attempt's goroutine labels %q, want [%s]", got, want)
 	}
-	waitFor(t, "the first attempt's goroutine to wait for another", func() bool {
-		return len(idleHandlerGoroutines()) == 1
-	})
+	waitForOneIdleHandler(t)
 	e.add("second", nil)
 	if got := recv(t, "second attempt", seen); len(got) != 1 || got[0] != want {
 		t.Errorf("second attempt's goroutine labels %q, want [%s], not the labels job %s left", got, want, first.ID)
+	}
+}
+
+// useStack uses about n bytes of stack below its caller.
+//
+//go:noinline
+func useStack(n int) byte {
+	var frame [512]byte
+	frame[n%len(frame)] = byte(n)
+	if n <= len(frame) {
+		return frame[0]
+	}
+	return useStack(n-len(frame)) + frame[n%len(frame)]
+}
+
+func TestWorkerHandlerGoroutinesKeepTheStackTheyGrew(t *testing.T) {
+	e := newWenv(t)
+	at := make(chan uintptr, 2)
+	e.start(func(ctx context.Context, job *queue.Job) ([]byte, error) {
+		var here byte // where this frame is: it moves if the stack does
+		if job.Name == "first" {
+			useStack(6 << 10) // as deep as a traced attempt
+		}
+		at <- uintptr(unsafe.Pointer(&here))
+		return nil, nil
+	}, &queue.WorkerOptions{Concurrency: 1})
+	e.add("first", nil)
+	first := recv(t, "first attempt", at)
+	waitForOneIdleHandler(t)
+	// A GC halves the stack of every goroutine that uses under a quarter
+	// of its own, and copies what it uses to the new one.
+	runtime.GC()
+	e.add("second", nil)
+	if second := recv(t, "second attempt", at); second != first {
+		t.Errorf("the second attempt's handler frame is at %#x, the first's at %#x: "+
+			"the GC moved the idle goroutine's stack to a smaller one, which the next deep attempt grows again", second, first)
 	}
 }

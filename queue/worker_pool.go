@@ -24,7 +24,9 @@ import (
 // every goroutine of the pool. Traced attempts, which need about 16 KiB,
 // paid several microseconds a job for that. So the goroutine waits below
 // a frame of heldStack bytes: a quarter of 16 KiB, which a stack that
-// grew to 16 KiB keeps.
+// grew to 16 KiB keeps. The price is a stack of at least 8 KiB for each
+// goroutine of the pool; a handler that needs more than about 12 KiB
+// still loses half of its stack at a GC, as it did without the frame.
 //
 // The pool never holds more than about twice the worker's Concurrency:
 // it starts a goroutine only when none is idle. Every goroutine in it is

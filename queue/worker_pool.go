@@ -21,7 +21,7 @@ import (
 // runtime halves the stack of a goroutine that uses under a quarter of
 // it, so a goroutine waiting at the bottom of its stack would lose it
 // and copy it back in pieces at its next attempt: on every GC cycle, for
-// every goroutine of the pool. Traced attempts, which need about 16 KiB,
+// every goroutine of the pool. Traced attempts, whose stacks grow to 16 KiB,
 // paid several microseconds a job for that. So the goroutine waits below
 // a frame of heldStack bytes: a quarter of 16 KiB, which a stack that
 // grew to 16 KiB keeps. The price is a stack of at least 8 KiB for each

@@ -117,6 +117,39 @@ func testMeta(t *testing.T, f Factory, cfg Config) {
 		b.complete(j, "ok")
 	})
 
+	t.Run("metadata goes with its job: an ID used again carries only its new metadata", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, f)
+		removed := map[string]string{"role": "removed"}
+		// Each job leaves in another way: by RemoveJob, by its retention
+		// when it completes, and by Clean.
+		b.addOne(backend.NewJob{Name: "a", ID: "by-remove", Meta: removed})
+		if err := b.store.RemoveJob(b.ctx, b.q, "by-remove"); err != nil {
+			t.Fatalf("RemoveJob: %v", err)
+		}
+		b.addOne(backend.NewJob{Name: "a", ID: "by-retention", Meta: removed, KeepCompleted: backend.Retention{Remove: true}})
+		b.addOne(backend.NewJob{Name: "a", ID: "by-clean", Meta: removed})
+		for _, j := range b.leaseAll(b.q) {
+			b.complete(j, "ok")
+		}
+		if _, err := b.store.Clean(b.ctx, b.q, &backend.CleanRequest{State: backend.StateCompleted}); err != nil {
+			t.Fatalf("Clean: %v", err)
+		}
+		again := map[string]map[string]string{"by-remove": nil, "by-retention": {"role": "new"}, "by-clean": nil}
+		for id, m := range again {
+			b.addOne(backend.NewJob{Name: "b", ID: id, Meta: m})
+		}
+		for _, j := range b.leaseAll(b.q) {
+			if want := again[j.ID]; !maps.Equal(j.Meta, want) || (want == nil && j.Meta != nil) {
+				t.Errorf("leased %s has Meta %q, want %q", j.ID, j.Meta, want)
+			}
+			b.complete(j, "ok")
+			if got, want := b.job(j.ID).Meta, again[j.ID]; !maps.Equal(got, want) || (want == nil && got != nil) {
+				t.Errorf("completed %s has Meta %q, want %q", j.ID, got, want)
+			}
+		}
+	})
+
 	t.Run("bad metadata is refused and changes nothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, f)

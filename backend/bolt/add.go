@@ -187,6 +187,10 @@ func (t *txn) place(q *qtx, j *backend.Job, front bool) error {
 	if err := q.putJob(j); err != nil {
 		return err
 	}
+	var kb [24]byte
+	if err := q.putMeta(jobKey(j.ID, kb[:0]), j.Meta); err != nil {
+		return err
+	}
 	if err := q.jobEvent(backend.Event{Type: backend.EventAdded}, j); err != nil {
 		return err
 	}

@@ -110,6 +110,9 @@ func checkInvariants(t testing.TB, b *Backend) {
 			if err != nil {
 				return err
 			}
+			if err := checkMeta(q); err != nil {
+				return err
+			}
 			if n := q.deps.Stats().KeyN; n != depKeys {
 				return fmt.Errorf("queue %s: deps bucket has %d keys, its jobs own %d", queue, n, depKeys)
 			}
@@ -149,6 +152,29 @@ func checkInvariants(t testing.TB, b *Backend) {
 	if err != nil {
 		t.Errorf("invariant: %v", err)
 	}
+}
+
+// checkMeta checks that every entry of the metadata bucket belongs to a
+// job of the queue and decodes to metadata.
+func checkMeta(q *qtx) error {
+	b, _ := q.metaBucket(false)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		rec := q.jobs.Get(k)
+		if rec == nil {
+			return fmt.Errorf("queue %s: metadata of job key %q, which has no record", q.name, k)
+		}
+		j, err := decodeJob(rec)
+		if err != nil {
+			return err
+		}
+		if err := q.loadMeta(j); err != nil || len(j.Meta) == 0 {
+			return fmt.Errorf("queue %s: metadata of job %s: %q, %v", q.name, j.ID, j.Meta, err)
+		}
+		return nil
+	})
 }
 
 // checkLines checks the lines of a grouped queue's groups: each waiting

@@ -20,8 +20,9 @@ import (
 // Version 2 moved a flow parent's children out of its job record into the
 // deps bucket. It gained trailing parts since, each written only when it
 // (or a part after it) is not empty, so that records written without them
-// read as before: a job's cancel mark, then its metadata, then its
-// deduplication key, then its group; a published event's data, then a deduplicated
+// read as before: a job's cancel mark, then its metadata (which records
+// written since hold empty, see jobmeta.go), then its deduplication key,
+// then its group; a published event's data, then a deduplicated
 // event's key, then a group event's group; a scheduler template's metadata.
 const codecVersion = 2
 
@@ -244,12 +245,12 @@ func appendJob(buf []byte, j *backend.Job) []byte {
 	// Each trailing part is written when it or a later one is set.
 	later := j.Group != ""
 	later = later || j.DedupKey != ""
-	if later || len(j.Meta) > 0 || j.CancelRequested || j.CancelReason != "" {
+	if later || j.CancelRequested || j.CancelReason != "" {
 		e.bool(j.CancelRequested)
 		e.str(j.CancelReason)
 	}
-	if later || len(j.Meta) > 0 {
-		appendMeta(&e, j.Meta)
+	if later {
+		e.u(0) // no metadata: it is kept apart (jobmeta.go)
 	}
 	if later {
 		e.str(j.DedupKey)
@@ -305,8 +306,8 @@ func readState(d *dec) backend.JobState {
 }
 
 // decodeJob decodes a job record; Queue is left for the caller to set, and
-// Children and ChildOutcomes, which the record does not hold, for
-// fillChildren.
+// Children, ChildOutcomes and (but in older records) Meta, which the
+// record does not hold, for fill.
 func decodeJob(v []byte) (*backend.Job, error) {
 	d := dec{b: v}
 	d.version()

@@ -54,6 +54,9 @@
 //     encoded events; see events.go), logs (job key, 0x00, line number →
 //     line), schedulers (ID → encoded record) and meta (job sequence, last
 //     event ID, paused flag, count per state).
+//   - jobmeta, from the queue's first job with metadata: job key → the
+//     job's Meta, written when the job is added and kept out of its
+//     record, which every move writes again (see jobmeta.go).
 //   - deps: the children of the queue's flow parents, kept out of the
 //     parents' records (see flow.go). Under a parent's job key, the number
 //     of its children still pending; under the parent's job key, 0x00, the

@@ -46,7 +46,7 @@ func TestOpenAcceptsAChurnedFile(t *testing.T) {
 	b.Close()
 }
 
-// churn adds, leases, settles, logs, removes, cancels, retries and
+// churn adds (some jobs with metadata), leases, settles, logs, removes, cancels, retries and
 // promotes jobs of queue q at random, and publishes events.
 func churn(t *testing.T, b *Backend, clock *fakeclock.Clock, r *rand.Rand, q string) {
 	t.Helper()
@@ -62,6 +62,8 @@ func churn(t *testing.T, b *Backend, clock *fakeclock.Clock, r *rand.Rand, q str
 			jobs[i].Delay = time.Duration(1+r.IntN(60)) * time.Second
 		case 1:
 			jobs[i].ID = fmt.Sprintf("id-%d-%d", r.IntN(1000), i)
+		case 2:
+			jobs[i].Meta = map[string]string{"traceparent": fmt.Sprintf("00-%032x-%016x-01", r.Uint64(), r.Uint64())}
 		}
 	}
 	if len(jobs) > 0 {

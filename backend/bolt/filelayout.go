@@ -8,9 +8,9 @@ import (
 // layoutCheck checks, bucket by bucket as checkFile walks a file, the
 // layout that drover reads without checking: every top-level key named
 // as a queue bucket ("q:…") is one, with all its sub-buckets (and the
-// deduplication keys' bucket, which older queues lack, is a bucket when
-// present; other
-// top-level keys are the application's, see OpenDB), the keys drover decodes as
+// buckets a queue makes when it first needs them are buckets when
+// present; other top-level keys are the application's, see OpenDB), the
+// keys drover decodes as
 // numbers (index and event keys) have their length, and each queue's
 // meta record has its size. Job records, events and schedulers are
 // checked when they are decoded.
@@ -36,7 +36,7 @@ func (l *layoutCheck) rule(path [][]byte) keyRule {
 		q := string(path[0])
 		return func(k, _ []byte, bucket bool) error {
 			i := slices.IndexFunc(queueBuckets, func(n []byte) bool { return bytes.Equal(n, k) })
-			if (i >= 0 || bytes.Equal(k, bucketDedup)) && !bucket {
+			if (i >= 0 || optionalBucket(k)) && !bucket {
 				return damage("queue bucket %q: %q is not a bucket", q, k)
 			}
 			if i >= 0 {
@@ -63,11 +63,17 @@ func (l *layoutCheck) queue(k, _ []byte, bucket bool) error {
 	return nil
 }
 
+// optionalBucket reports whether k names a sub-bucket that a queue makes
+// when it first needs it: the deduplication keys and the jobs' metadata.
+func optionalBucket(k []byte) bool {
+	return bytes.Equal(k, bucketDedup) || bytes.Equal(k, bucketJobMeta)
+}
+
 // subBucketRule returns the rule for the keys of sub-bucket sub of queue
 // bucket q: none is a bucket, and index keys, event keys and the meta
 // record have their sizes.
 func subBucketRule(q, sub []byte) keyRule {
-	if !bytes.Equal(sub, bucketDedup) && !slices.ContainsFunc(queueBuckets, func(n []byte) bool { return bytes.Equal(n, sub) }) {
+	if !optionalBucket(sub) && !slices.ContainsFunc(queueBuckets, func(n []byte) bool { return bytes.Equal(n, sub) }) {
 		return nil
 	}
 	want := 0

@@ -107,16 +107,6 @@ func (q *qtx) fillChildren(j *backend.Job) error {
 	return nil
 }
 
-// jobWithChildren reads a job as the SPI returns it, with its children
-// and their outcomes; nil when there is none.
-func (q *qtx) jobWithChildren(id string) (*backend.Job, error) {
-	j, err := q.job(id)
-	if err != nil || j == nil {
-		return j, err
-	}
-	return j, q.fillChildren(j)
-}
-
 // dropDeps removes the entries and the count of parent jk.
 func (q *qtx) dropDeps(jk []byte) error {
 	c := q.depCursor()

@@ -597,7 +597,7 @@ func (b *Backend) GroupJobs(ctx context.Context, queue, group string, req *backe
 				skip--
 				continue
 			}
-			j, err := q.jobWithChildren(string(v))
+			j, err := q.fullJob(string(v))
 			if err != nil {
 				return err
 			}

@@ -91,6 +91,11 @@ type qtx struct {
 	depCur *bbolt.Cursor
 	idxCur [numStates]*bbolt.Cursor
 
+	// jm is the metadata bucket, once looked up or made (metaBucket);
+	// jmCur its reused cursor.
+	jm    *bbolt.Bucket
+	jmCur *bbolt.Cursor
+
 	m         meta
 	metaDirty bool
 	// lim caches the queue's limits for the transaction (see limits).
@@ -413,7 +418,8 @@ func depChild(k []byte, prefix int) (backend.JobRef, bool) {
 
 // ---- jobs and indexes
 
-// job reads a job, or returns nil when there is none.
+// job reads a job's record, or returns nil when there is none. The job
+// lacks what its record does not hold, which fill adds.
 func (q *qtx) job(id string) (*backend.Job, error) {
 	var kb [24]byte
 	v := q.getJob(jobKey(id, kb[:0]))
@@ -425,7 +431,34 @@ func (q *qtx) job(id string) (*backend.Job, error) {
 		return nil, err
 	}
 	j.Queue = q.name
+	if j.Meta != nil && q.t != nil {
+		// A record from before the metadata moved out (jobmeta.go).
+		if err := q.putMeta(jobKey(id, kb[:0]), j.Meta); err != nil {
+			return nil, err
+		}
+	}
 	return j, nil
+}
+
+// fullJob reads a job as the SPI hands it out (see fill); nil when there
+// is none.
+func (q *qtx) fullJob(id string) (*backend.Job, error) {
+	j, err := q.job(id)
+	if err != nil || j == nil {
+		return j, err
+	}
+	return j, q.fill(j)
+}
+
+// fill adds to j, as job read it, what its record does not hold: its
+// metadata, and its children and their outcomes. Every job the store
+// hands out (Job, Jobs, Lease) is filled; the steps that only move jobs
+// need neither.
+func (q *qtx) fill(j *backend.Job) error {
+	if err := q.loadMeta(j); err != nil {
+		return err
+	}
+	return q.fillChildren(j)
 }
 
 func (q *qtx) exists(id string) bool {
@@ -551,8 +584,8 @@ func (q *qtx) move(j *backend.Job, change func()) error {
 	return q.putJob(j)
 }
 
-// deleteJob removes the record, index entry, log lines and flow entries
-// for children of j, and appends a removed event.
+// deleteJob removes the record, index entry, metadata, log lines and flow
+// entries for children of j, and appends a removed event.
 func (q *qtx) deleteJob(j *backend.Job) error {
 	if err := q.unindex(j); err != nil {
 		return err
@@ -566,6 +599,9 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 		}
 	}
 	if err := q.delAt(q.jobCursor(), jk); err != nil {
+		return err
+	}
+	if err := q.dropMeta(jk); err != nil {
 		return err
 	}
 	if err := q.dropDeps(jk); err != nil {

@@ -218,7 +218,7 @@ func (t *txn) take(q *qtx, req *backend.LeaseRequest, jobs []*backend.Job) ([]*b
 				return jobs, err
 			}
 		}
-		if err := q.fillChildren(j); err != nil {
+		if err := q.fill(j); err != nil {
 			return jobs, err
 		}
 		jobs = append(jobs, j)

@@ -27,7 +27,7 @@ func jobIn(tx *bbolt.Tx, queue, id string) (*backend.Job, error) {
 	if q == nil {
 		return nil, notFound("job %s in %s", id, queue)
 	}
-	j, err := q.jobWithChildren(id)
+	j, err := q.fullJob(id)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 			}
 		}
 		for _, id := range ids {
-			j, err := q.jobWithChildren(id)
+			j, err := q.fullJob(id)
 			if err != nil {
 				return err
 			}
@@ -140,7 +140,7 @@ func (q *qtx) activeJobs(offset, limit int, keep func(*backend.Job) bool) ([]*ba
 	var all []*backend.Job
 	c := q.idx[stActive].Cursor()
 	for _, v := c.First(); v != nil; _, v = c.Next() {
-		j, err := q.jobWithChildren(string(v))
+		j, err := q.fullJob(string(v))
 		if err != nil {
 			return nil, err
 		}

@@ -148,6 +148,20 @@ func (r EventRetention) Validate() error {
 	return nil
 }
 
+// EventCounter is the optional capability of an EventLog to count a
+// queue's events by type without handing them out. A reader that keeps
+// totals, such as a metrics collector, reads every event appended but
+// needs only the type of each; counting spares the store building, and
+// the reader collecting, a record for each.
+type EventCounter interface {
+	// CountEvents calls count with the type of each event that Events
+	// would return for req, in order, and returns the ID of the last one
+	// counted, or req.After when there was none. It never waits: a
+	// request with a Wait is invalid. It fails as Events does, with an
+	// *EventsTrimmedError or *EventsAheadError, having counted nothing.
+	CountEvents(ctx context.Context, queue string, req *EventsRequest, count func(EventType)) (uint64, error)
+}
+
 // EventLog is the optional capability to read a queue's event log.
 type EventLog interface {
 	Events(ctx context.Context, queue string, req *EventsRequest) (EventsResult, error)

@@ -442,6 +442,15 @@ func (r *EventsRequest) Validate() error {
 	return nil
 }
 
+// ValidateCount checks a CountEvents request: an Events request that
+// does not wait.
+func (r *EventsRequest) ValidateCount() error {
+	if r != nil && r.Wait != 0 {
+		return Invalid("Wait", "CountEvents does not wait")
+	}
+	return r.Validate()
+}
+
 // Validate checks a Clean request: a state Clean can empty (completed,
 // failed, waiting or delayed), a grace and limit that are not negative. A
 // nil request is invalid.

@@ -33,6 +33,24 @@ func wantGapFree(t testing.TB, events []backend.Event, first uint64) {
 	}
 }
 
+// sameReadError reports whether two reads of an event log failed alike:
+// both not at all, or both with an equal *EventsTrimmedError or
+// *EventsAheadError.
+func sameReadError(a, b error) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if ta, ok := errors.AsType[*backend.EventsTrimmedError](a); ok {
+		tb, ok := errors.AsType[*backend.EventsTrimmedError](b)
+		return ok && *ta == *tb
+	}
+	if aa, ok := errors.AsType[*backend.EventsAheadError](a); ok {
+		ab, ok := errors.AsType[*backend.EventsAheadError](b)
+		return ok && *aa == *ab
+	}
+	return false
+}
+
 // eventsResult is what an Events call made in a goroutine returned.
 type eventsResult struct {
 	events []backend.Event
@@ -363,6 +381,76 @@ func testEvents(t *testing.T, f Factory, cfg Config) {
 					t.Fatalf("page %d: event %+v", page, e)
 				}
 			}
+		}
+	})
+
+	t.Run("counting events agrees with reading them, at every position and page size", func(t *testing.T) {
+		t.Parallel()
+		b := setupWith(t, f, Options{EventRetention: backend.EventRetention{Count: 50}})
+		counter, ok := b.store.(backend.EventCounter)
+		if !ok {
+			t.Skipf("store %T does not count events", b.store)
+		}
+		// Events of many types, in entries of one and of many events, the
+		// oldest trimmed away.
+		bulk := make([]backend.NewJob, 20)
+		for i := range bulk {
+			bulk[i] = backend.NewJob{Name: "n", Attempts: 2}
+		}
+		b.add(bulk...)
+		for i, j := range b.lease(20) {
+			s := backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeComplete, Result: []byte(`"ok"`)}
+			if i%2 == 1 {
+				s = backend.Settlement{Lease: j.Lease, Outcome: backend.OutcomeFail, Reason: "no"}
+			}
+			b.mustSettle(b.q, s)
+		}
+		b.addOne(backend.NewJob{Name: "late", Delay: time.Hour})
+		if err := b.store.SetPaused(b.ctx, b.q, true); err != nil {
+			t.Fatal(err)
+		}
+		last := b.lastEventID(b.q)
+		if last <= 50 {
+			t.Fatalf("only %d events: none trimmed", last)
+		}
+		for _, q := range []string{b.q, "never-used"} {
+			for after := range uint64(last + 2) {
+				for _, max := range []int{0, 1, 4, 50} {
+					req := backend.EventsRequest{After: after, Max: max}
+					read, rerr := b.store.Events(b.ctx, q, &req)
+					var counted []backend.EventType
+					end, cerr := counter.CountEvents(b.ctx, q, &req, func(t backend.EventType) { counted = append(counted, t) })
+					var want []backend.EventType
+					wantEnd := after
+					for _, e := range read.Events {
+						want = append(want, e.Type)
+						wantEnd = e.ID
+					}
+					switch {
+					case !sameReadError(rerr, cerr):
+						t.Fatalf("%s after %d, max %d: Events failed with %v, CountEvents with %v", q, after, max, rerr, cerr)
+					case cerr != nil && counted != nil:
+						t.Fatalf("%s after %d, max %d: CountEvents failed (%v) but counted %v", q, after, max, cerr, counted)
+					case cerr == nil && (!slices.Equal(counted, want) || end != wantEnd):
+						t.Fatalf("%s after %d, max %d: counted %v up to %d, read %v up to %d", q, after, max, counted, end, want, wantEnd)
+					}
+				}
+			}
+		}
+		for _, c := range []struct {
+			name string
+			req  *backend.EventsRequest
+		}{
+			{"a wait", &backend.EventsRequest{Wait: time.Second}},
+			{"a negative max", &backend.EventsRequest{Max: -1}},
+		} {
+			_, err := counter.CountEvents(b.ctx, b.q, c.req, func(backend.EventType) { t.Fatal("counted") })
+			if !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("CountEvents with %s = %v, want ErrInvalid", c.name, err)
+			}
+		}
+		if _, err := counter.CountEvents(b.ctx, "", nil, func(backend.EventType) {}); !errors.Is(err, backend.ErrInvalid) {
+			t.Errorf("CountEvents of queue \"\" = %v, want ErrInvalid", err)
 		}
 	})
 

@@ -100,8 +100,10 @@ func (o *CollectorOptions) validate() error {
 //
 // One scrape runs at a time. A scrape reads the store: for each queue one
 // Counts call, one LastEventID call, one read of the log's oldest event,
-// and the new events in pages of 256; nothing it does grows with the
-// number of jobs.
+// and the new events in pages of 256, which a store that can count them
+// (backend.EventCounter, as both of drover's stores) counts by type
+// without handing them out; nothing it does grows with the number of
+// jobs.
 type Collector struct {
 	store  backend.Backend
 	events backend.EventLog    // nil when the store keeps no event log

@@ -459,6 +459,28 @@ func eventTime(v []byte) (time.Time, bool) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC(), true
 }
 
+// eventType reads the type of an encoded event and nothing after it.
+// known holds the types read so far, one of which it returns rather than
+// make another copy.
+func eventType(v []byte, known *[]backend.EventType) (backend.EventType, error) {
+	if _, ok := eventTime(v); !ok {
+		return "", errCorrupt
+	}
+	d := dec{b: v[9:]}
+	b := d.raw(d.length())
+	if d.err != nil {
+		return "", d.err
+	}
+	for _, t := range *known {
+		if string(t) == string(b) {
+			return t, nil
+		}
+	}
+	t := backend.EventType(b)
+	*known = append(*known, t)
+	return t, nil
+}
+
 // decodeEvent decodes an event; ID is left for the caller to set.
 func decodeEvent(v []byte) (backend.Event, error) {
 	var ev backend.Event

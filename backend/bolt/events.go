@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -205,6 +206,21 @@ func (t *txn) copyBytes(b []byte) []byte {
 
 // readEvents appends to out the events after ID after, at most limit.
 func (q *qtx) readEvents(after uint64, limit int, out []backend.Event) ([]backend.Event, error) {
+	err := q.eachEvent(after, limit, func(id uint64, rec []byte) error {
+		ev, err := decodeEvent(rec)
+		if err != nil {
+			return err
+		}
+		ev.ID = id
+		out = append(out, ev)
+		return nil
+	})
+	return out, err
+}
+
+// eachEvent calls fn with the ID and record of each event after ID after,
+// in order, at most limit of them, and stops at its first error.
+func (q *qtx) eachEvent(after uint64, limit int, fn func(id uint64, rec []byte) error) error {
 	c := q.events.Cursor()
 	var kb [8]byte
 	want := after + 1
@@ -220,31 +236,50 @@ func (q *qtx) readEvents(after uint64, limit int, out []backend.Event) ([]backen
 			k, v = c.First()
 		}
 	}
-	for ; k != nil && len(out) < limit; k, v = c.Next() {
+	n := 0
+	for ; k != nil && n < limit; k, v = c.Next() {
 		base := binary.BigEndian.Uint64(k)
-		var derr error
+		var ferr error
 		err := segment(v, func(i int, rec []byte) bool {
 			id := base + uint64(i)
 			if id < want {
 				return true
 			}
-			ev, err := decodeEvent(rec)
-			if err != nil {
-				derr = fmt.Errorf("drover: bolt: event %d of queue %s: %w", id, q.name, err)
+			if ferr = fn(id, rec); ferr != nil {
+				ferr = fmt.Errorf("drover: bolt: event %d of queue %s: %w", id, q.name, ferr)
 				return false
 			}
-			ev.ID = id
-			out = append(out, ev)
-			return len(out) < limit
+			n++
+			return n < limit
 		})
 		if err != nil {
-			return out, err
+			return err
 		}
-		if derr != nil {
-			return out, derr
+		if ferr != nil {
+			return ferr
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// checkRead fails a read of q's log after ID after as the log says: past
+// its newest event, or before its oldest kept one. q may be nil, a queue
+// without events.
+func checkRead(q *qtx, after uint64) error {
+	var last uint64
+	if q != nil {
+		last = q.m.lastEvent
+	}
+	if after > last {
+		return &backend.EventsAheadError{After: after, Last: last}
+	}
+	if q == nil {
+		return nil
+	}
+	if first := q.firstEventID(); after+1 < first {
+		return &backend.EventsTrimmedError{After: after, FirstAvailable: first}
+	}
+	return nil
 }
 
 // Events reads the queue's event log after req.After, blocking up to
@@ -270,22 +305,12 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 		changed := b.eventsChanged(queue)
 		err := b.view(func(tx *bbolt.Tx) error {
 			q := readQueue(tx, queue)
-			var last uint64
-			if q != nil {
-				last = q.m.lastEvent
-			}
-			if req.After > last {
-				return &backend.EventsAheadError{After: req.After, Last: last}
-			}
-			if q == nil {
-				return nil
-			}
-			if first := q.firstEventID(); req.After+1 < first {
-				return &backend.EventsTrimmedError{After: req.After, FirstAvailable: first}
+			if err := checkRead(q, req.After); q == nil || err != nil {
+				return err
 			}
 			// Room for what there is to read, at once: a page of events
 			// grown by appends would cost about twice its size.
-			out := make([]backend.Event, 0, min(uint64(limit), last-req.After))
+			out := make([]backend.Event, 0, min(uint64(limit), q.m.lastEvent-req.After))
 			var err error
 			res.Events, err = q.readEvents(req.After, limit, out)
 			return err
@@ -310,6 +335,44 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 			return res, errClosed
 		}
 	}
+}
+
+// CountEvents counts the queue's events after req.After by type (see
+// backend.EventCounter), reading only the type of each.
+func (b *Backend) CountEvents(ctx context.Context, queue string, req *backend.EventsRequest, count func(backend.EventType)) (uint64, error) {
+	if err := backend.ValidateQueueName(queue); err != nil {
+		return 0, err
+	}
+	if err := req.ValidateCount(); err != nil {
+		return 0, err
+	}
+	if req == nil {
+		req = &backend.EventsRequest{}
+	}
+	limit := cmp.Or(req.Max, 1000)
+	var types []backend.EventType // counted once the read is whole
+	last := req.After
+	err := b.view(func(tx *bbolt.Tx) error {
+		q := readQueue(tx, queue)
+		if err := checkRead(q, req.After); q == nil || err != nil {
+			return err
+		}
+		types = make([]backend.EventType, 0, min(uint64(limit), q.m.lastEvent-req.After))
+		var known []backend.EventType
+		return q.eachEvent(req.After, limit, func(id uint64, rec []byte) error {
+			t, err := eventType(rec, &known)
+			types = append(types, t)
+			last = id
+			return err
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range types {
+		count(t)
+	}
+	return last, nil
 }
 
 // LastEventID returns the ID of the newest event ever appended to the

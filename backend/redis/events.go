@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -48,7 +49,31 @@ func (b *Backend) Events(ctx context.Context, queue string, req *backend.EventsR
 	}
 }
 
+// readEvents reads at most n events after `after`, and the ID of the
+// newest event.
 func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n int) ([]backend.Event, uint64, error) {
+	entries, last, err := b.readLog(ctx, queue, after, n)
+	if err != nil || len(entries) == 0 {
+		return nil, last, err
+	}
+	// Room for what there is to read, at once: a page of events grown by
+	// appends would cost about twice its size.
+	evs := make([]backend.Event, 0, min(uint64(n), last-after))
+	for i := 0; i+1 < len(entries) && len(evs) < n; i += 2 {
+		id, _ := entries[i].(int64)
+		fields, _ := entries[i+1].([]any)
+		if evs, err = decodeEntry(evs, uint64(id), fields, after, n); err != nil {
+			return nil, 0, err
+		}
+	}
+	return evs, last, nil
+}
+
+// readLog runs the events script for at most n events after `after`, and
+// returns the stream entries that hold them (ID, fields, ID, fields, …)
+// and the ID of the newest event; or the error of a read ahead of the
+// log or of events trimmed away.
+func (b *Backend) readLog(ctx context.Context, queue string, after uint64, n int) ([]any, uint64, error) {
 	res, err := b.runRepeatable(ctx, "events", queue, strconv.FormatUint(after, 10), n)
 	if err != nil {
 		return nil, 0, err
@@ -68,15 +93,50 @@ func (b *Backend) readEvents(ctx context.Context, queue string, after uint64, n 
 		}
 		return nil, uint64(last), &backend.EventsTrimmedError{After: after, FirstAvailable: fa}
 	}
-	var evs []backend.Event
-	for i := 2; i+1 < len(a) && len(evs) < n; i += 2 {
-		id, _ := a[i].(int64)
-		fields, _ := a[i+1].([]any)
-		if evs, err = decodeEntry(evs, uint64(id), fields, after, n); err != nil {
-			return nil, 0, err
+	return a[2:], uint64(last), nil
+}
+
+// CountEvents counts the queue's events after req.After by type (see
+// backend.EventCounter), reading of each only its type.
+func (b *Backend) CountEvents(ctx context.Context, queue string, req *backend.EventsRequest, count func(backend.EventType)) (uint64, error) {
+	if err := b.check(queue); err != nil {
+		return 0, err
+	}
+	if err := req.ValidateCount(); err != nil {
+		return 0, err
+	}
+	var r backend.EventsRequest
+	if req != nil {
+		r = *req
+	}
+	n := cmp.Or(r.Max, 1000)
+	entries, newest, err := b.readLog(ctx, queue, r.After, n)
+	if err != nil {
+		return 0, err
+	}
+	// Check every entry before counting any, so that a corrupt one
+	// counts nothing.
+	types := make([]backend.EventType, 0, min(uint64(n), newest-r.After))
+	last := r.After
+	for i := 0; i+1 < len(entries) && len(types) < n; i += 2 {
+		id, _ := entries[i].(int64)
+		fields, _ := entries[i+1].([]any)
+		err := entryEvents(uint64(id), fields, r.After, func(id uint64, typ backend.EventType, _ string, _ *[4]string) bool {
+			if len(types) >= n {
+				return false
+			}
+			types = append(types, typ)
+			last = id
+			return true
+		})
+		if err != nil {
+			return 0, err
 		}
 	}
-	return evs, uint64(last), nil
+	for _, t := range types {
+		count(t)
+	}
+	return last, nil
 }
 
 // waitEvents blocks on XREAD until an event after `after` exists, the

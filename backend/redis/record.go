@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -442,60 +443,26 @@ var typeOfCode = func() map[byte]backend.EventType {
 }()
 
 // decodeEntry appends to evs the events of one stream entry whose last
-// event has ID last (see events.lua in lua/parts): fields ts (time), c
-// (count) and d (the events, each a type code byte and the length-prefixed
-// job ID, name, attempts made and x, the record of the extra fields). Only
-// events with an ID above after are appended, at most max in all.
+// event has ID last (see entryEvents), those with an ID above after, at
+// most max in all.
 func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, max int) ([]backend.Event, error) {
-	var ts time.Time
-	var count uint64
-	var data string
-	for i := 0; i+1 < len(fields); i += 2 {
-		k, _ := fields[i].(string)
-		v, _ := fields[i+1].(string)
-		switch k {
-		case "ts":
-			ts = fromMs(v)
-		case "c":
-			count = uint64(atoi(v))
-		case "d":
-			data = v
-		}
-	}
-	if count == 0 || count > last {
-		return evs, fmt.Errorf("drover: corrupt event entry %d: count %d", last, count)
-	}
-	id := last - count
-	for range count {
-		id++
-		if data == "" {
-			return evs, fmt.Errorf("drover: corrupt event %d: short entry", id)
-		}
-		typ, ok := typeOfCode[data[0]]
-		if !ok {
-			return evs, fmt.Errorf("drover: corrupt event %d: type %q", id, data[0])
-		}
-		var f [4]string
-		rest := data[1:]
-		for k := range f {
-			v, r, err := nextField(rest)
-			if err != nil {
-				return evs, fmt.Errorf("drover: corrupt event %d: %w", id, err)
-			}
-			f[k], rest = v, r
-		}
-		data = rest
-		if id <= after {
-			continue
-		}
+	var (
+		xerr error
+		at   time.Time // the entry's time, read at its first event
+	)
+	err := entryEvents(last, fields, after, func(id uint64, typ backend.EventType, ts string, f *[4]string) bool {
 		if len(evs) >= max {
-			break
+			return false
 		}
-		e := backend.Event{ID: id, Type: typ, Time: ts, JobID: f[0], Name: f[1], AttemptsMade: int(atoi(f[2]))}
+		if at.IsZero() {
+			at = fromMs(ts)
+		}
+		e := backend.Event{ID: id, Type: typ, Time: at, JobID: f[0], Name: f[1], AttemptsMade: int(atoi(f[2]))}
 		if f[3] != "" {
 			x, err := decodeN(f[3], layout.NumEventExtras)
 			if err != nil {
-				return evs, fmt.Errorf("drover: corrupt event %d: %w", id, err)
+				xerr = fmt.Errorf("drover: corrupt event %d: %w", id, err)
+				return false
 			}
 			e.Result = bytesOf(x[layout.EventExtraResult])
 			e.Reason = x[layout.EventExtraReason]
@@ -508,6 +475,60 @@ func decodeEntry(evs []backend.Event, last uint64, fields []any, after uint64, m
 			e.Group = x[layout.EventExtraGroup]
 		}
 		evs = append(evs, e)
+		return true
+	})
+	return evs, cmp.Or(err, xerr)
+}
+
+// entryEvents calls fn, until it returns false, for each event with an ID
+// above after of one stream entry whose last event has ID last (see
+// events.lua in lua/parts): fields ts (the time of its events), c (their
+// count) and d (the events, each a type code byte and the
+// length-prefixed job ID, name, attempts made and x, the record of the
+// extra fields). fn gets the event's ID, type, the entry's ts and the
+// four fields, which it may keep.
+func entryEvents(last uint64, fields []any, after uint64, fn func(id uint64, typ backend.EventType, ts string, f *[4]string) bool) error {
+	var ts string
+	var count uint64
+	var data string
+	for i := 0; i+1 < len(fields); i += 2 {
+		k, _ := fields[i].(string)
+		v, _ := fields[i+1].(string)
+		switch k {
+		case "ts":
+			ts = v
+		case "c":
+			count = uint64(atoi(v))
+		case "d":
+			data = v
+		}
 	}
-	return evs, nil
+	if count == 0 || count > last {
+		return fmt.Errorf("drover: corrupt event entry %d: count %d", last, count)
+	}
+	id := last - count
+	for range count {
+		id++
+		if data == "" {
+			return fmt.Errorf("drover: corrupt event %d: short entry", id)
+		}
+		typ, ok := typeOfCode[data[0]]
+		if !ok {
+			return fmt.Errorf("drover: corrupt event %d: type %q", id, data[0])
+		}
+		var f [4]string
+		rest := data[1:]
+		for k := range f {
+			v, r, err := nextField(rest)
+			if err != nil {
+				return fmt.Errorf("drover: corrupt event %d: %w", id, err)
+			}
+			f[k], rest = v, r
+		}
+		data = rest
+		if id > after && !fn(id, typ, ts, &f) {
+			break
+		}
+	}
+	return nil
 }

@@ -51,14 +51,25 @@ type Tally struct {
 
 // Read counts the events of queue's log after Cursor, up to last (the
 // log's LastEventID), at most budget of them in reads of at most page
-// events. When the log ends before Cursor (a store that lost its data,
-// such as a Redis server restarted without persistence), the tally counts
-// from the log's end. An error of a read leaves counted what was read
-// before it.
+// events, which the store counts itself when it can
+// (backend.EventCounter). When the log ends before Cursor (a store that
+// lost its data, such as a Redis server restarted without persistence),
+// the tally counts from the log's end. An error of a read leaves counted
+// what was read before it.
 func (t *Tally) Read(ctx context.Context, log backend.EventLog, queue string, last uint64, budget, page int) error {
 	t.Cursor = min(t.Cursor, last)
+	counter, _ := log.(backend.EventCounter)
 	for t.Cursor < last && budget > 0 {
-		res, err := log.Events(ctx, queue, &backend.EventsRequest{After: t.Cursor, Max: min(budget, page)})
+		req := &backend.EventsRequest{After: t.Cursor, Max: min(budget, page)}
+		var (
+			n   int
+			err error
+		)
+		if counter != nil {
+			n, err = t.count(ctx, counter, queue, req)
+		} else {
+			n, err = t.read(ctx, log, queue, req)
+		}
 		if te, is := errors.AsType[*backend.EventsTrimmedError](err); is && te.FirstAvailable > t.Cursor+1 {
 			if !t.Fresh {
 				t.Missed += te.FirstAvailable - 1 - t.Cursor
@@ -69,17 +80,41 @@ func (t *Tally) Read(ctx context.Context, log backend.EventLog, queue string, la
 		if err != nil {
 			return err
 		}
-		if len(res.Events) == 0 {
+		if n == 0 {
 			break
 		}
-		for _, e := range res.Events {
-			if e.ID > t.Cursor {
-				t.Count(e.Type)
-				t.Cursor = e.ID
-			}
-		}
-		budget -= len(res.Events)
+		budget -= n
 	}
 	t.Fresh = false
 	return nil
+}
+
+// read counts the events that req reads, and returns how many it read.
+func (t *Tally) read(ctx context.Context, log backend.EventLog, queue string, req *backend.EventsRequest) (int, error) {
+	res, err := log.Events(ctx, queue, req)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range res.Events {
+		if e.ID > t.Cursor {
+			t.Count(e.Type)
+			t.Cursor = e.ID
+		}
+	}
+	return len(res.Events), nil
+}
+
+// count counts the events that req reads by a store that counts them
+// itself, and returns how many it counted.
+func (t *Tally) count(ctx context.Context, counter backend.EventCounter, queue string, req *backend.EventsRequest) (int, error) {
+	n := 0
+	last, err := counter.CountEvents(ctx, queue, req, func(typ backend.EventType) {
+		t.Count(typ)
+		n++
+	})
+	if err != nil {
+		return 0, err
+	}
+	t.Cursor = max(t.Cursor, last)
+	return n, nil
 }

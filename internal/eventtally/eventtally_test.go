@@ -30,17 +30,45 @@ func (l *fakeLog) Events(_ context.Context, _ string, req *backend.EventsRequest
 	return res, nil
 }
 
+// countingLog is a fakeLog that counts its events itself
+// (backend.EventCounter).
+type countingLog struct{ *fakeLog }
+
+func (l countingLog) CountEvents(ctx context.Context, queue string, req *backend.EventsRequest, count func(backend.EventType)) (uint64, error) {
+	res, err := l.Events(ctx, queue, req)
+	if err != nil {
+		return 0, err
+	}
+	last := req.After
+	for _, e := range res.Events {
+		count(e.Type)
+		last = e.ID
+	}
+	return last, nil
+}
+
 func TestRead(t *testing.T) {
+	t.Run("events", func(t *testing.T) {
+		testRead(t, func(l *fakeLog) backend.EventLog { return l })
+	})
+	t.Run("counted by the store", func(t *testing.T) {
+		testRead(t, func(l *fakeLog) backend.EventLog { return countingLog{l} })
+	})
+}
+
+// testRead reads a fakeLog through as, which gives it as an EventLog.
+func testRead(t *testing.T, as func(*fakeLog) backend.EventLog) {
 	ctx := context.Background()
-	log := &fakeLog{first: 1}
-	add := func(types ...backend.EventType) { log.types = append(log.types, types...) }
+	raw := &fakeLog{first: 1}
+	log := as(raw)
+	add := func(types ...backend.EventType) { raw.types = append(raw.types, types...) }
 	add(backend.EventAdded, backend.EventWaiting, backend.EventActive, backend.EventCompleted)
 	var tl Tally
 	if err := tl.Read(ctx, log, "q", 4, 100, 3); err != nil {
 		t.Fatal(err)
 	}
-	if want := (Counts{Added: 1, Completed: 1}); tl.Counts != want || tl.Cursor != 4 || log.reads != 2 {
-		t.Fatalf("after the first read: %+v, %d reads; want %+v at 4 in 2 reads of 3", tl, log.reads, want)
+	if want := (Counts{Added: 1, Completed: 1}); tl.Counts != want || tl.Cursor != 4 || raw.reads != 2 {
+		t.Fatalf("after the first read: %+v, %d reads; want %+v at 4 in 2 reads of 3", tl, raw.reads, want)
 	}
 
 	// Only what is new is read; the budget stops a read short, and the
@@ -61,7 +89,7 @@ func TestRead(t *testing.T) {
 
 	// Events trimmed before they were read are missed, not counted.
 	add(backend.EventCompleted, backend.EventCompleted, backend.EventCompleted)
-	log.first = 11
+	raw.first = 11
 	if err := tl.Read(ctx, log, "q", 11, 100, 3); err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,31 @@ func (s *Server) start() {
 	if s.opts.Cluster {
 		s.serveAllSlots()
 	}
+	if s.bin == "redis-sentinel" {
+		s.shortenTilt()
+	}
+}
+
+// sentinelTiltPeriod is how long a sentinel stays in TILT mode in tests.
+// A sentinel whose timer ran more than two seconds late (a process
+// starved of CPU on a busy test machine) enters TILT and takes no action
+// for the whole period, 30 seconds by default; if two of three sentinels
+// do, a master killed meanwhile is not failed over for half a minute, and
+// another late timer starts the period again. Five seconds are still
+// five pings of every server, enough for a sentinel to see again what
+// runs before it acts.
+const sentinelTiltPeriod = 5 * time.Second
+
+// shortenTilt sets the sentinel's TILT period to sentinelTiltPeriod
+// (SENTINEL DEBUG, Redis 7 and later; an older sentinel keeps its own).
+// It is set again at every start, since a sentinel does not keep it in
+// its configuration file.
+func (s *Server) shortenTilt() {
+	s.t.Helper()
+	err := s.admin().Do(context.Background(), "sentinel", "debug", "tilt-period", sentinelTiltPeriod.Milliseconds()).Err()
+	if err != nil {
+		s.t.Logf("redistest: %s keeps its TILT period: %v", s, err)
+	}
 }
 
 func (s *Server) waitReady() {

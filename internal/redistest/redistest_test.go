@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -194,4 +195,51 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatal(why)
 	}
 	t.Logf("old master back as a replica in %s", time.Since(start))
+}
+
+// TestSentinelStarvedSentinelsStillFailOver freezes two of the three
+// sentinels for longer than their TILT trigger, as a starved process on
+// a busy machine is, and then kills the master: the sentinels leave TILT
+// after the short period redistest gives them, also a sentinel started
+// again, and fail the master over.
+func TestSentinelStarvedSentinelsStillFailOver(t *testing.T) {
+	t.Parallel()
+	st := StartSentinel(t, nil)
+	ctx := context.Background()
+	st.Sentinels[2].Restart()
+	for _, s := range st.Sentinels {
+		v, err := s.admin().Do(ctx, "sentinel", "debug").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := field(v, "TILT-PERIOD"), fmt.Sprint(sentinelTiltPeriod.Milliseconds()); got != want {
+			t.Fatalf("%s: TILT-PERIOD %q, want %s", s, got, want)
+		}
+	}
+	old := st.Master(t)
+	frozen := st.Sentinels[:2]
+	for _, s := range frozen {
+		if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // past the 2 s TILT trigger
+	for _, s := range frozen {
+		if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range frozen {
+		Poll(t, "the frozen sentinels to enter TILT", func() string {
+			info, err := s.admin().Info(ctx, "sentinel").Result()
+			if err != nil || !strings.Contains(info, "sentinel_tilt:1") {
+				return fmt.Sprintf("%s is not in TILT: %v", s, err)
+			}
+			return ""
+		})
+	}
+	old.Kill()
+	if m := st.WaitMaster(t, old); m == old {
+		t.Fatalf("master still %s", m)
+	}
 }

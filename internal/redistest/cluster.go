@@ -36,8 +36,9 @@ type Cluster struct {
 	// which of them are masters changes with failovers (see Masters).
 	Nodes []*Server
 
-	t   testing.TB
-	ids map[*Server]string // node IDs
+	t           testing.TB
+	ids         map[*Server]string // node IDs
+	nodeTimeout time.Duration
 }
 
 // StartCluster starts a cluster and waits until every node says the
@@ -62,7 +63,7 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	if timeout <= 0 {
 		timeout = 3 * time.Second
 	}
-	c := &Cluster{t: t, ids: map[*Server]string{}}
+	c := &Cluster{t: t, ids: map[*Server]string{}, nodeTimeout: timeout}
 	addrs := make([]string, 0, masters*(1+replicas))
 	for range masters * (1 + replicas) {
 		s := newServer(t, &Options{AppendOnly: o.AppendOnly})
@@ -94,6 +95,15 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
+	// Cleanups run last first: this one runs before the nodes are
+	// killed and their directories removed.
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range c.Nodes {
+				t.Logf("redistest: log of %s:\n%s", s, s.Log())
+			}
+		}
+	})
 	c.WaitStable(t)
 	return c
 }
@@ -320,17 +330,39 @@ func (c *Cluster) ReplicasOf(t testing.TB, m *Server) []*Server {
 // FAILOVER (the master hands over after the replica has caught up, so
 // nothing acknowledged is lost) and waits until the cluster is stable
 // with replica a master.
+//
+// A manual failover that has not ended five seconds after it was asked
+// for is given up by the replica, silently: on a busy machine the
+// hand-over or the election can take longer. So it is asked for again
+// while the replica is not a master, once the attempt before has been
+// given up and its votes may be cast again (manualFailoverRetry).
 func (c *Cluster) Failover(t testing.TB, replica *Server) {
 	t.Helper()
-	if err := replica.admin().Do(context.Background(), "cluster", "failover").Err(); err != nil {
-		t.Fatalf("redistest: cluster failover on %s: %v", replica, err)
-	}
-	c.waitSlots(t, func(m []string) string {
-		if !slices.Contains(m, replica.Addr) {
+	ctx := context.Background()
+	var asked time.Time
+	Poll(t, "the cluster", func() string {
+		if time.Since(asked) > c.manualFailoverRetry() && replica.role(ctx, "master") != "" {
+			if err := replica.admin().Do(ctx, "cluster", "failover").Err(); err != nil {
+				return fmt.Sprintf("cluster failover on %s: %v", replica, err)
+			}
+			asked = time.Now()
+		}
+		if why := c.stable(ctx); why != "" {
+			return why
+		}
+		if !slices.Contains(c.slotMap(t), replica.Addr) {
 			return fmt.Sprintf("%s serves no slot", replica)
 		}
 		return ""
 	})
+}
+
+// manualFailoverRetry is how long Failover waits before it asks again for
+// a manual failover: longer than the five seconds after which a replica
+// gives one up, and than the two node timeouts during which the masters
+// that voted for it vote for no other attempt.
+func (c *Cluster) manualFailoverRetry() time.Duration {
+	return max(5*time.Second, 2*c.nodeTimeout) + time.Second
 }
 
 // MoveSlot moves slot, with its keys, from its master to master to, as

@@ -243,3 +243,39 @@ func TestSentinelStarvedSentinelsStillFailOver(t *testing.T) {
 		t.Fatalf("master still %s", m)
 	}
 }
+
+// TestClusterManualFailoverOutlastsFrozenVoters asks a replica to take
+// over while the other two masters, whose votes it needs, are frozen for
+// longer than a manual failover may take, as starved processes on a busy
+// machine are: the replica gives that failover up, and Failover asks for
+// another, which succeeds once they run again.
+func TestClusterManualFailoverOutlastsFrozenVoters(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t, nil)
+	old := c.MasterOfKey(t, "a")
+	r := c.ReplicasOf(t, old)[0]
+	var voters []*Server
+	for _, m := range c.Masters(t) {
+		if m != old {
+			voters = append(voters, m)
+		}
+	}
+	for _, v := range voters {
+		if err := v.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	thawed := make(chan struct{})
+	go func() {
+		defer close(thawed)
+		time.Sleep(6 * time.Second) // past the 5 s a manual failover may take
+		for _, v := range voters {
+			_ = v.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	c.Failover(t, r)
+	<-thawed
+	if m := c.MasterOfKey(t, "a"); m != r {
+		t.Fatalf("after the failover %s serves a, want %s", m, r)
+	}
+}

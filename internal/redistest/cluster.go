@@ -95,15 +95,7 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	// Cleanups run last first: this one runs before the nodes are
-	// killed and their directories removed.
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, s := range c.Nodes {
-				t.Logf("redistest: log of %s:\n%s", s, s.Log())
-			}
-		}
-	})
+	logsOnFailure(t, c.Nodes)
 	c.WaitStable(t)
 	return c
 }

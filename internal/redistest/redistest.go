@@ -155,6 +155,20 @@ func (s *Server) start() {
 	}
 }
 
+// logsOnFailure shows the servers' logs in the test's output if the test
+// fails. Cleanups run last first, so this one, registered after the
+// servers were created, runs before they are killed and their
+// directories removed.
+func logsOnFailure(t testing.TB, servers []*Server) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range servers {
+				t.Logf("redistest: log of %s:\n%s", s, s.Log())
+			}
+		}
+	})
+}
+
 // sentinelTiltPeriod is how long a sentinel stays in TILT mode in tests.
 // A sentinel whose timer ran more than two seconds late (a process
 // starved of CPU on a busy test machine) enters TILT and takes no action

@@ -121,15 +121,7 @@ func StartSentinel(t testing.TB, opts *SentinelOptions) *Sentinel {
 		}
 		s.start()
 	}
-	// Cleanups run last first: this one runs before the servers are
-	// killed and their directories removed.
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, s := range st.Sentinels {
-				t.Logf("redistest: log of %s:\n%s", s, s.Log())
-			}
-		}
-	})
+	logsOnFailure(t, st.Sentinels)
 	st.WaitMaster(t, nil)
 	return st
 }

@@ -184,7 +184,7 @@ func (t *txn) place(q *qtx, j *backend.Job, front bool) error {
 	if err := q.index(j); err != nil {
 		return err
 	}
-	if err := q.putJob(j); err != nil {
+	if err := q.putNewJob(j); err != nil {
 		return err
 	}
 	var kb [24]byte

@@ -211,7 +211,7 @@ func (b *Backend) Obliterate(ctx context.Context, queue string, req *backend.Obl
 			if j.Parent != nil && j.Parent.Queue != queue && !j.State.Final() {
 				links = append(links, link{from: self, to: *j.Parent})
 			}
-			deps, err := q.childDeps(k)
+			deps, err := q.childDeps(jobKey(j.ID, nil))
 			if err != nil {
 				return err
 			}

@@ -89,12 +89,18 @@ func checkInvariants(t testing.TB, b *Backend) {
 				return nil // the application's (OpenDB)
 			}
 			q := readQueue(tx, string(queue))
-			jobs, depKeys := 0, 0
+			jobs, depKeys, placed := 0, 0, 0
 			err := q.jobs.ForEach(func(k, v []byte) error {
 				jobs++
 				j, err := decodeJob(v)
 				if err != nil {
 					return fmt.Errorf("job %q: %w", k, err)
+				}
+				if k[0] == placeTag {
+					placed++
+				}
+				if rk := q.recordKey(j.ID, nil); !bytes.Equal(rk, k) {
+					return fmt.Errorf("job %s/%s: record under %q, its key is %q", queue, j.ID, k, rk)
 				}
 				s := stateNum(j.State)
 				if got := q.idx[s].Get(indexKey(j, nil)); string(got) != j.ID {
@@ -103,7 +109,7 @@ func checkInvariants(t testing.TB, b *Backend) {
 				if (j.Lease.Token != "") != (j.State == backend.StateActive) {
 					return fmt.Errorf("job %s/%s in %s has lease %q", queue, j.ID, j.State, j.Lease.Token)
 				}
-				n, err := checkFlow(tx, q, k, j)
+				n, err := checkFlow(tx, q, jobKey(j.ID, nil), j)
 				depKeys += n
 				return err
 			})
@@ -111,6 +117,9 @@ func checkInvariants(t testing.TB, b *Backend) {
 				return err
 			}
 			if err := checkMeta(q); err != nil {
+				return err
+			}
+			if err := checkPlaces(q, placed); err != nil {
 				return err
 			}
 			if n := q.deps.Stats().KeyN; n != depKeys {
@@ -162,7 +171,7 @@ func checkMeta(q *qtx) error {
 		return nil
 	}
 	return b.ForEach(func(k, v []byte) error {
-		rec := q.jobs.Get(k)
+		rec := q.getJob(q.recordKey(keyID(k), nil))
 		if rec == nil {
 			return fmt.Errorf("queue %s: metadata of job key %q, which has no record", q.name, k)
 		}
@@ -175,6 +184,42 @@ func checkMeta(q *qtx) error {
 		}
 		return nil
 	})
+}
+
+// checkPlaces checks that the places bucket names as many records as lie
+// at places, each the record of its job, and that a queue with places
+// says so in its meta record.
+func checkPlaces(q *qtx, placed int) error {
+	b := q.root.Bucket(bucketPlaces)
+	if b == nil {
+		if placed > 0 || q.m.places {
+			return fmt.Errorf("queue %s: %d records at places, places flag %v, no places bucket", q.name, placed, q.m.places)
+		}
+		return nil
+	}
+	if !q.m.places {
+		return fmt.Errorf("queue %s has places but its meta record does not say so", q.name)
+	}
+	n := 0
+	err := b.ForEach(func(jk, pk []byte) error {
+		n++
+		v := q.jobs.Get(pk)
+		if len(pk) == 0 || pk[0] != placeTag || v == nil {
+			return fmt.Errorf("queue %s: job key %q placed at %q, which holds no record", q.name, jk, pk)
+		}
+		j, err := decodeJob(v)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(jobKey(j.ID, nil), jk) {
+			return fmt.Errorf("queue %s: job key %q placed at the record of job %s", q.name, jk, j.ID)
+		}
+		return nil
+	})
+	if err == nil && n != placed {
+		err = fmt.Errorf("queue %s: %d places for %d records at places", q.name, n, placed)
+	}
+	return err
 }
 
 // checkLines checks the lines of a grouped queue's groups: each waiting

@@ -588,6 +588,9 @@ const metaSize = 1 + 8 + 8 + 1 + numStates*8 + 8 + 8
 
 func encodeMeta(b []byte, m *meta) []byte {
 	b = append(b[:0], codecVersion)
+	if m.places {
+		b[0] = placesFormat
+	}
 	b = binary.BigEndian.AppendUint64(b, m.seq)
 	b = binary.BigEndian.AppendUint64(b, m.lastEvent)
 	if m.paused {
@@ -606,9 +609,10 @@ func encodeMeta(b []byte, m *meta) []byte {
 // the zero meta.
 func decodeMeta(v []byte) meta {
 	var m meta
-	if len(v) != metaSize || v[0] != codecVersion {
+	if len(v) != metaSize || v[0] != codecVersion && v[0] != placesFormat {
 		return m
 	}
+	m.places = v[0] == placesFormat
 	m.seq = binary.BigEndian.Uint64(v[1:])
 	m.lastEvent = binary.BigEndian.Uint64(v[9:])
 	m.paused = v[17] == 1

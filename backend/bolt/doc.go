@@ -54,6 +54,11 @@
 //     encoded events; see events.go), logs (job key, 0x00, line number →
 //     line), schedulers (ID → encoded record) and meta (job sequence, last
 //     event ID, paused flag, count per state).
+//   - places, from the queue's first group: job key → the key its record
+//     lies under in jobs instead of its job key, near the records of the
+//     jobs that run at about the same time (see places.go). A queue with
+//     places writes its meta record in a format of its own, which earlier
+//     versions refuse.
 //   - jobmeta, from the queue's first job with metadata: job key → the
 //     job's Meta, written when the job is added and kept out of its
 //     record, which every move writes again (see jobmeta.go).

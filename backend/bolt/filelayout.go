@@ -64,9 +64,10 @@ func (l *layoutCheck) queue(k, _ []byte, bucket bool) error {
 }
 
 // optionalBucket reports whether k names a sub-bucket that a queue makes
-// when it first needs it: the deduplication keys and the jobs' metadata.
+// when it first needs it: the deduplication keys, the jobs' metadata and
+// the places of their records.
 func optionalBucket(k []byte) bool {
-	return bytes.Equal(k, bucketDedup) || bytes.Equal(k, bucketJobMeta)
+	return bytes.Equal(k, bucketDedup) || bytes.Equal(k, bucketJobMeta) || bytes.Equal(k, bucketPlaces)
 }
 
 // subBucketRule returns the rule for the keys of sub-bucket sub of queue
@@ -82,7 +83,7 @@ func subBucketRule(q, sub []byte) keyRule {
 		want = 8
 	case bytes.Equal(sub, bucketMeta):
 		return func(k, v []byte, bucket bool) error {
-			if !bucket && bytes.Equal(k, metaKey) && len(v) == metaSize && v[0] != codecVersion {
+			if !bucket && bytes.Equal(k, metaKey) && len(v) == metaSize && v[0] != codecVersion && v[0] != placesFormat {
 				// Another version's file, not a damaged one.
 				return formatError(bytes.TrimPrefix(q, []byte("q:")), v[0])
 			}

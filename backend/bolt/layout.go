@@ -69,6 +69,8 @@ type meta struct {
 	// back and front count the places of the ready order given out (see
 	// readyAt).
 	back, front uint64
+	// places is set once the queue keeps records at places (places.go).
+	places bool
 }
 
 // qtx is one queue's buckets within a write or read transaction.
@@ -95,6 +97,12 @@ type qtx struct {
 	// jmCur its reused cursor.
 	jm    *bbolt.Bucket
 	jmCur *bbolt.Cursor
+	// plCur is the reused cursor of the places bucket (placeCursor);
+	// lastID and lastKey the job whose record key recordKey found last,
+	// as a lease or settle looks a job up and then writes it.
+	plCur   *bbolt.Cursor
+	lastID  string
+	lastKey []byte
 
 	m         meta
 	metaDirty bool
@@ -211,7 +219,7 @@ func checkFormat(tx *bbolt.Tx) error {
 				format = v[0]
 			}
 		}
-		if root.Bucket(bucketDeps) != nil && (format == 0 || format == codecVersion) {
+		if root.Bucket(bucketDeps) != nil && (format == 0 || format == codecVersion || format == placesFormat) {
 			return nil
 		}
 		return formatError(queue, format)
@@ -422,7 +430,7 @@ func depChild(k []byte, prefix int) (backend.JobRef, bool) {
 // lacks what its record does not hold, which fill adds.
 func (q *qtx) job(id string) (*backend.Job, error) {
 	var kb [24]byte
-	v := q.getJob(jobKey(id, kb[:0]))
+	v := q.getJob(q.recordKey(id, kb[:0]))
 	if v == nil {
 		return nil, nil
 	}
@@ -463,11 +471,17 @@ func (q *qtx) fill(j *backend.Job) error {
 
 func (q *qtx) exists(id string) bool {
 	var kb [24]byte
-	return q.getJob(jobKey(id, kb[:0])) != nil
+	return q.getJob(q.recordKey(id, kb[:0])) != nil
 }
 
-// getJob returns the record under key k of the jobs bucket, or nil.
-func (q *qtx) getJob(k []byte) []byte { return get(q.jobCursor(), k) }
+// getJob returns the record under key k of the jobs bucket, or nil (also
+// for a nil k).
+func (q *qtx) getJob(k []byte) []byte {
+	if k == nil {
+		return nil
+	}
+	return get(q.jobCursor(), k)
+}
 
 // get returns the value under key k of the bucket of cur, which it
 // repositions, or nil.
@@ -526,9 +540,9 @@ func (q *qtx) eventCursor() *bbolt.Cursor {
 	return q.evCur
 }
 
-// putJob writes the record of j.
+// putJob writes the record of j, an existing job (see putNewJob).
 func (q *qtx) putJob(j *backend.Job) error {
-	k := jobKey(j.ID, q.t.alloc(9)[:0]) // a longer caller ID reallocates
+	k := q.recordKey(j.ID, q.t.alloc(9)[:0]) // a longer key reallocates
 	return q.put(q.jobs, k, encodeJob(q.t, j))
 }
 
@@ -590,7 +604,7 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 	if err := q.unindex(j); err != nil {
 		return err
 	}
-	var kb [24]byte
+	var kb, rb [24]byte
 	jk := jobKey(j.ID, kb[:0])
 	var lb [32]byte
 	for i := 0; i < j.LogCount; i++ {
@@ -598,7 +612,11 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 			return err
 		}
 	}
-	if err := q.delAt(q.jobCursor(), jk); err != nil {
+	rk := q.recordKey(j.ID, rb[:0])
+	if err := q.delAt(q.jobCursor(), rk); err != nil {
+		return err
+	}
+	if err := q.dropPlace(jk, rk); err != nil {
 		return err
 	}
 	if err := q.dropMeta(jk); err != nil {

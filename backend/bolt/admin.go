@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -78,6 +79,10 @@ func (q *qtx) collect(s int, limit int, keep func(*backend.Job) bool) []string {
 		j, err := q.job(string(v))
 		if err != nil || j == nil {
 			continue
+		}
+		var kb [16]byte
+		if stateNum(j.State) != s || !bytes.Equal(indexKey(j, kb[:0]), k) {
+			continue // a stale entry (groups.go)
 		}
 		if keep(j) {
 			ids = append(ids, j.ID)

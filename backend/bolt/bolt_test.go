@@ -128,6 +128,13 @@ func checkInvariants(t testing.TB, b *Backend) {
 			total := int64(0)
 			for s := range numStates {
 				n := int64(q.idx[s].Stats().KeyN)
+				if s == stWaiting {
+					stale, err := staleEntries(q)
+					if err != nil {
+						return err
+					}
+					n -= stale
+				}
 				if n != q.m.counts[s] {
 					return fmt.Errorf("queue %s: %s index has %d keys, count says %d", queue, stateNames[s], n, q.m.counts[s])
 				}
@@ -222,6 +229,33 @@ func checkPlaces(q *qtx, placed int) error {
 	return err
 }
 
+// staleEntries counts the stale entries of the waiting index, and checks
+// that each is the one stale entry its job may have: the job exists, does
+// not wait, and has the entry's key as its waiting key. The queue is
+// grouped, and checkLines checks that each is in its group's line, to be
+// swept.
+func staleEntries(q *qtx) (int64, error) {
+	n := int64(0)
+	err := q.idx[stWaiting].ForEach(func(k, id []byte) error {
+		if q.waitsAt(k, id) {
+			return nil
+		}
+		n++
+		if gs, err := q.groups(false); gs == nil || err != nil {
+			return fmt.Errorf("queue %s, not grouped: stale waiting entry %x of job %s (%v)", q.name, k, id, err)
+		}
+		j, err := q.job(string(id))
+		if err != nil || j == nil {
+			return fmt.Errorf("queue %s: stale waiting entry %x of job %s, which is gone (%v)", q.name, k, id, err)
+		}
+		if j.State == backend.StateWaiting || !bytes.Equal(waitingKey(j.Priority, j.Seq, nil), k) {
+			return fmt.Errorf("queue %s: stale waiting entry %x of job %s, %s with waiting key %x", q.name, k, id, j.State, waitingKey(j.Priority, j.Seq, nil))
+		}
+		return nil
+	})
+	return n, err
+}
+
 // checkLines checks the lines of a grouped queue's groups: each waiting
 // job is in its group's line, as many entries of a line are not stale as
 // its group has jobs waiting, and the line of a group with none is empty.
@@ -244,6 +278,9 @@ func checkLines(q *qtx) error {
 		return err
 	}
 	inLine := map[string]int{}
+	// The keys of the stale entries at the head of each line, before
+	// the first that is not.
+	head, live := map[string][][]byte{}, map[string]bool{}
 	c := gs.b.Cursor()
 	for k, v := c.Seek([]byte{'l'}); k != nil && k[0] == 'l'; k, v = c.Next() {
 		name, idx, ok := bytes.Cut(k[1:], []byte{0})
@@ -256,6 +293,9 @@ func checkLines(q *qtx) error {
 		inLine[string(name)] += 0
 		if q.inLine(idx, v) {
 			inLine[string(name)]++
+			live[string(name)] = true
+		} else if !live[string(name)] {
+			head[string(name)] = append(head[string(name)], bytes.Clone(idx))
 		}
 	}
 	for name, n := range inLine {
@@ -265,6 +305,11 @@ func checkLines(q *qtx) error {
 		}
 		if n != g.ready || g.ready == 0 {
 			return fmt.Errorf("queue %s: group %q has %d jobs waiting, %d in its line, which is not empty", q.name, name, g.ready, n)
+		}
+		// The count is a lower bound: those entries are stale, and the
+		// last of them is the one the record names.
+		if h := head[name]; g.stale > len(h) || g.stale > 0 && !bytes.Equal(g.staleTo, h[g.stale-1]) {
+			return fmt.Errorf("queue %s: group %q counts %d stale entries to %x at the head of its line, which has %d: %x", q.name, name, g.stale, g.staleTo, len(h), h)
 		}
 	}
 	return nil

@@ -27,12 +27,18 @@ import (
 //   - 'r' place → name: the ring, in the order groups are served;
 //   - 'l' name 0x00 priority place → job ID: each group's line, whose
 //     keys end with the job's key in the waiting index. A lease leaves
-//     the entry of the job it takes behind, stale: deleting it would
-//     write a page of lines for every job, since a round of the ring
-//     visits every group's line. A later lease of the group skips stale
-//     entries (those the waiting index does not hold) and deletes them
-//     once there are staleSweep of them; a group with no job waiting has
-//     an empty line;
+//     the entry of the job it takes behind, stale, in the line and in the
+//     waiting index: deleting them would write a page of each for every
+//     job, since a round of the ring visits every group's line, and jobs
+//     added group after group lie apart in the waiting index too. An
+//     entry is stale when its job does not wait under its key (waitsAt).
+//     A later lease of the group skips the stale entries at the head of
+//     its line and deletes them, with their waiting index entries, once
+//     there are staleSweep of them; a group with no job waiting has an
+//     empty line. A job has at most one stale waiting index entry, under
+//     its priority and place (waitingKey), while it does not wait: a job
+//     that waits again or is removed takes its stale entry with it
+//     (dropStale);
 //   - 'w' time name → "": groups held back by their rate limit until then.
 //
 // Group names have no control characters, so 0x00 ends one, and
@@ -59,6 +65,15 @@ type groupRec struct {
 	place         uint64  // its key in the ring; 0 when out of it
 	wakeAt        int64   // its wake entry's time (unix ns); 0 when none
 	starts        []int64 // start times within the rate period, oldest first
+	// stale is how many entries at the head of the line are stale at
+	// least (more may follow), or -1 when that is not known (a record
+	// from before it was kept, or a job placed among them); staleTo is
+	// the key (in the waiting index) of the last of them. A lease skips
+	// them without looking their jobs up. Entries never become live
+	// again, and only sweeps delete stale ones, so the count stays true
+	// until a job is placed before staleTo.
+	stale   int
+	staleTo []byte
 }
 
 func appendGroupsMeta(buf []byte, m *groupsMeta) []byte {
@@ -91,6 +106,8 @@ func appendGroupRec(buf []byte, g *groupRec) []byte {
 	for _, s := range g.starts {
 		e.i(s)
 	}
+	e.n(g.stale)
+	e.bytes(g.staleTo)
 	return e.b
 }
 
@@ -103,6 +120,10 @@ func decodeGroupRec(v []byte) (*groupRec, error) {
 		for i := range g.starts {
 			g.starts[i] = d.i()
 		}
+	}
+	g.stale = -1
+	if d.more() {
+		g.stale, g.staleTo = d.n(), d.bytes()
 	}
 	return g, d.end()
 }
@@ -220,13 +241,23 @@ func (q *qtx) groupIndexed(j *backend.Job, s, d int) error {
 		g.ready += d
 		var kb [16]byte
 		k := lineKey(name, indexKey(j, kb[:0]))
+		idx := k[len(k)-indexKeyLen(stWaiting):]
 		switch {
 		case d > 0:
+			if g.stale != 0 && (g.stale < 0 || bytes.Compare(idx, g.staleTo) < 0) {
+				g.stale = -1 // placed among the stale entries
+			}
 			err = q.put(gs.b, q.t.keep(k), q.idValue(j.ID))
 		case g.ready == 0:
+			g.stale, g.staleTo = 0, nil
 			err = q.dropLine(name, true)
 		case q.leasing:
-			// The entry stays, stale, for nextGrouped to sweep.
+			// The entry stays, stale, for nextGrouped to sweep; a lease
+			// takes the first entry that is not stale.
+			if g.stale >= 0 {
+				g.stale++
+				g.staleTo = bytes.Clone(idx)
+			}
 		default:
 			err = q.del(gs.b, k)
 		}
@@ -365,31 +396,69 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 		return nil, "", nil
 	}
 	name := string(v)
-	prefix := lineKey(name, nil)
-	stale := 0
-	lk, id := c.Seek(prefix)
-	for ; lk != nil && bytes.HasPrefix(lk, prefix); lk, id = c.Next() {
-		if q.inLine(lk[len(prefix):], id) {
-			break
-		}
-		stale++
-	}
-	if lk == nil || !bytes.HasPrefix(lk, prefix) {
-		return nil, "", errCorrupt // a group in the ring has a job ready
-	}
-	j, err := q.job(string(id))
+	g, err := q.group(name)
 	if err != nil {
 		return nil, "", err
 	}
-	if j == nil {
-		return nil, "", errCorrupt
-	}
-	if stale >= staleSweep {
-		if err := q.dropLine(name, false); err != nil {
+	prefix := lineKey(name, nil)
+	lk, id := c.Seek(prefix)
+	var j *backend.Job
+	was := g.stale
+	if g.stale >= 0 {
+		// Skip the stale entries the group's record counts; the job
+		// after them must wait under its entry's key, else look.
+		for range g.stale {
+			lk, id = c.Next()
+		}
+		if j, err = q.lineJob(prefix, lk, id); err != nil {
 			return nil, "", err
 		}
 	}
-	return j, name, nil
+	if j == nil {
+		stale, last := 0, []byte(nil)
+		lk, id = c.Seek(prefix)
+		for ; lk != nil && bytes.HasPrefix(lk, prefix); lk, id = c.Next() {
+			if q.inLine(lk[len(prefix):], id) {
+				break
+			}
+			stale, last = stale+1, lk[len(prefix):]
+		}
+		if j, err = q.lineJob(prefix, lk, id); err != nil {
+			return nil, "", err
+		}
+		if j == nil {
+			return nil, "", errCorrupt // a group in the ring has a job ready
+		}
+		g.stale, g.staleTo = stale, bytes.Clone(last)
+	}
+	if g.stale >= staleSweep {
+		if err := q.dropLine(name, false); err != nil {
+			return nil, "", err
+		}
+		g.stale, g.staleTo = 0, nil
+	}
+	if g.stale == was {
+		return j, name, nil
+	}
+	return j, name, q.regroup(name, g, false)
+}
+
+// lineJob returns the job of line entry (lk, id) of the line with prefix
+// prefix if it waits under the entry's key; nil if the entry is stale or
+// not of the line.
+func (q *qtx) lineJob(prefix, lk, id []byte) (*backend.Job, error) {
+	if lk == nil || !bytes.HasPrefix(lk, prefix) {
+		return nil, nil
+	}
+	j, err := q.job(string(id))
+	if err != nil || j == nil {
+		return nil, err
+	}
+	var kb [12]byte
+	if j.State != backend.StateWaiting || !bytes.Equal(waitingKey(j.Priority, j.Seq, kb[:0]), lk[len(prefix):]) {
+		return nil, nil
+	}
+	return j, nil
 }
 
 // staleSweep is how many stale entries a lease finds at the head of a
@@ -399,22 +468,78 @@ const staleSweep = 16
 
 // inLine reports whether the line entry of key idx (the job's key in the
 // waiting index) and value id is the job's, not stale: the job waits.
-func (q *qtx) inLine(idx, id []byte) bool {
-	return bytes.Equal(get(q.idxCursor(stWaiting), idx), id)
+func (q *qtx) inLine(idx, id []byte) bool { return q.waitsAt(idx, id) }
+
+// waitsAt reports whether job id waits under key idx of the waiting index:
+// whether an entry of the index, or of its group's line, is not stale.
+func (q *qtx) waitsAt(idx, id []byte) bool {
+	var kb [24]byte
+	v := q.getJob(q.recordKey(string(id), kb[:0]))
+	if v == nil {
+		return false
+	}
+	s, prio, seq, ok := readIndexFields(v)
+	if !ok || s != stWaiting {
+		return false
+	}
+	var wb [12]byte
+	return bytes.Equal(waitingKey(prio, seq, wb[:0]), idx)
+}
+
+// staleCheck returns, for the index of state s, the test of an entry for
+// staleness: nil when the index has no stale entries, which only the
+// waiting index of a grouped queue has.
+func (q *qtx) staleCheck(s int) (func(k, id []byte) bool, error) {
+	if s != stWaiting {
+		return nil, nil
+	}
+	if gs, err := q.groups(false); gs == nil || err != nil {
+		return nil, err
+	}
+	return func(k, id []byte) bool { return !q.waitsAt(k, id) }, nil
 }
 
 // dropLine deletes the stale entries at the head of group name's line, or
-// with all set every entry, all stale once no job of the group waits.
+// with all set every entry, all stale once no job of the group waits, and
+// the stale waiting index entries of the same jobs.
 func (q *qtx) dropLine(name string, all bool) error {
 	prefix := lineKey(name, nil)
 	c := q.gs.b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (all || !q.inLine(k[len(prefix):], v)); k, v = c.Seek(prefix) {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (all || !q.waitsAt(k[len(prefix):], v)); k, v = c.Seek(prefix) {
+		// A job that leaves the waiting index by any other way than a
+		// lease takes its entry with it; all stale otherwise.
+		if err := q.dropWaiting(k[len(prefix):], v); err != nil {
+			return err
+		}
 		q.t.writes++
 		if err := c.Delete(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dropWaiting deletes the entry of key idx of the waiting index if it
+// names job id.
+func (q *qtx) dropWaiting(idx, id []byte) error {
+	c := q.idxCursor(stWaiting)
+	if k, v := c.Seek(idx); k == nil || !bytes.Equal(k, idx) || !bytes.Equal(v, id) {
+		return nil
+	}
+	q.t.writes++
+	return c.Delete()
+}
+
+// dropStale deletes the stale waiting index entry that j, which does not
+// wait, may have left under key idx when a lease took it, as j waits
+// again under another key or is removed. In a queue that is not grouped
+// there is none.
+func (q *qtx) dropStale(j *backend.Job, idx []byte) error {
+	if gs, err := q.groups(false); gs == nil || err != nil {
+		return err
+	}
+	var ib [24]byte
+	return q.dropWaiting(idx, append(ib[:0], j.ID...))
 }
 
 // groupStarted records that group name started a job: its rate window

@@ -2,6 +2,8 @@ package bolt
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/droverhq/drover/backend"
@@ -70,5 +72,43 @@ func TestLeasesSweepTheStaleEntriesOfALineAndAnEmptyGroupHasNone(t *testing.T) {
 	}
 	if all, _ := lineEntries(t, b, "q", "g"); all != 0 {
 		t.Errorf("the line of a group with no job waiting holds %d entries, want none", all)
+	}
+}
+
+// A lease skips the stale entries at the head of a line by their count;
+// jobs placed before them (LIFO) must still run first, in their order.
+func TestJobsPlacedAmongStaleEntriesRunFirst(t *testing.T) {
+	b := openTest(t, nil)
+	nj := make([]backend.NewJob, 4)
+	for i := range nj {
+		nj[i] = backend.NewJob{Name: fmt.Sprint("n", i), Group: "g"}
+	}
+	add(t, b, "q", nj...)
+	run := func() string {
+		t.Helper()
+		got := lease(t, b, "q", 1)
+		if len(got) != 1 {
+			t.Fatalf("leased %d jobs, want 1", len(got))
+		}
+		if errs := settle(t, b, "q", backend.Settlement{Lease: got[0].Lease, Outcome: backend.OutcomeComplete}); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+		return got[0].Name
+	}
+	order := []string{run()}
+	if _, stale := lineEntries(t, b, "q", "g"); stale != 1 {
+		t.Fatalf("%d stale entries in the line after a lease, want 1", stale)
+	}
+	add(t, b, "q", backend.NewJob{Name: "l1", Group: "g", LIFO: true})
+	add(t, b, "q", backend.NewJob{Name: "l2", Group: "g", LIFO: true})
+	for range 4 {
+		order = append(order, run())
+	}
+	add(t, b, "q", backend.NewJob{Name: "last", Group: "g"})
+	for range 2 {
+		order = append(order, run())
+	}
+	if want := []string{"n0", "l2", "l1", "n1", "n2", "n3", "last"}; !slices.Equal(order, want) {
+		t.Fatalf("ran %v, want %v", order, want)
 	}
 }

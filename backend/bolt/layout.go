@@ -100,9 +100,10 @@ type qtx struct {
 	// plCur is the reused cursor of the places bucket (placeCursor);
 	// lastID and lastKey the job whose record key recordKey found last,
 	// as a lease or settle looks a job up and then writes it.
-	plCur   *bbolt.Cursor
-	lastID  string
-	lastKey []byte
+	plCur    *bbolt.Cursor
+	plLoaded bool
+	lastID   string
+	lastKey  []byte
 
 	m         meta
 	metaDirty bool
@@ -369,7 +370,7 @@ func indexKey(j *backend.Job, buf []byte) []byte {
 	buf = buf[:0]
 	switch j.State {
 	case backend.StateWaiting:
-		buf = binary.BigEndian.AppendUint32(buf, uint32(j.Priority))
+		return waitingKey(j.Priority, j.Seq, buf)
 	case backend.StateDelayed:
 		buf = binary.BigEndian.AppendUint64(buf, timeKey(j.RunAt))
 	case backend.StateActive:
@@ -378,6 +379,13 @@ func indexKey(j *backend.Job, buf []byte) []byte {
 		buf = binary.BigEndian.AppendUint64(buf, timeKey(j.FinishedAt))
 	}
 	return binary.BigEndian.AppendUint64(buf, j.Seq)
+}
+
+// waitingKey is the key of a job of priority prio and place seq in the
+// waiting index.
+func waitingKey(prio int, seq uint64, buf []byte) []byte {
+	buf = binary.BigEndian.AppendUint32(buf[:0], uint32(prio))
+	return binary.BigEndian.AppendUint64(buf, seq)
 }
 
 // indexKeyLen is the length of every key that indexKey makes for the index
@@ -575,6 +583,9 @@ func (q *qtx) unindex(j *backend.Job) error {
 			return err
 		}
 	}
+	if s == stWaiting && q.leasing {
+		return nil // the entry stays, stale, for its group's line to sweep (groups.go)
+	}
 	var kb [16]byte
 	return q.delAt(q.idxCursor(s), indexKey(j, kb[:0]))
 }
@@ -586,14 +597,25 @@ func (q *qtx) idValue(id string) []byte {
 }
 
 // move takes j out of its state's index, lets change edit it, puts it in
-// the index of its new state and writes the record.
+// the index of its new state and writes the record. A job that did not
+// wait and changes its waiting key (waits again, or changes priority)
+// drops the stale waiting index entry its last lease may have left.
 func (q *qtx) move(j *backend.Job, change func()) error {
+	var ob [12]byte
+	old := waitingKey(j.Priority, j.Seq, ob[:0])
+	waited := j.State == backend.StateWaiting
 	if err := q.unindex(j); err != nil {
 		return err
 	}
 	change()
 	if err := q.index(j); err != nil {
 		return err
+	}
+	var nb [12]byte
+	if !waited && !bytes.Equal(old, waitingKey(j.Priority, j.Seq, nb[:0])) {
+		if err := q.dropStale(j, old); err != nil {
+			return err
+		}
 	}
 	return q.putJob(j)
 }
@@ -618,6 +640,12 @@ func (q *qtx) deleteJob(j *backend.Job) error {
 	}
 	if err := q.dropPlace(jk, rk); err != nil {
 		return err
+	}
+	if j.State != backend.StateWaiting {
+		var wb [12]byte
+		if err := q.dropStale(j, waitingKey(j.Priority, j.Seq, wb[:0])); err != nil {
+			return err
+		}
 	}
 	if err := q.dropMeta(jk); err != nil {
 		return err

@@ -51,7 +51,8 @@ func placeKey(n uint32, jk []byte, buf []byte) []byte {
 // placeCursor returns the reused cursor of the places bucket, or nil when
 // the queue has none.
 func (q *qtx) placeCursor() *bbolt.Cursor {
-	if q.plCur == nil {
+	if !q.plLoaded {
+		q.plLoaded = true
 		if b := q.root.Bucket(bucketPlaces); b != nil {
 			q.plCur = b.Cursor()
 		}
@@ -101,7 +102,7 @@ func (q *qtx) putNewJob(j *backend.Job) error {
 		if b, err = q.root.CreateBucket(bucketPlaces); err != nil {
 			return err
 		}
-		q.plCur = nil
+		q.plCur, q.plLoaded = nil, false
 		q.m.places = true
 		q.dirty()
 	}

@@ -73,8 +73,15 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 				ids = append(ids, string(v))
 			}
 		default:
+			stale, err := q.staleCheck(s)
+			if err != nil {
+				return err
+			}
 			skip := req.Offset
 			for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
+				if stale != nil && stale(k, v) {
+					continue
+				}
 				if skip > 0 {
 					skip--
 					continue

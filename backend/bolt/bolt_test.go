@@ -237,8 +237,8 @@ func checkPlaces(q *qtx, placed int) error {
 func staleEntries(q *qtx) (int64, error) {
 	n := int64(0)
 	err := q.idx[stWaiting].ForEach(func(k, id []byte) error {
-		if q.waitsAt(k, id) {
-			return nil
+		if live, err := q.waitsAt(k, id); live || err != nil {
+			return err
 		}
 		n++
 		if gs, err := q.groups(false); gs == nil || err != nil {
@@ -280,7 +280,7 @@ func checkLines(q *qtx) error {
 	inLine := map[string]int{}
 	// The keys of the stale entries at the head of each line, before
 	// the first that is not.
-	head, live := map[string][][]byte{}, map[string]bool{}
+	head, seenLive := map[string][][]byte{}, map[string]bool{}
 	c := gs.b.Cursor()
 	for k, v := c.Seek([]byte{'l'}); k != nil && k[0] == 'l'; k, v = c.Next() {
 		name, idx, ok := bytes.Cut(k[1:], []byte{0})
@@ -291,10 +291,14 @@ func checkLines(q *qtx) error {
 			return fmt.Errorf("queue %s: line key %q", q.name, k)
 		}
 		inLine[string(name)] += 0
-		if q.inLine(idx, v) {
+		live, err := q.waitsAt(idx, v)
+		if err != nil {
+			return err
+		}
+		if live {
 			inLine[string(name)]++
-			live[string(name)] = true
-		} else if !live[string(name)] {
+			seenLive[string(name)] = true
+		} else if !seenLive[string(name)] {
 			head[string(name)] = append(head[string(name)], bytes.Clone(idx))
 		}
 	}

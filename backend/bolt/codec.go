@@ -305,18 +305,18 @@ func readState(d *dec) backend.JobState {
 	return stateNames[s]
 }
 
-// readIndexFields reads from a job record what its index key is made of
-// in the waiting index: its state number, priority and place.
-func readIndexFields(v []byte) (s, prio int, seq uint64, ok bool) {
+// readIndexFields reads from a job record its ID (in v) and what its key
+// in the waiting index is made of: its state number, priority and place.
+func readIndexFields(v []byte) (id []byte, s, prio int, seq uint64, ok bool) {
 	d := dec{b: v}
 	d.version()
-	for range 3 { // ID, name, data
-		d.raw(d.length())
-	}
+	id = d.raw(d.length())
+	d.raw(d.length()) // name
+	d.raw(d.length()) // data
 	s = int(d.byte1())
 	seq = d.u()
 	prio = d.n()
-	return s, prio, seq, d.err == nil && s < numStates
+	return id, s, prio, seq, d.err == nil && s < numStates
 }
 
 // decodeJob decodes a job record; Queue is left for the caller to set, and

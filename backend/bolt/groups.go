@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -418,7 +419,10 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 		stale, last := 0, []byte(nil)
 		lk, id = c.Seek(prefix)
 		for ; lk != nil && bytes.HasPrefix(lk, prefix); lk, id = c.Next() {
-			if q.inLine(lk[len(prefix):], id) {
+			if ok, err := q.waitsAt(lk[len(prefix):], id); ok || err != nil {
+				if err != nil {
+					return nil, "", err
+				}
 				break
 			}
 			stale, last = stale+1, lk[len(prefix):]
@@ -466,37 +470,44 @@ func (q *qtx) lineJob(prefix, lk, id []byte) (*backend.Job, error) {
 // against about that many index lookups at most per lease.
 const staleSweep = 16
 
-// inLine reports whether the line entry of key idx (the job's key in the
-// waiting index) and value id is the job's, not stale: the job waits.
-func (q *qtx) inLine(idx, id []byte) bool { return q.waitsAt(idx, id) }
-
 // waitsAt reports whether job id waits under key idx of the waiting index:
-// whether an entry of the index, or of its group's line, is not stale.
-func (q *qtx) waitsAt(idx, id []byte) bool {
+// whether an entry of the index, or of a group's line (whose keys end
+// with idx), is not stale.
+func (q *qtx) waitsAt(idx, id []byte) (bool, error) {
 	var kb [24]byte
-	v := q.getJob(q.recordKey(string(id), kb[:0]))
+	rk := q.recordKey(string(id), kb[:0])
+	v := q.getJob(rk)
 	if v == nil {
-		return false
+		if len(rk) > 0 && rk[0] == placeTag {
+			return false, fmt.Errorf("%w: job %s of %s has a place but no record", errCorrupt, id, q.name)
+		}
+		return false, nil // removed
 	}
-	s, prio, seq, ok := readIndexFields(v)
-	if !ok || s != stWaiting {
-		return false
+	rid, s, prio, seq, ok := readIndexFields(v)
+	if !ok {
+		return false, errCorrupt
+	}
+	if !bytes.Equal(rid, id) {
+		return false, fmt.Errorf("%w: the record of job %s in %s holds job %s", errCorrupt, id, q.name, rid)
 	}
 	var wb [12]byte
-	return bytes.Equal(waitingKey(prio, seq, wb[:0]), idx)
+	return s == stWaiting && bytes.Equal(waitingKey(prio, seq, wb[:0]), idx), nil
 }
 
 // staleCheck returns, for the index of state s, the test of an entry for
 // staleness: nil when the index has no stale entries, which only the
 // waiting index of a grouped queue has.
-func (q *qtx) staleCheck(s int) (func(k, id []byte) bool, error) {
+func (q *qtx) staleCheck(s int) (func(k, id []byte) (bool, error), error) {
 	if s != stWaiting {
 		return nil, nil
 	}
 	if gs, err := q.groups(false); gs == nil || err != nil {
 		return nil, err
 	}
-	return func(k, id []byte) bool { return !q.waitsAt(k, id) }, nil
+	return func(k, id []byte) (bool, error) {
+		live, err := q.waitsAt(k, id)
+		return !live, err
+	}, nil
 }
 
 // dropLine deletes the stale entries at the head of group name's line, or
@@ -505,9 +516,12 @@ func (q *qtx) staleCheck(s int) (func(k, id []byte) bool, error) {
 func (q *qtx) dropLine(name string, all bool) error {
 	prefix := lineKey(name, nil)
 	c := q.gs.b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (all || !q.waitsAt(k[len(prefix):], v)); k, v = c.Seek(prefix) {
-		// A job that leaves the waiting index by any other way than a
-		// lease takes its entry with it; all stale otherwise.
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Seek(prefix) {
+		if !all {
+			if live, err := q.waitsAt(k[len(prefix):], v); live || err != nil {
+				return err
+			}
+		}
 		if err := q.dropWaiting(k[len(prefix):], v); err != nil {
 			return err
 		}
@@ -715,7 +729,10 @@ func (b *Backend) GroupJobs(ctx context.Context, queue, group string, req *backe
 		c := gs.b.Cursor()
 		skip := req.Offset
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(res.Jobs) < limit; k, v = c.Next() {
-			if !q.inLine(k[len(prefix):], v) {
+			if live, err := q.waitsAt(k[len(prefix):], v); !live || err != nil {
+				if err != nil {
+					return err
+				}
 				continue // stale
 			}
 			if skip > 0 {

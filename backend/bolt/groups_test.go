@@ -24,7 +24,11 @@ func lineEntries(t *testing.T, b *Backend, queue, name string) (all, stale int) 
 		c := gs.b.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			all++
-			if !q.inLine(k[len(prefix):], v) {
+			live, err := q.waitsAt(k[len(prefix):], v)
+			if err != nil {
+				return err
+			}
+			if !live {
 				stale++
 			}
 		}

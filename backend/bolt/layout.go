@@ -438,13 +438,21 @@ func depChild(k []byte, prefix int) (backend.JobRef, bool) {
 // lacks what its record does not hold, which fill adds.
 func (q *qtx) job(id string) (*backend.Job, error) {
 	var kb [24]byte
-	v := q.getJob(q.recordKey(id, kb[:0]))
+	rk := q.recordKey(id, kb[:0])
+	v := q.getJob(rk)
 	if v == nil {
+		if len(rk) > 0 && rk[0] == placeTag {
+			return nil, fmt.Errorf("%w: job %s of %s has a place but no record", errCorrupt, id, q.name)
+		}
 		return nil, nil
 	}
 	j, err := decodeJob(v)
 	if err != nil {
 		return nil, err
+	}
+	if j.ID != id {
+		// A damaged place (places.go) names another job's record.
+		return nil, fmt.Errorf("%w: the record of job %s in %s holds job %s", errCorrupt, id, q.name, j.ID)
 	}
 	j.Queue = q.name
 	if j.Meta != nil && q.t != nil {

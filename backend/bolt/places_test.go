@@ -159,3 +159,48 @@ func TestAPlaceKeyNamesNoJob(t *testing.T) {
 		t.Fatalf("Add with ID %q: %v, want ErrInvalid", id, err)
 	}
 }
+
+// A place entry that names another job's record, or none, is damage: the
+// job reads as corrupt, not as the other job, and listings fail the same
+// way.
+func TestADamagedPlaceIsErrCorrupt(t *testing.T) {
+	b := openTest(t, nil)
+	add(t, b, "q", backend.NewJob{Name: "a", Group: "g"}, backend.NewJob{Name: "b", Group: "g"})
+	keys, _ := recordKeys(t, b, "q")
+	for _, to := range [][]byte{keys[1], append(bytes.Clone(keys[0]), 'x')} {
+		err := b.db.Update(func(tx *bbolt.Tx) error {
+			return readQueue(tx, "q").root.Bucket(bucketPlaces).Put(jobKey("1", nil), to)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, err := b.Job(ctx, "q", "1"); !errors.Is(err, backend.ErrCorrupt) {
+			t.Fatalf("Job 1 placed at %q: %v, %v; want ErrCorrupt", to, j, err)
+		}
+		if _, err := b.Jobs(ctx, "q", &backend.JobsRequest{State: backend.StateWaiting}); err == nil {
+			t.Fatalf("Jobs with job 1 placed at %q: no error", to)
+		}
+	}
+	// Mend it, for the invariants checked at the end.
+	if err := b.db.Update(func(tx *bbolt.Tx) error {
+		return readQueue(tx, "q").root.Bucket(bucketPlaces).Put(jobKey("1", nil), keys[0])
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A group record from before the stale count was kept reads as not
+// knowing it, so that a lease looks at the head of the line.
+func TestAGroupRecordWithoutAStaleCountDoesNotKnowIt(t *testing.T) {
+	full := appendGroupRec(nil, &groupRec{ready: 2, stale: 3, staleTo: []byte("k")})
+	g, err := decodeGroupRec(full)
+	if err != nil || g.stale != 3 || string(g.staleTo) != "k" || g.ready != 2 {
+		t.Fatalf("decoded %+v, %v", g, err)
+	}
+	// The record as versions before the count wrote it: no trailing part.
+	old := appendGroupRec(nil, &groupRec{ready: 2})
+	old = old[:len(old)-2] // e.n(0) and an empty e.bytes: one byte each
+	if g, err := decodeGroupRec(old); err != nil || g.stale != -1 || g.ready != 2 {
+		t.Fatalf("decoded an earlier record as %+v, %v; want stale -1", g, err)
+	}
+}

@@ -79,8 +79,13 @@ func (b *Backend) Jobs(ctx context.Context, queue string, req *backend.JobsReque
 			}
 			skip := req.Offset
 			for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
-				if stale != nil && stale(k, v) {
-					continue
+				if stale != nil {
+					if st, err := stale(k, v); st || err != nil {
+						if err != nil {
+							return err
+						}
+						continue
+					}
 				}
 				if skip > 0 {
 					skip--

@@ -218,12 +218,27 @@ func wakeKey(at int64, name string) []byte {
 	return append(k, name...)
 }
 
+// group returns the record of group name, as the transaction last wrote it
+// (regroup): a lease reads and writes its group's record several times.
+// Callers change it only to write it with regroup.
 func (q *qtx) group(name string) (*groupRec, error) {
-	v := q.gs.b.Get(infoKey(name))
-	if v == nil {
-		return &groupRec{}, nil
+	if g := q.grecs[name]; g != nil {
+		return g, nil
 	}
-	return decodeGroupRec(v)
+	g := &groupRec{}
+	if v := q.gs.b.Get(infoKey(name)); v != nil {
+		var err error
+		if g, err = decodeGroupRec(v); err != nil {
+			return nil, err
+		}
+	}
+	if q.t != nil {
+		if q.grecs == nil {
+			q.grecs = make(map[string]*groupRec)
+		}
+		q.grecs[name] = g
+	}
+	return g, nil
 }
 
 // groupIndexed keeps the groups in step with j entering (d = 1) or
@@ -327,7 +342,14 @@ func (q *qtx) regroup(name string, g *groupRec, rotate bool) error {
 		g.wakeAt = wake
 	}
 	if g.ready == 0 && g.active == 0 && !g.paused && len(g.starts) == 0 && g.place == 0 && g.wakeAt == 0 {
+		delete(q.grecs, name)
 		return q.del(gs.b, infoKey(name))
+	}
+	if q.grecs[name] != g {
+		if q.grecs == nil {
+			q.grecs = make(map[string]*groupRec)
+		}
+		q.grecs[name] = g
 	}
 	v := q.t.encode(func(buf []byte) []byte { return appendGroupRec(buf, g) })
 	return q.put(gs.b, q.t.keep(infoKey(name)), v)

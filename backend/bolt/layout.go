@@ -113,6 +113,9 @@ type qtx struct {
 	// gs is the queue's grouped mode for the transaction (see groups).
 	gs       *groupsState
 	gsLoaded bool
+	// grecs holds the group records the transaction read or wrote
+	// (group).
+	grecs map[string]*groupRec
 	// leasing is set while a lease takes a grouped job: its line entry
 	// stays behind, stale (see nextGrouped).
 	leasing bool

@@ -266,7 +266,7 @@ func (q *qtx) groupIndexed(j *backend.Job, s, d int) error {
 			err = q.put(gs.b, q.t.keep(k), q.idValue(j.ID))
 		case g.ready == 0:
 			g.stale, g.staleTo = 0, nil
-			err = q.dropLine(name, true)
+			err = q.dropLine(name, -1)
 		case q.leasing:
 			// The entry stays, stale, for nextGrouped to sweep; a lease
 			// takes the first entry that is not stale.
@@ -424,14 +424,23 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 		return nil, "", err
 	}
 	prefix := lineKey(name, nil)
-	lk, id := c.Seek(prefix)
-	var j *backend.Job
+	var (
+		j      *backend.Job
+		lk, id []byte
+	)
 	was := g.stale
 	if g.stale >= 0 {
-		// Skip the stale entries the group's record counts; the job
-		// after them must wait under its entry's key, else look.
-		for range g.stale {
-			lk, id = c.Next()
+		// Skip the stale entries the group's record counts, to the last
+		// of them; the job after them must wait under its entry's key,
+		// else look.
+		lk, id = c.Seek(prefix)
+		if g.stale > 0 {
+			to := lineKey(name, g.staleTo)
+			if lk, _ = c.Seek(to); bytes.Equal(lk, to) {
+				lk, id = c.Next()
+			} else {
+				lk = nil
+			}
 		}
 		if j, err = q.lineJob(prefix, lk, id); err != nil {
 			return nil, "", err
@@ -458,7 +467,7 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 		g.stale, g.staleTo = stale, bytes.Clone(last)
 	}
 	if g.stale >= staleSweep {
-		if err := q.dropLine(name, false); err != nil {
+		if err := q.dropLine(name, g.stale); err != nil {
 			return nil, "", err
 		}
 		g.stale, g.staleTo = 0, nil
@@ -532,18 +541,14 @@ func (q *qtx) staleCheck(s int) (func(k, id []byte) (bool, error), error) {
 	}, nil
 }
 
-// dropLine deletes the stale entries at the head of group name's line, or
-// with all set every entry, all stale once no job of the group waits, and
+// dropLine deletes the first n entries of group name's line, all stale,
+// or with n < 0 every entry, all stale once no job of the group waits, and
 // the stale waiting index entries of the same jobs.
-func (q *qtx) dropLine(name string, all bool) error {
+func (q *qtx) dropLine(name string, n int) error {
 	prefix := lineKey(name, nil)
 	c := q.gs.b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Seek(prefix) {
-		if !all {
-			if live, err := q.waitsAt(k[len(prefix):], v); live || err != nil {
-				return err
-			}
-		}
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n != 0; k, v = c.Seek(prefix) {
+		n--
 		if err := q.dropWaiting(k[len(prefix):], v); err != nil {
 			return err
 		}

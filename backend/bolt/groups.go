@@ -219,8 +219,9 @@ func wakeKey(at int64, name string) []byte {
 }
 
 // group returns the record of group name, as the transaction last wrote it
-// (regroup): a lease reads and writes its group's record several times.
-// Callers change it only to write it with regroup.
+// (regroup, which flushGroups writes to the file): a lease reads and
+// changes its group's record several times. Callers change it only to
+// write it with regroup.
 func (q *qtx) group(name string) (*groupRec, error) {
 	if g := q.grecs[name]; g != nil {
 		return g, nil
@@ -341,18 +342,41 @@ func (q *qtx) regroup(name string, g *groupRec, rotate bool) error {
 		}
 		g.wakeAt = wake
 	}
-	if g.ready == 0 && g.active == 0 && !g.paused && len(g.starts) == 0 && g.place == 0 && g.wakeAt == 0 {
-		delete(q.grecs, name)
-		return q.del(gs.b, infoKey(name))
+	if q.grecs == nil {
+		q.grecs = make(map[string]*groupRec)
 	}
-	if q.grecs[name] != g {
-		if q.grecs == nil {
-			q.grecs = make(map[string]*groupRec)
+	if q.grecDirty == nil {
+		q.grecDirty = make(map[string]struct{})
+	}
+	q.grecs[name] = g
+	q.grecDirty[name] = struct{}{}
+	q.t.writes++
+	return nil
+}
+
+// idle reports whether g holds nothing a group keeps: its record goes.
+func (g *groupRec) idle() bool {
+	return g.ready == 0 && g.active == 0 && !g.paused && len(g.starts) == 0 && g.place == 0 && g.wakeAt == 0
+}
+
+// flushGroups writes the records of the groups that changed since the
+// last flush: a lease changes its group's record three times, written
+// once.
+func (q *qtx) flushGroups() error {
+	for name := range q.grecDirty {
+		var err error
+		if g := q.grecs[name]; g.idle() {
+			err = q.del(q.gs.b, infoKey(name))
+		} else {
+			v := q.t.encode(func(buf []byte) []byte { return appendGroupRec(buf, g) })
+			err = q.put(q.gs.b, q.t.keep(infoKey(name)), v)
 		}
-		q.grecs[name] = g
+		if err != nil {
+			return err
+		}
 	}
-	v := q.t.encode(func(buf []byte) []byte { return appendGroupRec(buf, g) })
-	return q.put(gs.b, q.t.keep(infoKey(name)), v)
+	clear(q.grecDirty)
+	return nil
 }
 
 // wakeGroups brings the groups whose rate limit allows a start again back
@@ -618,6 +642,9 @@ func (b *Backend) SetGroupLimits(ctx context.Context, queue string, lim backend.
 			return err
 		}
 		// Every group's place in the ring depends on the limits.
+		if err := q.flushGroups(); err != nil {
+			return err
+		}
 		var names []string
 		c := gs.b.Cursor()
 		for k, _ := c.Seek([]byte{'i'}); k != nil && k[0] == 'i'; k, _ = c.Next() {

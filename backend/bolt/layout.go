@@ -114,8 +114,9 @@ type qtx struct {
 	gs       *groupsState
 	gsLoaded bool
 	// grecs holds the group records the transaction read or wrote
-	// (group).
-	grecs map[string]*groupRec
+	// (group), grecDirty the names of those it changed.
+	grecs     map[string]*groupRec
+	grecDirty map[string]struct{}
 	// leasing is set while a lease takes a grouped job: its line entry
 	// stays behind, stale (see nextGrouped).
 	leasing bool
@@ -250,6 +251,9 @@ func (q *qtx) dirty() {
 // flush writes the meta record and the events appended, and trims the
 // event log, at the end of a transaction that changed them.
 func (q *qtx) flush() error {
+	if err := q.flushGroups(); err != nil {
+		return err
+	}
 	if q.evCount > 0 {
 		if err := q.writeEvents(); err != nil {
 			return err

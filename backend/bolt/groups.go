@@ -133,6 +133,10 @@ func decodeGroupRec(v []byte) (*groupRec, error) {
 type groupsState struct {
 	b    *bbolt.Bucket
 	meta *groupsMeta
+	// info is the reused cursor of group's lookups.
+	info *bbolt.Cursor
+	// metaDirty is set when meta changed since it was last written.
+	metaDirty bool
 }
 
 // groups returns the queue's grouped mode, nil when it is not grouped.
@@ -178,6 +182,7 @@ func (q *qtx) groups(create bool) (*groupsState, error) {
 }
 
 func (q *qtx) saveGroupsMeta() error {
+	q.gs.metaDirty = false
 	v := q.t.encode(func(buf []byte) []byte { return appendGroupsMeta(buf, q.gs.meta) })
 	return q.put(q.metaB, groupsKey, v)
 }
@@ -227,7 +232,11 @@ func (q *qtx) group(name string) (*groupRec, error) {
 		return g, nil
 	}
 	g := &groupRec{}
-	if v := q.gs.b.Get(infoKey(name)); v != nil {
+	if q.gs.info == nil {
+		q.gs.info = q.gs.b.Cursor()
+	}
+	var kb [64]byte
+	if v := get(q.gs.info, append(append(kb[:0], 'i'), name...)); v != nil {
 		var err error
 		if g, err = decodeGroupRec(v); err != nil {
 			return nil, err
@@ -318,9 +327,8 @@ func (q *qtx) regroup(name string, g *groupRec, rotate bool) error {
 	if may && g.place == 0 {
 		gs.meta.ringSeq++
 		g.place = gs.meta.ringSeq
-		if err := q.saveGroupsMeta(); err != nil {
-			return err
-		}
+		gs.metaDirty = true // written by flushGroups
+		q.t.writes++
 		if err := q.put(gs.b, q.t.keep(ringKey(g.place)), q.t.keep([]byte(name))); err != nil {
 			return err
 		}
@@ -363,6 +371,11 @@ func (g *groupRec) idle() bool {
 // last flush: a lease changes its group's record three times, written
 // once.
 func (q *qtx) flushGroups() error {
+	if q.gs != nil && q.gs.metaDirty {
+		if err := q.saveGroupsMeta(); err != nil {
+			return err
+		}
+	}
 	for name := range q.grecDirty {
 		var err error
 		if g := q.grecs[name]; g.idle() {

@@ -470,14 +470,10 @@ func (q *qtx) nextGrouped() (*backend.Job, string, error) {
 		// Skip the stale entries the group's record counts, to the last
 		// of them; the job after them must wait under its entry's key,
 		// else look.
-		lk, id = c.Seek(prefix)
-		if g.stale > 0 {
-			to := lineKey(name, g.staleTo)
-			if lk, _ = c.Seek(to); bytes.Equal(lk, to) {
-				lk, id = c.Next()
-			} else {
-				lk = nil
-			}
+		if g.stale == 0 {
+			lk, id = c.Seek(prefix)
+		} else if to := lineKey(name, g.staleTo); bytes.Equal(keyOf(c.Seek(to)), to) {
+			lk, id = c.Next()
 		}
 		if j, err = q.lineJob(prefix, lk, id); err != nil {
 			return nil, "", err
@@ -533,10 +529,13 @@ func (q *qtx) lineJob(prefix, lk, id []byte) (*backend.Job, error) {
 	return j, nil
 }
 
-// staleSweep is how many stale entries a lease finds at the head of a
-// line before it deletes them: one page written for that many jobs,
-// against about that many index lookups at most per lease.
+// staleSweep is how many stale entries the head of a line holds before a
+// lease deletes them, with their waiting index entries: a page of each
+// written for that many jobs, where each lease would write one.
 const staleSweep = 16
+
+// keyOf returns the key of a cursor's key and value.
+func keyOf(k, _ []byte) []byte { return k }
 
 // waitsAt reports whether job id waits under key idx of the waiting index:
 // whether an entry of the index, or of a group's line (whose keys end

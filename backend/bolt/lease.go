@@ -316,6 +316,9 @@ func (t *txn) activate(q *qtx, j *backend.Job, req *backend.LeaseRequest) error 
 		j.Worker = req.Worker
 		j.ProcessedAt = t.now
 	})
+	// Only this job's entries stay behind, stale (see take): not those
+	// of jobs the rest of the step removes.
+	q.leasing = false
 	if err != nil {
 		return err
 	}

@@ -116,3 +116,49 @@ func TestJobsPlacedAmongStaleEntriesRunFirst(t *testing.T) {
 		t.Fatalf("ran %v, want %v", order, want)
 	}
 }
+
+// A job a lease left a stale waiting index entry for takes it with it
+// when it is removed, and a waiting listing shows only the jobs that
+// wait, in order.
+func TestARemovedJobTakesItsStaleWaitingEntry(t *testing.T) {
+	b := openTest(t, nil)
+	add(t, b, "q", backend.NewJob{Name: "a", Group: "g"}, backend.NewJob{Name: "b", Group: "g"}, backend.NewJob{Name: "c", Group: "g"})
+	got := lease(t, b, "q", 1)
+	if len(got) != 1 || got[0].Name != "a" {
+		t.Fatalf("leased %v, want a", got)
+	}
+	if errs := settle(t, b, "q", backend.Settlement{Lease: got[0].Lease, Outcome: backend.OutcomeComplete}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	waiting := func() (n int) {
+		t.Helper()
+		err := b.db.View(func(tx *bbolt.Tx) error {
+			n = readQueue(tx, "q").idx[stWaiting].Stats().KeyN
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := waiting(); n != 3 {
+		t.Fatalf("the waiting index holds %d entries; want the 2 waiting jobs and a's stale one", n)
+	}
+	if err := b.RemoveJob(ctx, "q", got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := waiting(); n != 2 {
+		t.Fatalf("the waiting index holds %d entries after a's removal, want 2", n)
+	}
+	res, err := b.Jobs(ctx, "q", &backend.JobsRequest{State: backend.StateWaiting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range res.Jobs {
+		names = append(names, j.Name)
+	}
+	if !slices.Equal(names, []string{"b", "c"}) {
+		t.Fatalf("waiting jobs %v, want [b c]", names)
+	}
+}

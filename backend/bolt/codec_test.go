@@ -200,6 +200,12 @@ func FuzzDecodeJob(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The partial read that tells stale entries (groups.go) agrees
+		// with the whole decode.
+		if id, s, prio, seq, ok := readIndexFields(v); !ok || string(id) != j.ID || s != stateNum(j.State) || prio != j.Priority || seq != j.Seq {
+			t.Fatalf("readIndexFields = %q, state %d, priority %d, place %d, %v; the record holds %q, %s, %d, %d",
+				id, s, prio, seq, ok, j.ID, j.State, j.Priority, j.Seq)
+		}
 		// What decodes must encode back to an equal record, but for
 		// the metadata of older records (jobmeta.go).
 		j.Meta = nil

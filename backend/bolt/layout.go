@@ -97,9 +97,11 @@ type qtx struct {
 	// jmCur its reused cursor.
 	jm    *bbolt.Bucket
 	jmCur *bbolt.Cursor
-	// plCur is the reused cursor of the places bucket (placeCursor);
+	// pl is the places bucket and plCur its reused cursor, once looked
+	// up (placeCursor);
 	// lastID and lastKey the job whose record key recordKey found last,
 	// as a lease or settle looks a job up and then writes it.
+	pl       *bbolt.Bucket
 	plCur    *bbolt.Cursor
 	plLoaded bool
 	lastID   string

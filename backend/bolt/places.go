@@ -53,8 +53,8 @@ func placeKey(n uint32, jk []byte, buf []byte) []byte {
 func (q *qtx) placeCursor() *bbolt.Cursor {
 	if !q.plLoaded {
 		q.plLoaded = true
-		if b := q.root.Bucket(bucketPlaces); b != nil {
-			q.plCur = b.Cursor()
+		if q.pl = q.root.Bucket(bucketPlaces); q.pl != nil {
+			q.plCur = q.pl.Cursor()
 		}
 	}
 	return q.plCur
@@ -97,12 +97,13 @@ func (q *qtx) putNewJob(j *backend.Job) error {
 	if err != nil {
 		return err
 	}
-	b := q.root.Bucket(bucketPlaces)
+	q.placeCursor()
+	b := q.pl
 	if b == nil {
 		if b, err = q.root.CreateBucket(bucketPlaces); err != nil {
 			return err
 		}
-		q.plCur, q.plLoaded = nil, false
+		q.pl, q.plCur = b, b.Cursor()
 		q.m.places = true
 		q.dirty()
 	}

@@ -21,10 +21,12 @@ import (
 // BenchmarkMiddleware calls a no-op handler, bare and wrapped in the
 // middleware, for a job that carries the trace context of its add: the
 // middleware's cost per attempt, every span sampled and exported in
-// batches to a discarding exporter as in production. "sdk" makes the same
-// span with the SDK alone, its attributes, link and name built
-// beforehand: the floor that tracing an attempt this way pays whatever
-// drover does, and the rest is drover's.
+// batches to a discarding exporter as in production ("tracing"), or one
+// trace in ten sampled ("tracing-sampled", the sampler
+// ParentBased(TraceIDRatioBased(0.1)) that busy services use). "sdk"
+// makes the same span with the SDK alone in the plainest way, every
+// attribute given to Start, built beforehand with its link and name: what
+// tracing an attempt costs without drover's care for allocations.
 func BenchmarkMiddleware(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -32,7 +34,10 @@ func BenchmarkMiddleware(b *testing.B) {
 	job.ID, job.Queue, job.Name, job.CreatedAt = "42", "bench", "noop", time.Now()
 	job.Meta = map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	noop := func(context.Context, *queue.Job) ([]byte, error) { return nil, nil }
-	for _, mode := range []string{"bare", "sdk", "tracing"} {
+	tenth := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))))
+	b.Cleanup(func() { _ = tenth.Shutdown(context.Background()) })
+	for _, mode := range []string{"bare", "sdk", "tracing", "tracing-sampled"} {
 		b.Run(mode, func(b *testing.B) {
 			h := queue.Handler(noop)
 			switch mode {
@@ -54,6 +59,8 @@ func BenchmarkMiddleware(b *testing.B) {
 				}
 			case "tracing":
 				h = tracing.Middleware(tracing.WithTracerProvider(tp), tracing.WithPropagator(propagation.TraceContext{}))(h)
+			case "tracing-sampled":
+				h = tracing.Middleware(tracing.WithTracerProvider(tenth), tracing.WithPropagator(propagation.TraceContext{}))(h)
 			}
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -52,11 +52,12 @@ func Middleware(opts ...Option) queue.Middleware {
 }
 
 // attemptTracer starts the spans of attempts. An attempt runs for every
-// job, so it builds no more than the attributes of its own job: what the
-// spans of one queue share, their name and first attributes, it makes
-// once a queue; and the buffer it hands the tracer its options in it
-// takes from a pool, since the tracer has copied them (trace.SpanConfig
-// holds copies) by the time Start returns.
+// job, so it builds no more than the attributes of its own job, and only
+// for a span that records: what the spans of one queue share, their name
+// and the option of their first attributes, it makes once a queue; and
+// the buffer it hands the tracer its options in it takes from a pool,
+// since the tracer has copied them (trace.SpanConfig and the SDK's spans
+// hold copies) by the time Start and SetAttributes return.
 type attemptTracer struct {
 	tracer            trace.Tracer
 	prop              propagation.TextMapPropagator
@@ -65,24 +66,26 @@ type attemptTracer struct {
 	bufs              sync.Pool // *startBuf
 }
 
-// startBuf holds the options of the start of a span.
+// startBuf holds the options of the start of a span, and its job's
+// attributes.
 type startBuf struct {
-	attrs [attemptAttrs]attribute.KeyValue
+	attrs [3]attribute.KeyValue
+	links [1]trace.Link
 	opts  [4]trace.SpanStartOption
 }
 
 // queueSpans is what the spans of the attempts of one queue share.
 type queueSpans struct {
-	name   string               // "process <queue>"
-	common []attribute.KeyValue // common(queue, "process", "process")
+	name  string                // "process <queue>"
+	attrs trace.SpanStartOption // common(queue, "process", "process")
 }
 
-// attemptAttrs is the number of attributes an attempt's span starts with:
-// the common ones and the job's ID, name and attempt number.
-const attemptAttrs = 7
-
 // start starts the span of an attempt of job, linked to the span whose
-// context the job carries.
+// context the job carries. The attributes OpenTelemetry's messaging
+// conventions name as those samplers may use (system, queue, operation)
+// and the link are given to Start; the job's own attributes are set once
+// the span has started, on a span that records only, so that an attempt
+// whose trace is not sampled does not build them.
 func (t *attemptTracer) start(ctx context.Context, job *queue.Job) (context.Context, trace.Span) {
 	qs := t.of(job.Queue)
 	ctx = t.prop.Extract(ctx, propagation.MapCarrier(job.Meta))
@@ -90,13 +93,16 @@ func (t *attemptTracer) start(ctx context.Context, job *queue.Job) (context.Cont
 	if b == nil {
 		b = new(startBuf)
 	}
-	attrs := append(b.attrs[:0], qs.common...)
-	attrs = append(attrs, MessageID.String(job.ID), JobName.String(job.Name), JobAttempt.Int(job.AttemptsMade+1))
-	opts := append(b.opts[:0], t.newRoot, t.consumer, trace.WithAttributes(attrs...))
+	opts := append(b.opts[:0], t.newRoot, t.consumer, qs.attrs)
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		b.links[0] = trace.Link{SpanContext: sc}
+		opts = append(opts, trace.WithLinks(b.links[:]...))
 	}
 	ctx, span := t.tracer.Start(ctx, qs.name, opts...)
+	if span.IsRecording() {
+		b.attrs = [3]attribute.KeyValue{MessageID.String(job.ID), JobName.String(job.Name), JobAttempt.Int(job.AttemptsMade + 1)}
+		span.SetAttributes(b.attrs[:]...)
+	}
 	*b = startBuf{} // keeps no job's strings alive
 	t.bufs.Put(b)
 	return ctx, span
@@ -107,7 +113,10 @@ func (t *attemptTracer) of(q string) *queueSpans {
 	if qs, ok := t.queues.Load(q); ok {
 		return qs.(*queueSpans)
 	}
-	qs, _ := t.queues.LoadOrStore(q, &queueSpans{name: "process " + q, common: common(q, "process", "process")})
+	qs, _ := t.queues.LoadOrStore(q, &queueSpans{
+		name:  "process " + q,
+		attrs: trace.WithAttributes(common(q, "process", "process")...),
+	})
 	return qs.(*queueSpans)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,5 +357,86 @@ func TestSchedulerUpsertSpans(t *testing.T) {
 		if len(a.Links) != 1 || !a.Links[0].SpanContext.Equal(up.SpanContext.WithRemote(true)) {
 			t.Errorf("iteration %d links to %+v, want the upsert's span %v", i+1, a.Links, up.SpanContext)
 		}
+	}
+}
+
+// queueSampler samples the attempts of one queue only, and keeps what
+// Start gave it for each attempt.
+type queueSampler struct {
+	queue string
+	mu    sync.Mutex
+	seen  []sdktrace.SamplingParameters
+}
+
+func (s *queueSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	a := attrs(p.Attributes)
+	if a["messaging.operation.type"] != "process" {
+		return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+	}
+	s.mu.Lock()
+	s.seen = append(s.seen, p)
+	s.mu.Unlock()
+	if a["messaging.destination.name"] == s.queue {
+		return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.Drop}
+}
+
+func (s *queueSampler) Description() string { return "queueSampler" }
+
+// A sampler sees the attributes the messaging conventions name for
+// sampling, and the link to the add, when an attempt's span starts; an
+// attempt it drops still runs, with the span context in its context, and
+// is not exported.
+func TestSamplersSeeAnAttemptsMessagingAttributes(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	sampler := &queueSampler{queue: "emails"}
+	rec := &recorder{tp: sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sampler)), exp: exp}
+	t.Cleanup(func() { _ = rec.tp.Shutdown(context.Background()) })
+	env := drovertest.New(t, nil)
+	ran := map[string]bool{}
+	h := func(ctx context.Context, job *queue.Job) ([]byte, error) {
+		if !trace.SpanFromContext(ctx).SpanContext().IsValid() {
+			return nil, errors.New("the handler's context has no span")
+		}
+		ran[job.Queue] = true
+		return nil, nil
+	}
+	for _, name := range []string{"emails", "thumbs"} {
+		q := tracedQueue(t, env, name, rec.options()...)
+		if _, err := q.Add(t.Context(), "job", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		env.RunReady(env.Worker(name, h, &queue.WorkerOptions{Middleware: []queue.Middleware{tracing.Middleware(rec.options()...)}}))
+	}
+	if !ran["emails"] || !ran["thumbs"] {
+		t.Fatalf("jobs ran in %v, want both queues", ran)
+	}
+	if len(sampler.seen) != 2 {
+		t.Fatalf("the sampler saw %d attempts, want 2", len(sampler.seen))
+	}
+	for i, name := range []string{"emails", "thumbs"} {
+		p := sampler.seen[i]
+		want := map[attribute.Key]string{
+			"messaging.system": "drover", "messaging.destination.name": name,
+			"messaging.operation.name": "process", "messaging.operation.type": "process",
+		}
+		if got := attrs(p.Attributes); !maps.Equal(got, want) || p.Name != "process "+name || len(p.Links) != 1 {
+			t.Errorf("the sampler saw %q with %v and %d links; want %v and the add's link", p.Name, got, len(p.Links), want)
+		}
+		adds := rec.spans("add " + name)
+		if len(adds) != 1 || !p.Links[0].SpanContext.Equal(adds[0].SpanContext.WithRemote(true)) {
+			t.Errorf("the sampler saw links %+v, want one to the add's span", p.Links)
+		}
+	}
+	if n := len(rec.spans("process thumbs")); n != 0 {
+		t.Errorf("%d spans of dropped attempts exported", n)
+	}
+	spans := rec.spans("process emails")
+	if len(spans) != 1 {
+		t.Fatalf("%d spans of the sampled attempt, want 1", len(spans))
+	}
+	if a := attrs(spans[0].Attributes); a["drover.job.name"] != "job" || a["drover.job.attempt"] != "1" || a["drover.job.outcome"] != "completed" || a["messaging.message.id"] == "" {
+		t.Errorf("sampled attempt's attributes %v, want the job's too", a)
 	}
 }

@@ -39,6 +39,10 @@ func Middleware(opts ...Option) queue.Middleware {
 	return func(next queue.Handler) queue.Handler {
 		return func(ctx context.Context, job *queue.Job) (result []byte, err error) {
 			ctx, span := t.start(ctx, job)
+			if !span.IsRecording() { // not sampled: nothing to record
+				defer span.End()
+				return next(ctx, job)
+			}
 			defer func() {
 				if v := recover(); v != nil {
 					end(span, queue.AttemptOutcome(ctx, job, &queue.PanicError{Value: v}), &queue.PanicError{Value: v})

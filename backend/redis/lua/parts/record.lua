@@ -18,6 +18,14 @@ local function getjob(Q, id)
   return dec(s, J_DATA), dec(redis.call("HGET", Q.h, id) or "")
 end
 
+-- NO_OPTS is the fields from J_SEQ + 1 to J_META - 1 of a job record
+-- that has none of them. (A function library is loaded without the
+-- string library: its top level concatenates.)
+local NO_OPTS = ""
+for _ = J_SEQ + 1, J_META - 1 do
+  NO_OPTS = NO_OPTS .. "0:"
+end
+
 -- plain_name returns the name of a job whose record has no field after
 -- J_SEQ but, maybe, its metadata and its group (no flow link, option,
 -- scheduler or deduplication key: the layout puts those last, and
@@ -39,8 +47,16 @@ local function plain_name(s)
     i = c + l + 1
   end
   -- The empty fields before the metadata, then the metadata, the empty
-  -- fields before the group, then the group.
-  for f = J_SEQ + 1, J_GROUP do
+  -- fields before the group, then the group. A job with metadata has
+  -- them all, so the run of empty fields before it is compared at once.
+  if i > len then
+    return name
+  end
+  local first = J_SEQ + 1
+  if string.sub(s, i, i + #NO_OPTS - 1) == NO_OPTS then
+    i, first = i + #NO_OPTS, J_META
+  end
+  for f = first, J_GROUP do
     if i > len then
       return name
     end
